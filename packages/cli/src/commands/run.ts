@@ -1,0 +1,163 @@
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import {
+  describeCrash,
+  type InstanceLimits,
+  type InvokeResult,
+  type Outcome,
+  Runtime,
+} from "@wasmatrix/runtime";
+import type { Command } from "commander";
+import { EXIT, exitCodeFor } from "../exit-codes.js";
+import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
+
+interface RunOptions {
+  env: string[];
+  fuel?: string;
+  timeout?: string;
+  memory?: string;
+  maxOutput?: string;
+  invoke?: string;
+  data?: string;
+  json?: boolean;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description(
+      "Run a WebAssembly module directly, as `wasmtime run` does: a WASI command, or one invocation of a waPC reactor",
+    )
+    .argument("<module>", "path to a .wasm file")
+    .argument("[args...]", "arguments passed to the guest (put them after --)")
+    .option("-e, --env <KEY=VALUE>", "set a guest environment variable (repeatable)", collect, [])
+    .option("--fuel <units>", "fuel budget (about one unit per instruction); default 10000000000")
+    .option(
+      "--timeout <duration>",
+      "wall-clock limit, e.g. 2s or 500ms; default: none for commands, 30s for --invoke",
+    )
+    .option("--memory <size>", "linear-memory cap, e.g. 64MiB; default 256MiB")
+    .option("--max-output <size>", "bytes of stdout/stderr kept for --json; default 1MiB")
+    .option("--invoke <operation>", "invoke this operation on a waPC reactor instead of running _start")
+    .option(
+      "--data <json|@file>",
+      "payload for --invoke: a literal string (usually JSON) or @path to read a file",
+    )
+    .option(
+      "--json",
+      "print the outcome as JSON (guest output is captured into it instead of passed through)",
+    )
+    .addHelpText(
+      "after",
+      `
+Exit codes: the guest's own code for exit(n); 0 when an invocation succeeds; 1 when a reactor
+answers with an error; 124 when fuel or the deadline runs out; 134 for any other crash (trap,
+memory limit, stack overflow); 125 when wasmatrix cannot run the module at all.
+
+Examples:
+  wasmatrix run examples/build/hello.wasm -- alice bob
+  wasmatrix run --fuel 1000000 --timeout 2s examples/build/loop.wasm
+  wasmatrix run examples/build/echo_reactor.wasm --invoke upper --data '"hello"'`,
+    )
+    .action(async (modulePath: string, args: string[], options: RunOptions) => {
+      process.exitCode = await run(modulePath, args, options);
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readModule(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      code === "ENOENT" ? `no such file: ${path}` : `cannot read ${path}: ${(error as Error).message}`,
+      { path },
+    );
+  }
+}
+
+async function readPayload(data: string | undefined): Promise<Uint8Array> {
+  if (data === undefined) return new Uint8Array(0);
+  if (data.startsWith("@")) return readModule(data.slice(1));
+  return new TextEncoder().encode(data);
+}
+
+function limitsFrom(options: RunOptions): Partial<InstanceLimits> {
+  const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout);
+  return {
+    ...(options.fuel === undefined ? {} : { fuel: parseCount(options.fuel) }),
+    ...(options.memory === undefined ? {} : { maxMemoryBytes: parseBytes(options.memory) }),
+    ...(options.maxOutput === undefined ? {} : { maxOutputBytes: parseBytes(options.maxOutput) }),
+    ...(timeoutMs === undefined ? {} : { runTimeoutMs: timeoutMs, invokeTimeoutMs: timeoutMs }),
+  };
+}
+
+async function run(modulePath: string, args: string[], options: RunOptions): Promise<number> {
+  const runtime = new Runtime({ workers: 1 });
+  try {
+    const limits = limitsFrom(options);
+    const env = parseEnvPairs(options.env);
+    const compiled = await runtime.compile(await readModule(modulePath));
+    const kind = options.invoke === undefined ? "command" : "reactor";
+    const instance = await runtime.instantiate(compiled, {
+      instanceId: "run",
+      kind,
+      args: [basename(modulePath), ...args],
+      env,
+      limits,
+      dedicatedWorker: true,
+    });
+    if (!options.json) {
+      instance.onOutput((fd, data) => (fd === 1 ? process.stdout : process.stderr).write(data));
+    }
+    let outcome: Outcome;
+    let result: InvokeResult | undefined;
+    if (instance.initOutcome !== null) {
+      outcome = instance.initOutcome;
+    } else if (options.invoke === undefined) {
+      outcome = await instance.run();
+    } else {
+      result = await instance.invoke(options.invoke, await readPayload(options.data));
+      outcome = result.outcome;
+    }
+    if (options.json) {
+      const decoder = new TextDecoder();
+      const report = {
+        ...outcome,
+        ...(result?.response === undefined ? {} : { response: decoder.decode(result.response) }),
+        ...(result?.guestError === undefined ? {} : { guestError: result.guestError }),
+        stdout: instance.stdout.text(),
+        stderr: instance.stderr.text(),
+      };
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      if (result?.response !== undefined) {
+        process.stdout.write(result.response);
+        if (process.stdout.isTTY) process.stdout.write("\n");
+      }
+      if (result?.guestError !== undefined)
+        process.stderr.write(`wasmatrix: guest error: ${result.guestError}\n`);
+      if (outcome.status === "crashed" && outcome.reason !== "exit") {
+        process.stderr.write(`wasmatrix: guest crashed: ${describeCrash(outcome)}: ${outcome.trap}\n`);
+      }
+    }
+    if (result?.guestError !== undefined && outcome.status === "ok") return EXIT.GUEST_ERROR;
+    return exitCodeFor(outcome);
+  } catch (error) {
+    const failure = WasmatrixError.from(error);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ status: "error", error: failure.toData() }, null, 2)}\n`);
+    } else {
+      process.stderr.write(`wasmatrix: ${failure.code}: ${failure.message}\n`);
+    }
+    return EXIT.USAGE;
+  } finally {
+    await runtime.close();
+  }
+}

@@ -1,0 +1,10 @@
+export * from "./cache/index.js";
+export type { InstanceKind } from "./guest/instance.js";
+export type { HostCallAnswer, HostCallRequest, HostCallRouter } from "./host-call.js";
+export { instrument, type ModuleInfo } from "./instrument/index.js";
+export * from "./intake.js";
+export * from "./limits.js";
+export * from "./outcome.js";
+export { OutputRing } from "./output/index.js";
+export * from "./runtime.js";
+export { LOGGING_NAMESPACE, type RoutedInstance, type WorkerRouter } from "./worker/router.js";

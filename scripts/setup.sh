@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine: system packages (clang/lld/wasi-libc, wabt), npm dependencies, and the
+# example guests. Idempotent; quick when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-toolchain.sh
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build-examples.sh
