@@ -1,0 +1,64 @@
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { ErrorCode, isErrorCode, WasmatrixError } from "@wasmatrix/core";
+
+/**
+ * How a WasmatrixError crosses gRPC: the status code from the documented mapping, the message as
+ * the status details, and the stable code, details and timestamp in metadata — so a client
+ * rebuilds exactly the error the server raised.
+ */
+export const CODE_METADATA_KEY = "wasmatrix-code";
+export const DETAILS_METADATA_KEY = "wasmatrix-details-bin";
+export const TIMESTAMP_METADATA_KEY = "wasmatrix-timestamp";
+
+export function toServiceError(error: unknown): Partial<ServiceError> {
+  const wrapped = WasmatrixError.from(error);
+  const metadata = new Metadata();
+  metadata.set(CODE_METADATA_KEY, wrapped.code);
+  metadata.set(TIMESTAMP_METADATA_KEY, String(wrapped.timestamp));
+  let details = "{}";
+  try {
+    details = JSON.stringify(wrapped.details) ?? "{}";
+  } catch {
+    // Details that do not serialise (cycles, BigInt) are dropped rather than losing the error.
+  }
+  metadata.set(DETAILS_METADATA_KEY, Buffer.from(details));
+  return { code: wrapped.grpcStatus, details: wrapped.message, metadata };
+}
+
+/** Turns a failed call's error back into a WasmatrixError (transport failures included). */
+export function fromServiceError(error: unknown): WasmatrixError {
+  if (WasmatrixError.is(error)) return error;
+  const service = error as Partial<ServiceError>;
+  if (typeof service?.code !== "number") return WasmatrixError.from(error);
+  const metadata = service.metadata;
+  const code = metadata?.get(CODE_METADATA_KEY)[0];
+  if (typeof code === "string" && isErrorCode(code)) {
+    const raw = metadata?.get(DETAILS_METADATA_KEY)[0];
+    let details: Record<string, unknown> = {};
+    try {
+      details = raw === undefined ? {} : (JSON.parse(raw.toString()) as Record<string, unknown>);
+    } catch {
+      details = {};
+    }
+    const timestamp = Number(metadata?.get(TIMESTAMP_METADATA_KEY)[0] ?? Date.now());
+    return new WasmatrixError(code, service.details ?? service.message ?? code, details, { timestamp });
+  }
+  // No wasmatrix metadata: the failure happened below us (connection refused, deadline).
+  const message = service.details ?? service.message ?? "gRPC call failed";
+  switch (service.code) {
+    case status.UNAVAILABLE:
+      return new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `server unavailable: ${message}`, {
+        grpcStatus: service.code,
+      });
+    case status.DEADLINE_EXCEEDED:
+      return new WasmatrixError(ErrorCode.TIMEOUT, `deadline exceeded: ${message}`, { grpcStatus: service.code });
+    case status.RESOURCE_EXHAUSTED:
+      return new WasmatrixError(ErrorCode.RESOURCE_EXHAUSTED, message, { grpcStatus: service.code });
+    case status.UNIMPLEMENTED:
+      return new WasmatrixError(ErrorCode.INCOMPATIBLE_VERSION, `server does not implement this call: ${message}`, {
+        grpcStatus: service.code,
+      });
+    default:
+      return new WasmatrixError(ErrorCode.INTERNAL, message, { grpcStatus: service.code });
+  }
+}

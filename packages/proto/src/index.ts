@@ -1,0 +1,27 @@
+export {
+  AssignCapabilityRequest,
+  ControlPlaneClient,
+  type ControlPlaneServer,
+  ControlPlaneService,
+  ListNodesRequest,
+  ListNodesResponse,
+  QueryInstanceRequest,
+  QueryInstanceResponse,
+  RegisterNodeRequest,
+  RegisterNodeResponse,
+  ReportStatusRequest,
+  ReportStatusResponse,
+  RevokeCapabilityRequest,
+  ServerInfoResponse,
+  WatchEventsRequest,
+} from "./generated/wasmatrix/v1/control_plane.js";
+export {
+  NodeAgentClient,
+  type NodeAgentServer,
+  NodeAgentService,
+  QueryStatusRequest,
+  SetAssignmentsRequest,
+} from "./generated/wasmatrix/v1/node_agent.js";
+export * from "./generated/wasmatrix/v1/types.js";
+export * from "./errors.js";
+export * from "./version.js";

@@ -1,0 +1,28 @@
+import type { CapabilityKind, PermissionRequest } from "@wasmatrix/core";
+
+/** One capability call that has passed the router's assignment and permission checks. */
+export interface ProviderCall {
+  instanceId: string;
+  binding: string;
+  operation: string;
+  payload: Uint8Array;
+  /**
+   * Isolation scope chosen by the router from the assignment: stateful providers keep each
+   * scope's data apart, so instances without a shared assignment never see each other's data.
+   */
+  scope: string;
+  /** Milliseconds the guest's deadline leaves for this call. */
+  remainingMs: number;
+}
+
+/**
+ * A capability provider. The router asks `required` what a call needs before `handle` runs, so
+ * the provider never sees a call its caller was not allowed to make.
+ */
+export interface CapabilityProvider {
+  readonly capability: CapabilityKind;
+  /** The permission a call needs; throws INVALID_REQUEST for unknown operations or bad payloads. */
+  required(operation: string, payload: Uint8Array): PermissionRequest;
+  handle(call: ProviderCall): Promise<Uint8Array>;
+  close?(): Promise<void>;
+}
