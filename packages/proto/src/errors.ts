@@ -51,13 +51,19 @@ export function fromServiceError(error: unknown): WasmatrixError {
         grpcStatus: service.code,
       });
     case status.DEADLINE_EXCEEDED:
-      return new WasmatrixError(ErrorCode.TIMEOUT, `deadline exceeded: ${message}`, { grpcStatus: service.code });
+      return new WasmatrixError(ErrorCode.TIMEOUT, `deadline exceeded: ${message}`, {
+        grpcStatus: service.code,
+      });
     case status.RESOURCE_EXHAUSTED:
       return new WasmatrixError(ErrorCode.RESOURCE_EXHAUSTED, message, { grpcStatus: service.code });
     case status.UNIMPLEMENTED:
-      return new WasmatrixError(ErrorCode.INCOMPATIBLE_VERSION, `server does not implement this call: ${message}`, {
-        grpcStatus: service.code,
-      });
+      return new WasmatrixError(
+        ErrorCode.INCOMPATIBLE_VERSION,
+        `server does not implement this call: ${message}`,
+        {
+          grpcStatus: service.code,
+        },
+      );
     default:
       return new WasmatrixError(ErrorCode.INTERNAL, message, { grpcStatus: service.code });
   }

@@ -1,3 +1,6 @@
+export type { ControlPlaneApi, NodeAgentApi } from "./api.js";
+export * from "./convert.js";
+export * from "./errors.js";
 export {
   AssignCapabilityRequest,
   ControlPlaneClient,
@@ -23,5 +26,4 @@ export {
   SetAssignmentsRequest,
 } from "./generated/wasmatrix/v1/node_agent.js";
 export * from "./generated/wasmatrix/v1/types.js";
-export * from "./errors.js";
 export * from "./version.js";

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP } from "node:net";
 import { ErrorCode, type PermissionRequest, WasmatrixError } from "@wasmatrix/core";
-import { Agent, errors as undiciErrors, request } from "undici";
+import { Agent, request, errors as undiciErrors } from "undici";
 import { jsonBytes, parseObject, stringField } from "./json.js";
 import type { CapabilityProvider, ProviderCall } from "./provider.js";
 
@@ -81,7 +81,8 @@ export class HttpProvider implements CapabilityProvider {
             const list = addresses as LookupAddress[];
             const bad = allowPrivate ? undefined : list.find((a) => isPrivateAddress(a.address));
             if (bad !== undefined) return callback(refusePrivate(hostname, bad.address), "", 0);
-            if ((options as { all?: boolean }).all) return (callback as (e: null, a: LookupAddress[]) => void)(null, list);
+            if ((options as { all?: boolean }).all)
+              return (callback as (e: null, a: LookupAddress[]) => void)(null, list);
             const first = list[0]!;
             callback(null, first.address, first.family);
           });
@@ -92,9 +93,13 @@ export class HttpProvider implements CapabilityProvider {
 
   required(operation: string, payload: Uint8Array): PermissionRequest {
     if (operation !== "request") {
-      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `http has no operation '${operation}'; use 'request'`, {
-        operation,
-      });
+      throw new WasmatrixError(
+        ErrorCode.INVALID_REQUEST,
+        `http has no operation '${operation}'; use 'request'`,
+        {
+          operation,
+        },
+      );
     }
     return { kind: "http", host: this.target(parseObject(payload, "http request")).hostname };
   }
@@ -155,10 +160,18 @@ export class HttpProvider implements CapabilityProvider {
       if (WasmatrixError.is(error)) throw error;
       const cause = (error as { cause?: unknown }).cause;
       if (WasmatrixError.is(cause)) throw cause;
-      if (signal.aborted || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
-        throw new WasmatrixError(ErrorCode.TIMEOUT, `http: ${method} ${url.origin} took longer than ${timeout} ms`, {
-          timeoutMs: timeout,
-        });
+      if (
+        signal.aborted ||
+        error instanceof undiciErrors.HeadersTimeoutError ||
+        error instanceof undiciErrors.BodyTimeoutError
+      ) {
+        throw new WasmatrixError(
+          ErrorCode.TIMEOUT,
+          `http: ${method} ${url.origin} took longer than ${timeout} ms`,
+          {
+            timeoutMs: timeout,
+          },
+        );
       }
       throw new WasmatrixError(
         ErrorCode.PROVIDER_UNAVAILABLE,

@@ -9,7 +9,10 @@ export function parseObject(payload: Uint8Array, what: string): Record<string, u
   try {
     value = JSON.parse(decoder.decode(payload));
   } catch (error) {
-    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: payload is not JSON: ${(error as Error).message}`);
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `${what}: payload is not JSON: ${(error as Error).message}`,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: payload must be a JSON object`);
@@ -20,7 +23,9 @@ export function parseObject(payload: Uint8Array, what: string): Record<string, u
 export function stringField(object: Record<string, unknown>, field: string, what: string): string {
   const value = object[field];
   if (typeof value !== "string") {
-    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: field '${field}' must be a string`, { field });
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: field '${field}' must be a string`, {
+      field,
+    });
   }
   return value;
 }

@@ -96,9 +96,13 @@ export class MemoryKeyvalueProvider implements CapabilityProvider {
         const current = store?.get(key);
         const text = current === undefined ? "0" : new TextDecoder().decode(current);
         if (!/^-?\d+$/.test(text)) {
-          throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: key '${key}' does not hold an integer`, {
-            key,
-          });
+          throw new WasmatrixError(
+            ErrorCode.INVALID_REQUEST,
+            `${what}: key '${key}' does not hold an integer`,
+            {
+              key,
+            },
+          );
         }
         const next = encoder.encode(String(BigInt(text) + BigInt(by)));
         this.put(scope, key, next);

@@ -1,0 +1,72 @@
+import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
+import * as pb from "@wasmatrix/proto";
+
+export const DEFAULT_SERVER = "127.0.0.1:7400";
+
+export interface ClientOptions {
+  /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
+  timeoutMs?: number;
+}
+
+export interface WasmatrixClient extends pb.ControlPlaneApi {
+  readonly address: string;
+  close(): void;
+}
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: Error | null, response: Res) => void,
+) => unknown;
+
+/**
+ * The control-plane API over gRPC. Every failure is a WasmatrixError rebuilt from the server's
+ * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
+ */
+export function connect(address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_SERVER, options: ClientOptions = {}): WasmatrixClient {
+  const raw = new pb.ControlPlaneClient(address, credentials.createInsecure(), {
+    "grpc.max_receive_message_length": 80 * 1024 * 1024,
+    "grpc.max_send_message_length": 80 * 1024 * 1024,
+  });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
+        error ? reject(pb.fromServiceError(error)) : resolve(response),
+      );
+    });
+  }
+
+  async function* stream<T>(open: () => ClientReadableStream<T>, signal?: AbortSignal): AsyncIterable<T> {
+    const s = open();
+    const cancel = () => s.cancel();
+    signal?.addEventListener("abort", cancel);
+    try {
+      for await (const item of s as AsyncIterable<T>) yield item;
+    } catch (error) {
+      if ((error as { code?: number }).code === status.CANCELLED && signal?.aborted) return;
+      throw pb.fromServiceError(error);
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+      s.cancel();
+    }
+  }
+
+  return {
+    address,
+    startInstance: (r) => call(raw.startInstance as Unary<pb.StartInstanceRequest, pb.Instance>, r),
+    stopInstance: (r) => call(raw.stopInstance as Unary<pb.StopInstanceRequest, pb.Instance>, r),
+    queryInstance: (r) => call(raw.queryInstance as Unary<pb.QueryInstanceRequest, pb.QueryInstanceResponse>, r),
+    listInstances: (r) => call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
+    invoke: (r) => call(raw.invoke as Unary<pb.InvokeRequest, pb.InvokeResponse>, r),
+    assignCapability: (r) => call(raw.assignCapability as Unary<pb.AssignCapabilityRequest, pb.Instance>, r),
+    revokeCapability: (r) => call(raw.revokeCapability as Unary<pb.RevokeCapabilityRequest, pb.Instance>, r),
+    listNodes: () => call(raw.listNodes as Unary<pb.ListNodesRequest, pb.ListNodesResponse>, {}),
+    serverInfo: () => call(raw.serverInfo as Unary<pb.Empty, pb.ServerInfoResponse>, {}),
+    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
+    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    close: () => raw.close(),
+  };
+}

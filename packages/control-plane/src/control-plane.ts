@@ -1,0 +1,293 @@
+import {
+  ErrorCode,
+  type Fact,
+  FactLog,
+  InstanceId,
+  NodeId,
+  WasmatrixError,
+} from "@wasmatrix/core";
+import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import * as pb from "@wasmatrix/proto";
+import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
+import { place } from "./placement.js";
+
+export interface ControlPlaneOptions {
+  /** "embedded" when it shares its process with a node agent (`wasmatrix up`). */
+  mode?: "embedded" | "control-plane";
+  /** Facts kept in the window that WatchEvents replays from. Default 100 000. */
+  maxFacts?: number;
+  heartbeatIntervalMs?: number;
+  logger?: Logger;
+  now?: () => number;
+  version?: string;
+}
+
+interface NodeEntry {
+  node: pb.Node;
+  api: pb.NodeAgentApi;
+}
+
+const ENDED = new Set(["stopped", "completed", "crashed", "lost"]);
+const SOURCE = "control-plane";
+
+/**
+ * The control plane records facts instead of reconciling desired state. What it knows of
+ * instances is what nodes last reported; what it knows of nodes is their registrations and
+ * heartbeats. Nothing here needs to survive a restart.
+ */
+export class ControlPlane implements pb.ControlPlaneApi {
+  readonly facts: FactLog;
+  private readonly nodes = new Map<string, NodeEntry>();
+  /** instance id → the instance as its node last reported it. */
+  private readonly instances = new Map<string, pb.Instance>();
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly startedAt: number;
+
+  constructor(private readonly options: ControlPlaneOptions = {}) {
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
+  }
+
+  /** Adds (or re-adds, after a restart of either side) a node and the way to reach it. */
+  registerNode(node: pb.Node, api: pb.NodeAgentApi): void {
+    NodeId.parse(node.nodeId);
+    const known = this.nodes.has(node.nodeId);
+    this.nodes.set(node.nodeId, {
+      node: { ...node, status: "alive", lastHeartbeatMs: this.now() },
+      api,
+    });
+    if (!known) {
+      this.record({ kind: "node.registered", nodeId: node.nodeId, data: { labels: node.labels, address: node.address } });
+    }
+  }
+
+  /** A node's whole instance table: afterwards the view of that node is exactly this report. */
+  reportStatus(nodeId: string, instances: pb.Instance[]): boolean {
+    const entry = this.nodes.get(nodeId);
+    if (entry === undefined) return false;
+    entry.node.lastHeartbeatMs = this.now();
+    const reported = new Set<string>();
+    for (const instance of instances) {
+      reported.add(instance.instanceId);
+      this.instances.set(instance.instanceId, instance);
+    }
+    for (const [id, instance] of this.instances) {
+      if (instance.nodeId === nodeId && !reported.has(id)) this.instances.delete(id);
+    }
+    entry.node.instances = instances.filter((i) => !ENDED.has(i.status)).length;
+    return true;
+  }
+
+  /** One instance changed on a node (the embedded node reports every change at once). */
+  reportInstance(instance: pb.Instance): void {
+    this.instances.set(instance.instanceId, instance);
+    const entry = this.nodes.get(instance.nodeId);
+    if (entry !== undefined) {
+      let active = 0;
+      for (const i of this.instances.values()) if (i.nodeId === instance.nodeId && !ENDED.has(i.status)) active++;
+      entry.node.instances = active;
+    }
+  }
+
+  /** Facts from a node, kept with their source sequence so replays are ignored. */
+  recordFacts(facts: Iterable<Fact>): void {
+    for (const fact of facts) {
+      this.facts.append({
+        source: fact.source,
+        sourceSeq: fact.sourceSeq,
+        kind: fact.kind,
+        ...(fact.instanceId === undefined ? {} : { instanceId: fact.instanceId }),
+        ...(fact.nodeId === undefined ? {} : { nodeId: fact.nodeId }),
+        at: fact.at,
+        data: fact.data,
+      } as never);
+    }
+  }
+
+  async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
+    if (request.instanceId === "") {
+      request = { ...request, instanceId: InstanceId.generate() };
+    } else {
+      InstanceId.parse(request.instanceId);
+    }
+    const existing = this.instances.get(request.instanceId);
+    if (existing !== undefined && !ENDED.has(existing.status)) {
+      throw new WasmatrixError(
+        ErrorCode.ALREADY_EXISTS,
+        `instance '${request.instanceId}' already exists and is ${existing.status}; stop it first or pick another id`,
+        { instanceId: request.instanceId, status: existing.status },
+      );
+    }
+    const nodeId =
+      existing !== undefined && this.nodes.get(existing.nodeId)?.node.status === "alive"
+        ? this.chooseNode(request, existing.nodeId)
+        : this.chooseNode(request);
+    const instance = await this.node(nodeId).api.startInstance(request);
+    this.reportInstance(instance);
+    return instance;
+  }
+
+  async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
+    const instance = await this.nodeOf(request.instanceId).api.stopInstance(request);
+    this.reportInstance(instance);
+    return instance;
+  }
+
+  async queryInstance(request: pb.QueryInstanceRequest): Promise<pb.QueryInstanceResponse> {
+    const instance = this.instance(request.instanceId);
+    const limit = request.factLimit > 0 ? request.factLimit : 20;
+    const recent = this.facts.query({ instanceId: request.instanceId });
+    return { instance, recentFacts: recent.slice(-limit).map(factToProto) };
+  }
+
+  async listInstances(request: pb.ListInstancesRequest): Promise<pb.ListInstancesResponse> {
+    const instances: pb.Instance[] = [];
+    for (const instance of this.instances.values()) {
+      if (request.nodeId !== "" && instance.nodeId !== request.nodeId) continue;
+      if (request.status !== "" && instance.status !== request.status) continue;
+      instances.push(instance);
+    }
+    instances.sort((a, b) => a.createdAtMs - b.createdAtMs || a.instanceId.localeCompare(b.instanceId));
+    return { instances };
+  }
+
+  async invoke(request: pb.InvokeRequest): Promise<pb.InvokeResponse> {
+    return this.nodeOf(request.instanceId).api.invoke(request);
+  }
+
+  async assignCapability(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
+    const assignment = pb.assignmentFromProto(request.assignment);
+    const current = this.instance(request.instanceId);
+    const rest = current.assignments.filter(
+      (a) => !(a.capability === assignment.capability && (a.binding || "default") === assignment.binding),
+    );
+    const instance = await this.nodeOf(request.instanceId).api.setAssignments({
+      instanceId: request.instanceId,
+      assignments: [...rest, pb.assignmentToProto(assignment)],
+    });
+    this.reportInstance(instance);
+    this.record({
+      kind: "capability.assigned",
+      instanceId: request.instanceId,
+      nodeId: instance.nodeId,
+      data: pb.assignmentToProto(assignment) as unknown as Record<string, unknown>,
+    });
+    return instance;
+  }
+
+  async revokeCapability(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
+    const current = this.instance(request.instanceId);
+    const keep = current.assignments.filter(
+      (a) => !(a.capability === request.capability && (request.binding === "" || a.binding === request.binding)),
+    );
+    if (keep.length === current.assignments.length) {
+      throw new WasmatrixError(
+        ErrorCode.CAPABILITY_NOT_ASSIGNED,
+        `instance '${request.instanceId}' has no '${request.capability}' assignment${request.binding ? ` with binding '${request.binding}'` : ""}`,
+        { instanceId: request.instanceId, capability: request.capability, binding: request.binding },
+      );
+    }
+    const instance = await this.nodeOf(request.instanceId).api.setAssignments({
+      instanceId: request.instanceId,
+      assignments: keep,
+    });
+    this.reportInstance(instance);
+    this.record({
+      kind: "capability.revoked",
+      instanceId: request.instanceId,
+      nodeId: instance.nodeId,
+      data: { capability: request.capability, binding: request.binding || null },
+    });
+    return instance;
+  }
+
+  async listNodes(): Promise<pb.ListNodesResponse> {
+    return { nodes: [...this.nodes.values()].map((e) => ({ ...e.node })) };
+  }
+
+  async serverInfo(): Promise<pb.ServerInfoResponse> {
+    return {
+      version: this.options.version ?? "0.1.0",
+      protocolVersion: PROTOCOL_VERSION,
+      mode: this.options.mode ?? "control-plane",
+      startedAtMs: this.startedAt,
+    };
+  }
+
+  async *watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {
+    const kinds = new Set(request.kinds);
+    const matches = (fact: Fact) =>
+      (request.instanceId === "" || fact.instanceId === request.instanceId) &&
+      (kinds.size === 0 || kinds.has(fact.kind));
+    if (request.noFollow) {
+      for (const fact of this.facts.query({ afterSeq: request.afterSeq })) if (matches(fact)) yield factToProto(fact);
+      return;
+    }
+    for await (const fact of this.facts.subscribe({
+      afterSeq: request.afterSeq,
+      ...(signal === undefined ? {} : { signal }),
+    })) {
+      if (matches(fact)) yield factToProto(fact);
+    }
+  }
+
+  streamLogs(request: pb.StreamLogsRequest, signal?: AbortSignal): AsyncIterable<pb.LogLine> {
+    return this.nodeOf(request.instanceId).api.streamLogs(request, signal);
+  }
+
+  /** Facts received over the wire (node reports) in their protocol form. */
+  recordProtoFacts(facts: pb.Fact[]): void {
+    this.recordFacts(facts.map(factFromProto));
+  }
+
+  private chooseNode(request: pb.StartInstanceRequest, previous?: string): string {
+    const candidates = [...this.nodes.values()].map((e) => ({
+      nodeId: e.node.nodeId,
+      labels: e.node.labels,
+      capabilities: e.node.capabilities,
+      alive: e.node.status === "alive",
+      // The node that ran an instance before keeps it: its module is cached there.
+      instances: e.node.nodeId === previous ? -1 : e.node.instances,
+    }));
+    return place(candidates, {
+      capabilities: [...new Set(request.assignments.map((a) => a.capability))].filter((c) => c !== "logging"),
+      required: request.requiredNodeLabels,
+      preferred: request.preferredNodeLabels,
+    });
+  }
+
+  private instance(instanceId: string): pb.Instance {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined) {
+      throw new WasmatrixError(
+        ErrorCode.INSTANCE_NOT_FOUND,
+        `no instance '${instanceId}'; list instances with: wasmatrix ps`,
+        { instanceId },
+      );
+    }
+    return instance;
+  }
+
+  private node(nodeId: string): NodeEntry {
+    const entry = this.nodes.get(nodeId);
+    if (entry === undefined) {
+      throw new WasmatrixError(ErrorCode.NODE_NOT_FOUND, `no node '${nodeId}'`, { nodeId });
+    }
+    if (entry.node.status !== "alive") {
+      throw new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `node '${nodeId}' is ${entry.node.status}`, { nodeId });
+    }
+    return entry;
+  }
+
+  private nodeOf(instanceId: string): NodeEntry {
+    return this.node(this.instance(instanceId).nodeId);
+  }
+
+  private record(fact: { kind: string; instanceId?: string; nodeId?: string; data: Record<string, unknown> }): void {
+    this.facts.append({ source: SOURCE, ...fact } as never);
+    this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
+  }
+}

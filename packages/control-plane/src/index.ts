@@ -1,0 +1,3 @@
+export * from "./control-plane.js";
+export * from "./grpc-server.js";
+export * from "./placement.js";

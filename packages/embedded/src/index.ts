@@ -1,0 +1,80 @@
+import { ControlPlane, controlPlaneService, type RunningServer, startGrpcServer } from "@wasmatrix/control-plane";
+import type { Fact } from "@wasmatrix/core";
+import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
+import * as pb from "@wasmatrix/proto";
+import { type CapabilityProvider, HttpProvider, type HttpProviderOptions, MemoryKeyvalueProvider } from "@wasmatrix/providers";
+
+export const DEFAULT_EMBEDDED_ADDRESS = "127.0.0.1:7400";
+
+export interface EmbeddedOptions {
+  nodeId?: string;
+  labels?: Record<string, string>;
+  logger?: Logger;
+  /** Options of the node agent (runtime workers, limits, fact window…). */
+  node?: Omit<NodeAgentOptions, "nodeId" | "logger" | "providers">;
+  http?: HttpProviderOptions;
+  /** Providers to serve instead of the default in-memory keyvalue and HTTP client. */
+  providers?: CapabilityProvider[];
+}
+
+export interface Embedded {
+  /** The control-plane API, in process: the same methods a gRPC client has. */
+  readonly client: pb.ControlPlaneApi;
+  readonly controlPlane: ControlPlane;
+  readonly agent: NodeAgent;
+  /** Serves the API over gRPC (what `wasmatrix up` does). */
+  serve(address?: string): Promise<RunningServer>;
+  /** Stops every instance, the gRPC server if any, and the runtime. */
+  close(): Promise<void>;
+}
+
+/**
+ * Control plane, one node agent and local providers in one process: no etcd, no NATS. The node
+ * reports every change to the control plane as it happens, instead of over the network.
+ */
+export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Embedded> {
+  const logger = options.logger ?? silentLogger;
+  const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider(options.http)];
+  const agent = new NodeAgent({
+    ...options.node,
+    ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+    logger,
+    providers,
+  });
+  const controlPlane = new ControlPlane({ mode: "embedded", logger });
+  controlPlane.registerNode(
+    {
+      nodeId: agent.nodeId,
+      address: "embedded",
+      labels: options.labels ?? {},
+      capabilities: ["logging", ...providers.map((p) => p.capability)],
+      status: "alive",
+      instances: 0,
+      lastHeartbeatMs: Date.now(),
+      version: pb.PROTOCOL_VERSION,
+    },
+    new LocalNodeApi(agent),
+  );
+  const forwardFact = (fact: Fact) => controlPlane.recordFacts([fact]);
+  const stopFacts = agent.facts.onAppend(forwardFact);
+  const stopChanges = agent.onChange((view) => controlPlane.reportInstance(viewToProto(view)));
+  let server: RunningServer | null = null;
+  return {
+    client: controlPlane,
+    controlPlane,
+    agent,
+    async serve(address = DEFAULT_EMBEDDED_ADDRESS) {
+      server = await startGrpcServer(address, [
+        { definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) },
+      ]);
+      return server;
+    },
+    async close() {
+      await server?.close();
+      await agent.close();
+      stopChanges();
+      stopFacts();
+    },
+  };
+}

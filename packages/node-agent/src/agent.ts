@@ -1,0 +1,321 @@
+import {
+  type CapabilityAssignment,
+  ErrorCode,
+  type Fact,
+  FactLog,
+  InstanceId,
+  NodeId,
+  type RestartPolicy,
+  WasmatrixError,
+} from "@wasmatrix/core";
+import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@wasmatrix/providers";
+import {
+  type InstanceKind,
+  type InstanceLimits,
+  type InvokeResult,
+  Runtime,
+  type RuntimeOptions,
+  resolveLimits,
+} from "@wasmatrix/runtime";
+import { CapabilityRouter } from "./capability-router.js";
+import type { LogLine } from "./logs.js";
+import { type FactInput, type InstanceView, ManagedInstance } from "./managed-instance.js";
+
+export interface StartSpec {
+  /** Generated when absent. */
+  instanceId?: string;
+  /** The module's bytes, or the digest of a module this node has compiled before. */
+  module?: Uint8Array;
+  moduleDigest?: string;
+  kind?: InstanceKind;
+  args?: string[];
+  env?: Record<string, string>;
+  limits?: Partial<InstanceLimits>;
+  restartPolicy?: RestartPolicy;
+  assignments?: CapabilityAssignment[];
+  labels?: Record<string, string>;
+}
+
+export interface NodeAgentOptions {
+  nodeId?: string;
+  runtime?: RuntimeOptions;
+  /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
+  providers?: CapabilityProvider[];
+  logger?: Logger;
+  /** Facts kept in the node's window. Default 10 000. */
+  maxFacts?: number;
+  /** Log lines kept per instance. Default 1 000. */
+  logLines?: number;
+  /** Ended instances (stopped, completed, crashed) kept for inspection. Default 1 000. */
+  maxEndedInstances?: number;
+  /** How long a graceful stop waits before forcing. Default 5 s. */
+  stopDeadlineMs?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export type ChangeListener = (view: InstanceView) => void;
+
+/**
+ * Runs and supervises the instances of one node. Every lifecycle step lands in `facts`; the
+ * instance table is the node's actual state and is what it reports upstream.
+ */
+export class NodeAgent {
+  readonly nodeId: string;
+  readonly facts: FactLog;
+  readonly runtime: Runtime;
+  readonly providers: ReadonlyMap<string, CapabilityProvider>;
+  private readonly instances = new Map<string, ManagedInstance>();
+  private readonly changeListeners = new Set<ChangeListener>();
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private closed = false;
+
+  constructor(private readonly options: NodeAgentOptions = {}) {
+    this.nodeId = options.nodeId === undefined ? NodeId.generate() : NodeId.parse(options.nodeId);
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.facts = new FactLog({ maxFacts: options.maxFacts ?? 10_000, now: this.now });
+    const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider()];
+    this.providers = new Map(providers.map((p) => [p.capability, p]));
+    const router = new CapabilityRouter((id) => this.instances.get(id), this.providers);
+    this.runtime = new Runtime({ ...options.runtime, hostCallRouter: router, logger: this.logger });
+  }
+
+  /** Starts an instance; resolves with its view once it runs (or has already ended). */
+  async start(spec: StartSpec): Promise<InstanceView> {
+    this.assertOpen();
+    const instanceId =
+      spec.instanceId === undefined ? InstanceId.generate() : InstanceId.parse(spec.instanceId);
+    const existing = this.instances.get(instanceId);
+    if (existing?.isActive) {
+      throw new WasmatrixError(
+        ErrorCode.ALREADY_EXISTS,
+        `instance '${instanceId}' already exists and is ${existing.status}; stop it first or pick another id`,
+        { instanceId, status: existing.status },
+      );
+    }
+    const compiled = await this.compile(spec);
+    const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
+    if (!compiled.kinds.includes(kind)) {
+      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `module cannot run as a ${kind}`, {
+        kind,
+        kinds: compiled.kinds,
+      });
+    }
+    const managed = new ManagedInstance(
+      {
+        instanceId,
+        compiled,
+        kind,
+        args: spec.args ?? [],
+        env: spec.env ?? {},
+        limits: resolveLimits(spec.limits),
+        restartPolicy: spec.restartPolicy ?? { kind: "never" },
+        assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
+        labels: spec.labels ?? {},
+      },
+      {
+        nodeId: this.nodeId,
+        runtime: this.runtime,
+        logger: this.logger,
+        now: this.now,
+        random: this.random,
+        record: (fact) => this.record(fact),
+        changed: (view) => this.changed(view),
+      },
+      this.options.logLines ?? 1_000,
+    );
+    this.instances.set(instanceId, managed);
+    this.evictEnded();
+    await managed.start();
+    return managed.view();
+  }
+
+  async stop(instanceId: string, deadlineMs?: number): Promise<InstanceView> {
+    const managed = this.require(instanceId);
+    await managed.stop(deadlineMs ?? this.options.stopDeadlineMs ?? 5_000);
+    return managed.view();
+  }
+
+  get(instanceId: string): InstanceView {
+    return this.require(instanceId).view();
+  }
+
+  list(filter: { status?: string } = {}): InstanceView[] {
+    const out: InstanceView[] = [];
+    for (const managed of this.instances.values()) {
+      if (filter.status === undefined || filter.status === "" || managed.status === filter.status) {
+        out.push(managed.view());
+      }
+    }
+    return out;
+  }
+
+  async invoke(instanceId: string, operation: string, payload: Uint8Array): Promise<InvokeResult> {
+    if (operation.length === 0) {
+      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "operation must not be empty");
+    }
+    return this.require(instanceId).invoke(operation, payload);
+  }
+
+  /** Replaces an instance's assignments; its next capability call sees them. */
+  setAssignments(instanceId: string, assignments: CapabilityAssignment[]): InstanceView {
+    const managed = this.require(instanceId);
+    managed.setAssignments(assignments.map((a) => ({ ...a })));
+    return managed.view();
+  }
+
+  assign(instanceId: string, assignment: CapabilityAssignment): InstanceView {
+    const managed = this.require(instanceId);
+    const rest = managed.assignments.filter(
+      (a) => !(a.capability === assignment.capability && a.binding === assignment.binding),
+    );
+    managed.setAssignments([...rest, { ...assignment }]);
+    this.record({
+      kind: "capability.assigned",
+      instanceId,
+      data: {
+        capability: assignment.capability,
+        binding: assignment.binding,
+        permissions: assignment.permissions,
+      },
+    });
+    return managed.view();
+  }
+
+  /** Revokes one binding of a capability, or all of them when `binding` is omitted. */
+  revoke(instanceId: string, capability: string, binding?: string): InstanceView {
+    const managed = this.require(instanceId);
+    const keep = managed.assignments.filter(
+      (a) =>
+        !(a.capability === capability && (binding === undefined || binding === "" || a.binding === binding)),
+    );
+    if (keep.length === managed.assignments.length) {
+      throw new WasmatrixError(
+        ErrorCode.CAPABILITY_NOT_ASSIGNED,
+        `instance '${instanceId}' has no '${capability}' assignment${binding ? ` with binding '${binding}'` : ""}`,
+        { instanceId, capability, ...(binding ? { binding } : {}) },
+      );
+    }
+    managed.setAssignments(keep);
+    this.record({ kind: "capability.revoked", instanceId, data: { capability, binding: binding ?? null } });
+    return managed.view();
+  }
+
+  logs(instanceId: string, tail = 0): LogLine[] {
+    return this.require(instanceId).logs.read(tail);
+  }
+
+  followLogs(instanceId: string, listener: (line: LogLine) => void): () => void {
+    return this.require(instanceId).logs.subscribe(listener);
+  }
+
+  /** Resolves when the instance's status satisfies `predicate`, or rejects after `timeoutMs`. */
+  async waitFor(
+    instanceId: string,
+    predicate: (view: InstanceView) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<InstanceView> {
+    const managed = this.require(instanceId);
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(managed.view())) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new WasmatrixError(ErrorCode.TIMEOUT, `instance '${instanceId}' is still ${managed.status}`, {
+          instanceId,
+          status: managed.status,
+        });
+      }
+      await Promise.race([managed.waitForChange(), new Promise((r) => setTimeout(r, left))]);
+    }
+    return managed.view();
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Stops every instance (gracefully, within the deadline) and shuts the runtime down. */
+  async close(deadlineMs?: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      [...this.instances.values()].map((m) => m.stop(deadlineMs ?? this.options.stopDeadlineMs ?? 5_000)),
+    );
+    await this.runtime.close();
+    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+  }
+
+  private async compile(spec: StartSpec) {
+    if (spec.module !== undefined && spec.module.byteLength > 0) return this.runtime.compile(spec.module);
+    if (spec.moduleDigest !== undefined && spec.moduleDigest !== "") {
+      const cached = this.runtime.cached(spec.moduleDigest as never);
+      if (cached !== undefined) return { ...cached, cached: true };
+      throw new WasmatrixError(
+        ErrorCode.INVALID_REQUEST,
+        `module ${spec.moduleDigest} is not in this node's cache; send the module's bytes`,
+        { moduleDigest: spec.moduleDigest },
+      );
+    }
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      "a start request needs the module's bytes or its digest",
+    );
+  }
+
+  private require(instanceId: string): ManagedInstance {
+    const managed = this.instances.get(instanceId);
+    if (managed === undefined) {
+      throw new WasmatrixError(
+        ErrorCode.INSTANCE_NOT_FOUND,
+        `no instance '${instanceId}' on node ${this.nodeId}; list instances with: wasmatrix ps`,
+        { instanceId, nodeId: this.nodeId },
+      );
+    }
+    return managed;
+  }
+
+  private record(fact: FactInput): Fact | null {
+    return this.facts.append({
+      source: this.nodeId,
+      kind: fact.kind,
+      instanceId: fact.instanceId,
+      nodeId: this.nodeId,
+      data: fact.data ?? {},
+    } as never);
+  }
+
+  private changed(view: InstanceView): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(view);
+      } catch (error) {
+        this.logger.error({ error: (error as Error).message }, "instance change listener failed");
+      }
+    }
+  }
+
+  /** Keeps the table bounded: the oldest ended instances go first. */
+  private evictEnded(): void {
+    const max = this.options.maxEndedInstances ?? 1_000;
+    let ended = 0;
+    for (const m of this.instances.values()) if (!m.isActive) ended++;
+    for (const [id, m] of this.instances) {
+      if (ended <= max) break;
+      if (!m.isActive) {
+        this.instances.delete(id);
+        ended--;
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `node ${this.nodeId} is shutting down`);
+  }
+}

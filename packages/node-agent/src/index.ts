@@ -1,0 +1,7 @@
+export * from "./agent.js";
+export { CapabilityRouter, DEFAULT_BINDING, scopeOf } from "./capability-router.js";
+export * from "./convert.js";
+export { LocalNodeApi } from "./local-api.js";
+export type { LogLine, LogStream } from "./logs.js";
+export type { InstanceView } from "./managed-instance.js";
+export { followed } from "./stream.js";

@@ -1,0 +1,57 @@
+import type * as pb from "@wasmatrix/proto";
+import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
+import type { NodeAgent } from "./agent.js";
+import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from "./convert.js";
+import type { LogLine } from "./logs.js";
+import { followed } from "./stream.js";
+
+/** A node agent behind the protocol's node API: what the embedded control plane and the gRPC server call. */
+export class LocalNodeApi implements pb.NodeAgentApi {
+  constructor(readonly agent: NodeAgent) {}
+
+  async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
+    return viewToProto(await this.agent.start(startSpecFromProto(request)));
+  }
+
+  async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
+    return viewToProto(
+      await this.agent.stop(request.instanceId, request.deadlineMs > 0 ? request.deadlineMs : undefined),
+    );
+  }
+
+  async queryStatus(request: pb.QueryStatusRequest): Promise<pb.Instance> {
+    return viewToProto(this.agent.get(request.instanceId));
+  }
+
+  async invoke(request: pb.InvokeRequest): Promise<pb.InvokeResponse> {
+    const result = await this.agent.invoke(request.instanceId, request.operation, request.payload);
+    return {
+      response: toBuffer(result.response),
+      guestError: result.guestError ?? "",
+      outcome: outcomeToProto(result.outcome),
+    };
+  }
+
+  async listInstances(request: pb.ListInstancesRequest): Promise<pb.ListInstancesResponse> {
+    return { instances: this.agent.list({ status: request.status }).map(viewToProto) };
+  }
+
+  async setAssignments(request: pb.SetAssignmentsRequest): Promise<pb.Instance> {
+    return viewToProto(
+      this.agent.setAssignments(request.instanceId, request.assignments.map(assignmentFromProto)),
+    );
+  }
+
+  async *streamLogs(request: pb.StreamLogsRequest, signal?: AbortSignal): AsyncIterable<pb.LogLine> {
+    const retained = this.agent.logs(request.instanceId, request.tail).map(logLineToProto);
+    if (!request.follow) {
+      yield* retained;
+      return;
+    }
+    // Reading the retained lines and subscribing happen in one synchronous step: no line falls between.
+    yield* followed<pb.LogLine>(
+      (push) => this.agent.followLogs(request.instanceId, (line: LogLine) => push(logLineToProto(line))),
+      { initial: retained, ...(signal === undefined ? {} : { signal }) },
+    );
+  }
+}

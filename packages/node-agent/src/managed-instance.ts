@@ -1,0 +1,377 @@
+import {
+  type CapabilityAssignment,
+  decideRestart,
+  ErrorCode,
+  type InstanceStatus,
+  type RestartPolicy,
+  transition,
+  WasmatrixError,
+} from "@wasmatrix/core";
+import type { Logger } from "@wasmatrix/core/logger";
+import type {
+  CompiledModule,
+  InstanceKind,
+  InstanceLimits,
+  InvokeResult,
+  Outcome,
+  Runtime,
+  RuntimeInstance,
+} from "@wasmatrix/runtime";
+import type { CallCounters, RoutingState } from "./capability-router.js";
+import { LogBuffer } from "./logs.js";
+
+/** What the agent reports about an instance: the actual state, never an intention. */
+export interface InstanceView {
+  instanceId: string;
+  moduleDigest: string;
+  nodeId: string;
+  status: InstanceStatus;
+  kind: InstanceKind;
+  restartPolicy: RestartPolicy;
+  assignments: CapabilityAssignment[];
+  /** Restarts performed over the instance's life. */
+  restarts: number;
+  lastOutcome: Outcome | null;
+  createdAt: number;
+  updatedAt: number;
+  labels: Record<string, string>;
+  limits: InstanceLimits;
+  calls: CallCounters;
+}
+
+export type FactInput = {
+  kind: string;
+  instanceId: string;
+  data?: Record<string, unknown>;
+};
+
+export interface InstanceContext {
+  nodeId: string;
+  runtime: Runtime;
+  logger: Logger;
+  now(): number;
+  random(): number;
+  record(fact: FactInput): void;
+  changed(view: InstanceView): void;
+}
+
+export interface InstanceDefinition {
+  instanceId: string;
+  compiled: CompiledModule;
+  kind: InstanceKind;
+  args: string[];
+  env: Record<string, string>;
+  limits: InstanceLimits;
+  restartPolicy: RestartPolicy;
+  assignments: CapabilityAssignment[];
+  labels: Record<string, string>;
+}
+
+/**
+ * One supervised instance: runs it, classifies how each run ends, asks the core's restart
+ * evaluator what to do, and records every step as a fact. Each run gets fresh memory; only the
+ * id, the logs and the keyvalue data it wrote outlive a restart.
+ */
+export class ManagedInstance implements RoutingState {
+  status: InstanceStatus = "pending";
+  restarts = 0;
+  lastOutcome: Outcome | null = null;
+  readonly counters: CallCounters = { hostCalls: 0, denied: 0, failed: 0 };
+  readonly logs: LogBuffer;
+  readonly createdAt: number;
+  private updatedAt: number;
+  private current: RuntimeInstance | null = null;
+  /** Incremented on every run, so callbacks of a previous run can tell they are stale. */
+  private generation = 0;
+  private attempt = 0;
+  private restartsSinceReset = 0;
+  private startedAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private inflight = 0;
+  private idle: (() => void) | null = null;
+  private runDone: Promise<void> = Promise.resolve();
+  private readonly statusListeners = new Set<() => void>();
+
+  constructor(
+    readonly definition: InstanceDefinition,
+    private readonly context: InstanceContext,
+    logLines: number,
+  ) {
+    this.createdAt = context.now();
+    this.updatedAt = this.createdAt;
+    this.logs = new LogBuffer(definition.instanceId, logLines, context.now);
+  }
+
+  get id(): string {
+    return this.definition.instanceId;
+  }
+
+  get assignments(): readonly CapabilityAssignment[] {
+    return this.definition.assignments;
+  }
+
+  /** Ends of the current run or invocation, for capability calls' timeouts. */
+  readonly deadline = (): number => {
+    const { limits, kind } = this.definition;
+    const budget =
+      kind === "reactor" ? limits.invokeTimeoutMs : (limits.runTimeoutMs ?? limits.invokeTimeoutMs);
+    return this.context.now() + budget;
+  };
+
+  get isActive(): boolean {
+    return !["stopped", "completed", "crashed", "lost"].includes(this.status) || this.timer !== null;
+  }
+
+  view(): InstanceView {
+    const d = this.definition;
+    return {
+      instanceId: d.instanceId,
+      moduleDigest: d.compiled.digest,
+      nodeId: this.context.nodeId,
+      status: this.status,
+      kind: d.kind,
+      restartPolicy: d.restartPolicy,
+      assignments: d.assignments.map((a) => ({ ...a, permissions: [...a.permissions] })),
+      restarts: this.restarts,
+      lastOutcome: this.lastOutcome,
+      createdAt: this.createdAt,
+      updatedAt: this.updatedAt,
+      labels: { ...d.labels },
+      limits: { ...d.limits },
+      calls: { ...this.counters },
+    };
+  }
+
+  /** Starts the first run; resolves once it is running or has ended. */
+  async start(): Promise<void> {
+    await this.launch();
+  }
+
+  /** Resolves when the status next changes (for waiting in tests and CLIs). */
+  waitForChange(): Promise<void> {
+    return new Promise((resolve) => {
+      const listener = () => {
+        this.statusListeners.delete(listener);
+        resolve();
+      };
+      this.statusListeners.add(listener);
+    });
+  }
+
+  async invoke(operation: string, payload: Uint8Array): Promise<InvokeResult> {
+    const current = this.current;
+    if (this.status !== "running" || current === null) {
+      throw notRunning(this.id, this.status);
+    }
+    const generation = this.generation;
+    this.inflight++;
+    try {
+      const result = await current.invoke(operation, payload);
+      if (result.outcome.status === "crashed") this.ended(generation, result.outcome);
+      return result;
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) this.idle?.();
+    }
+  }
+
+  /** Replaces the assignments; the next capability call sees the new ones. */
+  setAssignments(assignments: CapabilityAssignment[]): void {
+    this.definition.assignments = assignments;
+    this.touch();
+  }
+
+  /**
+   * Stops gracefully: waits up to `deadlineMs` for in-flight invocations (reactors) or the run
+   * (commands) to finish, then forces it. A pending restart is cancelled.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.status === "stopped") return;
+    if (this.status === "running" || this.status === "starting") {
+      this.setStatus("stopping");
+      const finished =
+        this.definition.kind === "command"
+          ? this.runDone
+          : this.inflight === 0
+            ? Promise.resolve()
+            : new Promise<void>((resolve) => {
+                this.idle = resolve;
+              });
+      let timeout: NodeJS.Timeout | undefined;
+      const forced = await Promise.race([
+        finished.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timeout = setTimeout(() => resolve(true), deadlineMs);
+        }),
+      ]);
+      clearTimeout(timeout);
+      this.idle = null;
+      this.generation++;
+      await this.dispose();
+      this.logs.flush();
+      this.setStatus("stopped");
+      this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced } });
+      return;
+    }
+    if (this.status === "stopping") {
+      await this.waitForChange();
+      return;
+    }
+    // Ended (completed, crashed, lost) or waiting to restart: nothing runs any more.
+    this.generation++;
+    await this.dispose();
+    this.setStatus("stopped");
+    this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced: false } });
+  }
+
+  private async launch(): Promise<void> {
+    const generation = ++this.generation;
+    const d = this.definition;
+    this.setStatus("starting");
+    let instance: RuntimeInstance;
+    try {
+      instance = await this.context.runtime.instantiate(d.compiled, {
+        instanceId: d.instanceId,
+        kind: d.kind,
+        args: d.args,
+        env: d.env,
+        limits: d.limits,
+      });
+    } catch (error) {
+      if (generation !== this.generation) return;
+      // The module was fine when it was compiled, so a failure here is the node's (worker
+      // spawn, address space): report it as a crash and let the policy decide.
+      const message = (error as Error).message;
+      this.ended(generation, {
+        status: "crashed",
+        reason: "host_error",
+        trap: message,
+        metering: { wallTimeMs: 0, fuelUsed: 0, peakMemoryBytes: 0, hostCalls: 0 },
+      });
+      return;
+    }
+    if (generation !== this.generation) {
+      await instance.dispose();
+      return;
+    }
+    this.current = instance;
+    instance.onOutput((fd, data) => this.logs.write(fd === 1 ? "stdout" : "stderr", data));
+    instance.onLost((outcome) => this.ended(generation, outcome));
+    this.startedAt = this.context.now();
+    if (instance.initOutcome?.status === "crashed") {
+      this.setStatus("running");
+      this.ended(generation, instance.initOutcome);
+      return;
+    }
+    this.setStatus("running");
+    this.context.record({
+      kind: "instance.started",
+      instanceId: d.instanceId,
+      data: { kind: d.kind, moduleDigest: d.compiled.digest },
+    });
+    if (d.kind === "command") {
+      this.runDone = instance.run().then(
+        (outcome) => this.ended(generation, outcome),
+        (error: Error) =>
+          this.ended(generation, {
+            status: "crashed",
+            reason: "host_error",
+            trap: error.message,
+            metering: { wallTimeMs: 0, fuelUsed: 0, peakMemoryBytes: 0, hostCalls: 0 },
+          }),
+      );
+    }
+  }
+
+  /** A run ended (or crashed): record it, then let the restart policy decide. */
+  private ended(generation: number, outcome: Outcome): void {
+    if (generation !== this.generation || this.status !== "running") {
+      if (this.status === "stopping") this.lastOutcome = outcome;
+      return;
+    }
+    this.generation++;
+    this.lastOutcome = outcome;
+    this.logs.flush();
+    void this.dispose();
+    const at = this.context.now();
+    if (outcome.status === "ok") {
+      this.setStatus("completed");
+      this.context.record({
+        kind: "instance.completed",
+        instanceId: this.id,
+        data: { exitCode: outcome.exitCode, wallTimeMs: outcome.metering.wallTimeMs },
+      });
+    } else {
+      this.setStatus("crashed");
+      this.context.record({
+        kind: "instance.crashed",
+        instanceId: this.id,
+        data: {
+          reason: outcome.reason,
+          trap: outcome.trap,
+          ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+        },
+      });
+    }
+    const decision = decideRestart(
+      this.definition.restartPolicy,
+      { attempt: this.attempt, restarts: this.restartsSinceReset, lastStartedAt: this.startedAt },
+      { kind: outcome.status === "ok" ? "completed" : "crashed", at },
+      this.context.random(),
+    );
+    if (decision.action === "none") return;
+    if (decision.action === "give_up") {
+      if (this.status !== "crashed") this.setStatus("crashed");
+      this.context.record({
+        kind: "instance.restarts_exhausted",
+        instanceId: this.id,
+        data: { restarts: this.restarts },
+      });
+      return;
+    }
+    this.attempt = decision.attempt;
+    this.restartsSinceReset = decision.restarts;
+    this.setStatus("restarting");
+    const delayMs = Math.round(decision.delayMs);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.restarts++;
+      this.context.record({
+        kind: "instance.restarted",
+        instanceId: this.id,
+        data: { attempt: decision.attempt, delayMs, restarts: this.restarts },
+      });
+      void this.launch();
+    }, delayMs);
+  }
+
+  private async dispose(): Promise<void> {
+    const current = this.current;
+    this.current = null;
+    if (current !== null) await current.dispose().catch(() => undefined);
+  }
+
+  private setStatus(to: InstanceStatus): void {
+    if (this.status === to) return;
+    this.status = transition(this.status, to);
+    this.touch();
+  }
+
+  private touch(): void {
+    this.updatedAt = this.context.now();
+    this.context.changed(this.view());
+    for (const listener of [...this.statusListeners]) listener();
+  }
+}
+
+function notRunning(instanceId: string, status: InstanceStatus): WasmatrixError {
+  return new WasmatrixError(
+    ErrorCode.FAILED_PRECONDITION,
+    `instance '${instanceId}' is ${status}, not running; see why with: wasmatrix inspect ${instanceId}`,
+    { instanceId, status },
+  );
+}

@@ -1,0 +1,114 @@
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+
+/** Where a guest's stdout or stderr bytes go. Implementations must copy: callers reuse buffers. */
+export interface OutputSink {
+  write(bytes: Uint8Array): void;
+}
+
+/**
+ * Smallest buffer a ring allocates. Most instances print a few lines, so a ring grows by doubling
+ * from here instead of reserving its whole capacity: 10 000 idle instances with 1 MiB caps would
+ * otherwise pin 20 GiB for stdout and stderr alone.
+ */
+const INITIAL_BUFFER_BYTES = 4096;
+
+const decoder = new TextDecoder();
+
+/**
+ * Keeps the newest `capacity` bytes written to it and counts the rest. Memory is bounded by
+ * `capacity` and allocated only as output arrives; once the buffer reaches `capacity` it is
+ * reused in place and never reallocated.
+ */
+export class OutputRing implements OutputSink {
+  readonly capacity: number;
+  private buffer: Uint8Array | null = null;
+  /** Index of the oldest retained byte. Stays 0 until the buffer has reached `capacity`. */
+  private start = 0;
+  private retained = 0;
+  private dropped = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 0) {
+      throw new WasmatrixError(
+        ErrorCode.INVALID_REQUEST,
+        `output capacity must be a non-negative integer number of bytes, not ${capacity}`,
+        { capacity },
+      );
+    }
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.retained;
+  }
+
+  get totalBytes(): number {
+    return this.retained + this.dropped;
+  }
+
+  get droppedBytes(): number {
+    return this.dropped;
+  }
+
+  write(bytes: Uint8Array): void {
+    const n = bytes.byteLength;
+    if (n === 0) return;
+    const capacity = this.capacity;
+    if (n >= capacity) {
+      // The write alone fills the ring: everything before it, and its own head, is lost.
+      if (capacity > 0) this.reserve(capacity).set(bytes.subarray(n - capacity));
+      this.dropped += this.retained + n - capacity;
+      this.start = 0;
+      this.retained = capacity;
+      return;
+    }
+    const buffer = this.reserve(Math.min(capacity, this.retained + n));
+    const length = buffer.byteLength;
+    const overflow = Math.max(0, this.retained + n - length);
+    this.dropped += overflow;
+    this.start = (this.start + overflow) % length;
+    this.retained -= overflow;
+    const end = (this.start + this.retained) % length;
+    const first = Math.min(n, length - end);
+    buffer.set(bytes.subarray(0, first), end);
+    if (first < n) buffer.set(bytes.subarray(first), 0);
+    this.retained += n;
+  }
+
+  /** The retained bytes, oldest first, as a copy the caller owns. */
+  read(): Uint8Array {
+    const out = new Uint8Array(this.retained);
+    const buffer = this.buffer;
+    if (buffer === null || this.retained === 0) return out;
+    const first = Math.min(this.retained, buffer.byteLength - this.start);
+    out.set(buffer.subarray(this.start, this.start + first));
+    if (first < this.retained) out.set(buffer.subarray(0, this.retained - first), first);
+    return out;
+  }
+
+  /** The retained bytes as UTF-8; a character cut by the ring's edge decodes as U+FFFD. */
+  text(): string {
+    return decoder.decode(this.read());
+  }
+
+  /** Forgets the retained bytes and both counters; the buffer is kept for the next writes. */
+  clear(): void {
+    this.start = 0;
+    this.retained = 0;
+    this.dropped = 0;
+  }
+
+  /** A buffer of at least `needed` bytes (never more than `capacity`), holding the retained bytes. */
+  private reserve(needed: number): Uint8Array {
+    const current = this.buffer;
+    if (current !== null && current.byteLength >= needed) return current;
+    let length = Math.max(current?.byteLength ?? 0, INITIAL_BUFFER_BYTES);
+    while (length < needed) length *= 2;
+    const next = new Uint8Array(Math.min(length, this.capacity));
+    // Growth happens only before the first wrap, so the retained bytes start at 0.
+    if (current !== null) next.set(current.subarray(0, this.retained));
+    this.start = 0;
+    this.buffer = next;
+    return next;
+  }
+}
