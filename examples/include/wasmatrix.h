@@ -77,7 +77,7 @@ static inline void wasmatrix_console_log(const char *message) {
 /* ---- Host calls. */
 
 /* Reads the host's answer (or error) into a fresh NUL-terminated buffer; NULL if malloc fails. */
-static uint8_t *wasmatrix__take(size_t len, void (*read)(uint8_t *)) {
+static inline uint8_t *wasmatrix__take(size_t len, void (*read)(uint8_t *)) {
   uint8_t *buf = malloc(len + 1);
   if (buf == NULL) return NULL;
   if (len > 0) read(buf);
@@ -90,7 +90,7 @@ static uint8_t *wasmatrix__take(size_t len, void (*read)(uint8_t *)) {
  * *resp, or 0 and the host's error JSON ({"code":"...","message":"..."}) in *resp. Either way
  * *resp is malloc'd (free it) and NUL-terminated; it is NULL only if malloc failed.
  */
-static int wasmatrix_host_call(const char *binding, const char *ns, const char *op, const void *payload,
+static inline int wasmatrix_host_call(const char *binding, const char *ns, const char *op, const void *payload,
                                size_t len, uint8_t **resp, size_t *resp_len) {
   int ok = wasmatrix__host_call((const uint8_t *)binding, strlen(binding), (const uint8_t *)ns, strlen(ns),
                                 (const uint8_t *)op, strlen(op), (const uint8_t *)payload, len);
@@ -113,7 +113,7 @@ static inline int wasmatrix_log(const char *level, const char *message) {
 /* ---- Keyvalue helpers. Payloads are JSON, so keys and values are escaped as JSON strings. */
 
 /* Writes `s` as a quoted JSON string into `out`, which must hold 6 * strlen(s) + 3 bytes. */
-static size_t wasmatrix__json_string(char *out, const char *s) {
+static inline size_t wasmatrix__json_string(char *out, const char *s) {
   static const char hex[] = "0123456789abcdef";
   char *o = out;
   *o++ = '"';
@@ -134,7 +134,7 @@ static size_t wasmatrix__json_string(char *out, const char *s) {
 }
 
 /* Builds {"key":<key>[,<field>:<raw or string>]} — the one payload shape keyvalue needs. */
-static char *wasmatrix__kv_payload(const char *key, const char *field, const char *value, int value_is_raw) {
+static inline char *wasmatrix__kv_payload(const char *key, const char *field, const char *value, int value_is_raw) {
   size_t cap = 6 * strlen(key) + (value ? 6 * strlen(value) + strlen(field) : 0) + 32;
   char *buf = malloc(cap);
   if (buf == NULL) return NULL;
@@ -149,7 +149,7 @@ static char *wasmatrix__kv_payload(const char *key, const char *field, const cha
   return buf;
 }
 
-static int wasmatrix__kv(const char *op, char *payload, uint8_t **resp, size_t *resp_len) {
+static inline int wasmatrix__kv(const char *op, char *payload, uint8_t **resp, size_t *resp_len) {
   if (payload == NULL) {
     *resp = NULL;
     *resp_len = 0;
@@ -161,7 +161,10 @@ static int wasmatrix__kv(const char *op, char *payload, uint8_t **resp, size_t *
   return ok;
 }
 
-/* The value's bytes in *value (NUL-terminated, free it); a missing key is a NOT_FOUND error. */
+/*
+ * The value's bytes in *value (NUL-terminated, free it). A missing key answers with no bytes,
+ * like an empty value; ask `exists` (wasmatrix_host_call) when the difference matters.
+ */
 static inline int wasmatrix_kv_get(const char *key, uint8_t **value, size_t *value_len) {
   return wasmatrix__kv("get", wasmatrix__kv_payload(key, NULL, NULL, 0), value, value_len);
 }
@@ -208,7 +211,7 @@ static struct {
 static size_t wasmatrix__handler_count;
 
 /* Returns 0 when the table is full (raise WASMATRIX_MAX_HANDLERS). */
-static int wasmatrix_register(const char *op, wasmatrix_handler fn) {
+static inline int wasmatrix_register(const char *op, wasmatrix_handler fn) {
   if (wasmatrix__handler_count == WASMATRIX_MAX_HANDLERS) return 0;
   wasmatrix__handlers[wasmatrix__handler_count].op = op;
   wasmatrix__handlers[wasmatrix__handler_count].fn = fn;

@@ -1,8 +1,7 @@
-import type { Outcome } from "@wasmatrix/runtime";
-
 /**
  * Exit codes of `wasmatrix run`. A guest's own exit code passes through; the rest are chosen so
  * that scripts can tell a limit from a trap from a usage error (documented in docs/cli.md).
+ * `wasmatrix invoke` maps a crashed invocation with the same table.
  */
 export const EXIT = {
   OK: 0,
@@ -16,7 +15,32 @@ export const EXIT = {
   TRAP: 134,
 } as const;
 
-export function exitCodeFor(outcome: Outcome): number {
+/**
+ * Exit codes of the commands that talk to a server (`up`, `start`, `ps`, `invoke`…), after
+ * sysexits.h where one fits: a script can tell "the server refused" from "I typed it wrong"
+ * from "there is no server".
+ */
+export const CLUSTER_EXIT = {
+  OK: 0,
+  /** The server answered with an error (unknown instance, refused module, guest error…). */
+  FAILED: 1,
+  /** The command line is wrong: unknown option, bad value, unreadable file. */
+  USAGE: 2,
+  /** No server answered at the address (EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+} as const;
+
+/**
+ * The fields of an outcome the exit code depends on: the runtime's `Outcome` and the protocol's
+ * `Outcome` message both have this shape.
+ */
+export interface OutcomeLike {
+  readonly status: string;
+  readonly reason?: string;
+  readonly exitCode?: number;
+}
+
+export function exitCodeFor(outcome: OutcomeLike): number {
   if (outcome.status === "ok") return EXIT.OK;
   if (outcome.reason === "exit") return outcome.exitCode ?? EXIT.TRAP;
   if (outcome.reason === "fuel_exhausted" || outcome.reason === "timeout") return EXIT.LIMIT;

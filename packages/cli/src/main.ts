@@ -1,5 +1,17 @@
 import { Command } from "commander";
+import { registerCaps } from "./commands/caps.js";
+import { registerEvents } from "./commands/events.js";
+import { registerInfo } from "./commands/info.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerInvoke } from "./commands/invoke.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerNodes } from "./commands/nodes.js";
+import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
+import { registerStart } from "./commands/start.js";
+import { registerStop } from "./commands/stop.js";
+import { registerUp } from "./commands/up.js";
+import { CLUSTER_EXIT } from "./exit-codes.js";
 
 const program = new Command()
   .name("wasmatrix")
@@ -7,8 +19,37 @@ const program = new Command()
     "A Kubernetes-free orchestrator for WebAssembly: run modules, supervise instances, route capabilities",
   )
   .version("0.1.0")
-  .showHelpAfterError("(run with --help for usage)");
+  .showHelpAfterError("(run with --help for usage)")
+  // Set before the subcommands are made, which inherit it: commander exits 1 on a usage error,
+  // which scripts could not tell from a server's refusal, so usage errors exit 2.
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? CLUSTER_EXIT.OK : CLUSTER_EXIT.USAGE);
+  })
+  .addHelpText(
+    "after",
+    `
+Getting started:
+  wasmatrix up --example                        # a single-node cluster in this terminal
+  wasmatrix ps                                  # in another one
+  wasmatrix invoke echo upper --data hello
+  wasmatrix run examples/build/hello.wasm       # or run a module directly, no server
 
+Commands that talk to a server read its address from --server or WASMATRIX_SERVER (default
+127.0.0.1:7400). Exit codes: 0 ok, 1 the server refused, 2 usage error, 69 no server answered;
+\`run\` and \`invoke\` have their own for guest crashes (see their --help). Docs: docs/cli.md`,
+  );
+
+registerUp(program);
+registerStart(program);
+registerStop(program);
+registerPs(program);
+registerInspect(program);
+registerInvoke(program);
+registerLogs(program);
+registerEvents(program);
+registerCaps(program);
+registerNodes(program);
+registerInfo(program);
 registerRun(program);
 
 await program.parseAsync(process.argv);

@@ -222,10 +222,13 @@ export function formatAssignment(assignment: CapabilityAssignment): string {
 export function validateAssignments(values: unknown): CapabilityAssignment[] {
   if (!Array.isArray(values)) throw invalid("assignments must be a list", {});
   if (values.length > MAX_ASSIGNMENTS_PER_INSTANCE) {
-    throw invalid(`an instance holds at most ${MAX_ASSIGNMENTS_PER_INSTANCE} assignments; got ${values.length}`, {
-      count: values.length,
-      max: MAX_ASSIGNMENTS_PER_INSTANCE,
-    });
+    throw invalid(
+      `an instance holds at most ${MAX_ASSIGNMENTS_PER_INSTANCE} assignments; got ${values.length}`,
+      {
+        count: values.length,
+        max: MAX_ASSIGNMENTS_PER_INSTANCE,
+      },
+    );
   }
   const seen = new Set<string>();
   return values.map((value) => {

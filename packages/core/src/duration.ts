@@ -21,12 +21,16 @@ export function parseDurationMs(text: string, what = "a duration"): number {
   const match = typeof text === "string" ? DURATION.exec(text) : null;
   const factor = match ? UNIT_MS[match[2]!.toLowerCase()] : undefined;
   if (!match || factor === undefined) {
-    throw invalid(`cannot read ${what} '${truncate(String(text), 64)}'; write it like 100ms, 30s, 1.5s or 2m`, {
-      input: truncate(String(text), 64),
-    });
+    throw invalid(
+      `cannot read ${what} '${truncate(String(text), 64)}'; write it like 100ms, 30s, 1.5s or 2m`,
+      {
+        input: truncate(String(text), 64),
+      },
+    );
   }
   const ms = Math.round(Number(match[1]) * factor);
-  if (!Number.isSafeInteger(ms)) throw invalid(`${what} '${truncate(text, 64)}' is too large`, { input: text });
+  if (!Number.isSafeInteger(ms))
+    throw invalid(`${what} '${truncate(text, 64)}' is too large`, { input: text });
   return ms;
 }
 

@@ -27,6 +27,17 @@ export interface FactLogOptions {
   maxSources?: number;
   /** Clock for facts appended without `at`. @default Date.now */
   now?: () => number;
+  /**
+   * Told when an `onAppend` listener throws. The append itself never fails for it.
+   * @default rethrow on a microtask, so the bug surfaces as an uncaught exception
+   */
+  onListenerError?: (error: unknown) => void;
+}
+
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }
 
 /** Which facts a query or subscription wants. Every given field must match. */
@@ -71,7 +82,9 @@ export interface SubscribeOptions {
 export type FactStreamEnd =
   | { readonly reason: "closed" }
   | { readonly reason: "aborted" }
-  | { readonly reason: "overflow"; readonly error: WasmatrixError };
+  | { readonly reason: "overflow"; readonly error: WasmatrixError }
+  /** The filter function threw. */
+  | { readonly reason: "error"; readonly error: WasmatrixError };
 
 export interface FactSubscription extends AsyncIterableIterator<Fact> {
   /** Resolves (never rejects) with how the stream ended. */
@@ -98,6 +111,7 @@ export class FactLog {
   readonly maxFacts: number;
   readonly maxSources: number;
   readonly #now: () => number;
+  readonly #onListenerError: (error: unknown) => void;
   // Ring: the fact with seq s sits at slot (s - 1) % maxFacts; seqs are dense, so no search.
   readonly #ring: (Fact | undefined)[] = [];
   #lastSeq = 0;
@@ -106,6 +120,7 @@ export class FactLog {
   // least recently heard source first, ready to evict.
   readonly #sources = new Map<string, number>();
   readonly #subscribers = new Set<Subscriber>();
+  readonly #listeners = new Set<(fact: Fact) => void>();
 
   constructor(options: FactLogOptions = {}) {
     this.maxFacts = requireCount("maxFacts", options.maxFacts ?? DEFAULT_MAX_FACTS, 1);
@@ -114,6 +129,7 @@ export class FactLog {
     }
     this.maxSources = requireCount("maxSources", options.maxSources ?? DEFAULT_MAX_SOURCES, 1);
     this.#now = options.now ?? Date.now;
+    this.#onListenerError = options.onListenerError ?? rethrowLater;
   }
 
   /** Seq of the oldest retained fact; `lastSeq + 1` when none is retained. */
@@ -185,7 +201,26 @@ export class FactLog {
     if (this.#size < this.maxFacts) this.#size++;
 
     for (const subscriber of this.#subscribers) subscriber.onAppend();
+    for (const listener of this.#listeners) {
+      try {
+        listener(fact);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
     return fact;
+  }
+
+  /**
+   * Calls `listener` synchronously with every fact appended from now on, for in-process
+   * forwarding (embedded mode hands a node agent's facts to its control plane this way).
+   * Returns the function that removes it. Use `subscribe` where a reader may lag.
+   */
+  onAppend(listener: (fact: Fact) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
   }
 
   /** The retained fact with this seq, if any. */
@@ -195,7 +230,8 @@ export class FactLog {
   }
 
   query(query: FactQuery = {}): Fact[] {
-    const limit = query.limit === undefined ? Number.POSITIVE_INFINITY : requireCount("limit", query.limit, 1);
+    const limit =
+      query.limit === undefined ? Number.POSITIVE_INFINITY : requireCount("limit", query.limit, 1);
     if (query.order !== undefined && query.order !== "asc" && query.order !== "desc") {
       throw invalid("order must be 'asc' or 'desc'", {});
     }
@@ -256,6 +292,11 @@ type Waiter = { resolve: (result: IteratorResult<Fact>) => void; reject: (error:
 class Subscriber implements FactSubscription {
   readonly closed: Promise<FactStreamEnd>;
   readonly truncated: boolean;
+  readonly #log: FactLog;
+  readonly #matches: (fact: Fact) => boolean;
+  readonly #maxLag: number;
+  /** The next seq to look at. */
+  #cursor: number;
   #resolveClosed!: (end: FactStreamEnd) => void;
   #end: FactStreamEnd | null = null;
   #errorDelivered = false;
@@ -264,12 +305,16 @@ class Subscriber implements FactSubscription {
   readonly #onAbort = () => this.#finish({ reason: "aborted" });
 
   constructor(
-    private readonly log: FactLog,
-    private cursor: number,
-    private readonly matches: (fact: Fact) => boolean,
-    private readonly maxLag: number,
+    log: FactLog,
+    cursor: number,
+    matches: (fact: Fact) => boolean,
+    maxLag: number,
     truncated: boolean,
   ) {
+    this.#log = log;
+    this.#cursor = cursor;
+    this.#matches = matches;
+    this.#maxLag = maxLag;
     this.truncated = truncated;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
@@ -313,16 +358,9 @@ class Subscriber implements FactSubscription {
 
   /** Called by the log after each append. */
   onAppend(): void {
-    if (this.log.lastSeq - this.cursor + 1 > this.maxLag) {
-      const lag = this.log.lastSeq - this.cursor + 1;
-      this.#finish({
-        reason: "overflow",
-        error: new WasmatrixError(
-          ErrorCode.RESOURCE_EXHAUSTED,
-          `fact subscriber fell ${lag} facts behind (limit ${this.maxLag}); resubscribe with afterSeq set to the last seq it read`,
-          { lag, maxLag: this.maxLag, nextSeq: this.cursor },
-        ),
-      });
+    const lag = this.#log.lastSeq - this.#cursor + 1;
+    if (lag > this.#maxLag) {
+      this.#overflow(lag);
       return;
     }
     while (this.#waiters.length > 0) {
@@ -333,22 +371,41 @@ class Subscriber implements FactSubscription {
   }
 
   #scan(): Fact | undefined {
-    while (this.cursor <= this.log.lastSeq) {
-      const fact = this.log.get(this.cursor);
+    while (this.#end === null && this.#cursor <= this.#log.lastSeq) {
+      const fact = this.#log.get(this.#cursor);
       if (fact === undefined) {
-        // Only reachable when maxLag equals maxFacts and the cursor fell off the ring's tail.
-        this.onAppend();
+        // The lag check on append normally ends the stream first; this guards the invariant.
+        this.#overflow(this.#log.lastSeq - this.#cursor + 1);
         return undefined;
       }
-      this.cursor++;
-      if (this.matches(fact)) return fact;
+      this.#cursor++;
+      let wanted: boolean;
+      try {
+        wanted = this.#matches(fact);
+      } catch (error) {
+        // A throwing filter must not break append() for the log's other readers.
+        this.#finish({ reason: "error", error: WasmatrixError.from(error) });
+        return undefined;
+      }
+      if (wanted) return fact;
     }
     return undefined;
   }
 
+  #overflow(lag: number): void {
+    this.#finish({
+      reason: "overflow",
+      error: new WasmatrixError(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `fact subscriber fell ${lag} facts behind (limit ${this.#maxLag}); resubscribe with afterSeq set to the last seq it read`,
+        { lag, maxLag: this.#maxLag, nextSeq: this.#cursor },
+      ),
+    });
+  }
+
   #ended(): Promise<IteratorResult<Fact>> {
     const end = this.#end;
-    if (end?.reason === "overflow" && !this.#errorDelivered) {
+    if (end !== null && "error" in end && !this.#errorDelivered) {
       this.#errorDelivered = true;
       return Promise.reject(end.error);
     }
@@ -358,13 +415,13 @@ class Subscriber implements FactSubscription {
   #finish(end: FactStreamEnd): void {
     if (this.#end !== null) return;
     this.#end = end;
-    this.log._detach(this);
+    this.#log._detach(this);
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) {
-      if (end.reason === "overflow" && !this.#errorDelivered) {
+      if ("error" in end && !this.#errorDelivered) {
         this.#errorDelivered = true;
         waiter.reject(end.error);
       } else {

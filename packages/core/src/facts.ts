@@ -1,7 +1,14 @@
-import { type CapabilityKind, type LocalProvider, parseBinding, parseCapabilityKind, parseProviderRef } from "./capabilities.js";
+import {
+  type CapabilityKind,
+  DEFAULT_BINDING,
+  type LocalProvider,
+  parseBinding,
+  parseCapabilityKind,
+  parseProviderRef,
+} from "./capabilities.js";
 import { InstanceId, ModuleDigest, NodeId, type ProviderId } from "./ids.js";
 import { MAX_ADDRESS_LENGTH, MAX_VERSION_LENGTH, validateLabels } from "./metadata.js";
-import { formatPermission, parsePermission } from "./permissions.js";
+import { formatPermission, type Permission, toPermission } from "./permissions.js";
 import {
   describe,
   invalid,
@@ -35,15 +42,35 @@ export const FACT_KINDS = [
 
 export type FactKind = (typeof FACT_KINDS)[number];
 
+/** What a run cost, as the runtime meters it; allowed on completed and crashed facts. */
+export interface RunMetering {
+  readonly wallTimeMs?: number;
+  readonly fuelUsed?: number;
+  readonly peakMemoryBytes?: number;
+  readonly hostCalls?: number;
+}
+
 export interface FactDataByKind {
-  "instance.started": { readonly moduleDigest?: ModuleDigest; readonly attempt?: number };
-  /** `reason`: why it stopped, e.g. "requested", "node_draining". */
-  "instance.stopped": { readonly reason?: string };
-  "instance.completed": { readonly exitCode?: number };
+  /** `kind`: whether the module runs as a WASI command or a waPC reactor. */
+  "instance.started": {
+    readonly moduleDigest?: ModuleDigest;
+    readonly attempt?: number;
+    readonly kind?: "command" | "reactor";
+  };
+  /** `reason`: why it stopped, e.g. "requested"; `forced`: the worker had to be terminated. */
+  "instance.stopped": { readonly reason?: string; readonly forced?: boolean };
+  "instance.completed": { readonly exitCode?: number } & RunMetering;
   /** `reason`: the classified cause (`unreachable`, `timeout`, `exit`…); `trap`: the message, for people. */
-  "instance.crashed": { readonly reason: string; readonly trap?: string; readonly exitCode?: number };
-  /** `attempt`: the new attempt number (1 for the first restart); `delayMs`: the wait before it. */
-  "instance.restarted": { readonly attempt: number; readonly delayMs: number };
+  "instance.crashed": {
+    readonly reason: string;
+    readonly trap?: string;
+    readonly exitCode?: number;
+  } & RunMetering;
+  /**
+   * `attempt`: the new attempt number (1 for the first restart after a stable run); `delayMs`: the
+   * wait before it; `restarts`: restarts of this instance so far.
+   */
+  "instance.restarted": { readonly attempt: number; readonly delayMs: number; readonly restarts?: number };
   "instance.restarts_exhausted": { readonly restarts: number };
   "instance.lost": { readonly reason?: string };
   "node.registered": {
@@ -52,14 +79,18 @@ export interface FactDataByKind {
     readonly labels?: Readonly<Record<string, string>>;
   };
   "node.lost": { readonly lastHeartbeatAt?: number };
+  /** `binding` defaults to "default"; permissions are stored as canonical strings (`kv:read`). */
   "capability.assigned": {
     readonly capability: CapabilityKind;
-    readonly binding: string;
-    readonly provider: ProviderId | LocalProvider;
-    /** Canonical permission strings (`kv:read`). */
-    readonly permissions?: readonly string[];
+    readonly binding?: string;
+    readonly provider?: ProviderId | LocalProvider;
+    readonly permissions?: readonly (string | Permission)[];
   };
-  "capability.revoked": { readonly capability: CapabilityKind; readonly binding: string };
+  "capability.revoked": {
+    readonly capability: CapabilityKind;
+    readonly binding?: string;
+    readonly provider?: ProviderId | LocalProvider;
+  };
 }
 
 export interface FactEnvelope {
@@ -109,7 +140,8 @@ const text: FieldCheck = (what, value) => {
 };
 const reason: FieldCheck = (what, value) => {
   const s = requireString(what, value, MAX_FACT_REASON_LENGTH);
-  if (!REASON_PATTERN.test(s)) throw invalid(`${what} must be a short code such as 'timeout'`, { field: what });
+  if (!REASON_PATTERN.test(s))
+    throw invalid(`${what} must be a short code such as 'timeout'`, { field: what });
   return s;
 };
 const int: FieldCheck = (what, value) => {
@@ -119,10 +151,24 @@ const int: FieldCheck = (what, value) => {
   return value;
 };
 const count: FieldCheck = (what, value) => requireCount(what, value, 0);
+const amount: FieldCheck = (what, value) => {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw invalid(`${what} must be a non-negative number`, { field: what, value: describe(value) });
+  }
+  return value;
+};
+const flag: FieldCheck = (what, value) => {
+  if (typeof value !== "boolean") throw invalid(`${what} must be true or false`, { field: what });
+  return value;
+};
 const permissions: FieldCheck = (what, value) => {
   if (!Array.isArray(value) || value.length > 64) throw invalid(`${what} must be a list of permissions`, {});
-  return Object.freeze(value.map((p) => formatPermission(parsePermission(p))));
+  return Object.freeze(value.map((p) => formatPermission(toPermission(p))));
 };
+const capability: FieldCheck = (_, v) => parseCapabilityKind(v);
+const binding: FieldCheck = (_, v) => parseBinding(v);
+const provider: FieldCheck = (_, v) => parseProviderRef(v);
+const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
   /** Which id the fact is about; that id is required. */
@@ -135,12 +181,27 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
   "instance.started": {
     subject: "instance",
     required: {},
-    optional: { moduleDigest: (_, v) => ModuleDigest.parse(v), attempt: count },
+    optional: {
+      moduleDigest: (_, v) => ModuleDigest.parse(v),
+      attempt: count,
+      kind: (w, v) => {
+        if (v !== "command" && v !== "reactor") throw invalid(`${w} must be 'command' or 'reactor'`, {});
+        return v;
+      },
+    },
   },
-  "instance.stopped": { subject: "instance", required: {}, optional: { reason } },
-  "instance.completed": { subject: "instance", required: {}, optional: { exitCode: int } },
-  "instance.crashed": { subject: "instance", required: { reason }, optional: { trap: text, exitCode: int } },
-  "instance.restarted": { subject: "instance", required: { attempt: count, delayMs: count }, optional: {} },
+  "instance.stopped": { subject: "instance", required: {}, optional: { reason, forced: flag } },
+  "instance.completed": { subject: "instance", required: {}, optional: { exitCode: int, ...METERING } },
+  "instance.crashed": {
+    subject: "instance",
+    required: { reason },
+    optional: { trap: text, exitCode: int, ...METERING },
+  },
+  "instance.restarted": {
+    subject: "instance",
+    required: { attempt: count, delayMs: amount },
+    optional: { restarts: count },
+  },
   "instance.restarts_exhausted": { subject: "instance", required: { restarts: count }, optional: {} },
   "instance.lost": { subject: "instance", required: {}, optional: { reason } },
   "node.registered": {
@@ -155,18 +216,10 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
   "node.lost": { subject: "node", required: {}, optional: { lastHeartbeatAt: requireTimestamp } },
   "capability.assigned": {
     subject: "instance",
-    required: {
-      capability: (_, v) => parseCapabilityKind(v),
-      binding: (_, v) => parseBinding(v),
-      provider: (_, v) => parseProviderRef(v),
-    },
-    optional: { permissions },
+    required: { capability },
+    optional: { binding, provider, permissions },
   },
-  "capability.revoked": {
-    subject: "instance",
-    required: { capability: (_, v) => parseCapabilityKind(v), binding: (_, v) => parseBinding(v) },
-    optional: {},
-  },
+  "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([
@@ -215,20 +268,27 @@ export function validateFactInput(value: unknown): CheckedFactInput {
   const kind = parseFactKind(value["kind"]);
   const spec = SPECS[kind];
   const source = parseSource(value["source"]);
-  const sourceSeq = value["sourceSeq"] === undefined ? undefined : requireCount("sourceSeq", value["sourceSeq"], 1);
+  const sourceSeq =
+    value["sourceSeq"] === undefined ? undefined : requireCount("sourceSeq", value["sourceSeq"], 1);
   const instanceId = value["instanceId"] === undefined ? undefined : InstanceId.parse(value["instanceId"]);
   const nodeId = value["nodeId"] === undefined ? undefined : NodeId.parse(value["nodeId"]);
   if (spec.subject === "instance" && instanceId === undefined) {
     throw invalid(`a ${kind} fact needs an instanceId`, { kind });
   }
-  if (spec.subject === "node" && nodeId === undefined) throw invalid(`a ${kind} fact needs a nodeId`, { kind });
+  if (spec.subject === "node" && nodeId === undefined)
+    throw invalid(`a ${kind} fact needs a nodeId`, { kind });
   const at = value["at"] === undefined ? undefined : requireTimestamp("fact time 'at'", value["at"]);
 
   const rawData = value["data"] ?? {};
   if (!isPlainObject(rawData)) throw invalid(`the data of a ${kind} fact must be an object`, { kind });
   const data: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(rawData)) {
-    const check = spec.required[key] ?? spec.optional[key];
+    // Own properties only: `constructor` or `toString` must not find Object.prototype.
+    const check = Object.hasOwn(spec.required, key)
+      ? spec.required[key]
+      : Object.hasOwn(spec.optional, key)
+        ? spec.optional[key]
+        : undefined;
     if (check === undefined) {
       const allowed = [...Object.keys(spec.required), ...Object.keys(spec.optional)];
       throw invalid(
@@ -236,8 +296,10 @@ export function validateFactInput(value: unknown): CheckedFactInput {
         { kind, field: truncate(key, 64) },
       );
     }
-    if (raw !== undefined) data[key] = check(`${kind} ${key}`, raw);
+    // null is "not given": protobuf-minded callers send it for empty optionals.
+    if (raw !== undefined && raw !== null) data[key] = check(`${kind} ${key}`, raw);
   }
+  if (kind.startsWith("capability.") && data["binding"] === undefined) data["binding"] = DEFAULT_BINDING;
   for (const key of Object.keys(spec.required)) {
     if (data[key] === undefined) throw invalid(`a ${kind} fact needs data.${key}`, { kind, field: key });
   }

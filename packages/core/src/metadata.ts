@@ -1,15 +1,22 @@
 import {
   type CapabilityAssignment,
   type CapabilityKind,
-  type LocalProvider,
   LOCAL_PROVIDER,
+  type LocalProvider,
   parseCapabilityKind,
   validateAssignments,
 } from "./capabilities.js";
 import { InstanceId, ModuleDigest, NodeId, ProviderId } from "./ids.js";
-import { type RestartPolicy, DEFAULT_BACKOFF, validateRestartPolicy } from "./restart-policy.js";
+import { DEFAULT_BACKOFF, type RestartPolicy, validateRestartPolicy } from "./restart-policy.js";
 import { type InstanceStatus, parseInstanceStatus } from "./status.js";
-import { invalid, isPlainObject, onlyFields, requireObject, requireString, requireTimestamp } from "./validation.js";
+import {
+  invalid,
+  isPlainObject,
+  onlyFields,
+  requireObject,
+  requireString,
+  requireTimestamp,
+} from "./validation.js";
 
 /**
  * The metadata wasmatrix keeps about instances and providers: ids, placement, status, policy,
@@ -110,9 +117,12 @@ export function validateLabels(value: unknown): Readonly<Record<string, string>>
       );
     }
     if (typeof labelValue !== "string" || labelValue.length > MAX_LABEL_VALUE_LENGTH) {
-      throw invalid(`label '${key}' must have a string value of at most ${MAX_LABEL_VALUE_LENGTH} characters`, {
-        key,
-      });
+      throw invalid(
+        `label '${key}' must have a string value of at most ${MAX_LABEL_VALUE_LENGTH} characters`,
+        {
+          key,
+        },
+      );
     }
     labels[key] = labelValue;
   }

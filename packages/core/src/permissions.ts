@@ -83,6 +83,9 @@ export function normalizeHost(host: string): string | null {
 
 function parseDomainPattern(text: string, original: string): string {
   const pattern = text.toLowerCase();
+  if (pattern === "*") {
+    throw invalid(`permission '${original}': write http:request to allow any host`, { permission: original });
+  }
   const wildcard = pattern.startsWith("*.");
   const host = wildcard ? pattern.slice(2) : pattern;
   if (host.includes("*")) {
@@ -282,7 +285,10 @@ export function toPermission(value: unknown): Permission {
       const parsed = parsePermission(text);
       // The text form must describe the same object: `{action: "publish:x", subject: "y"}`
       // would otherwise sneak through as `msg:publish:x:y`.
-      if (parsed.kind === "msg" && (parsed.action !== value["action"] || parsed.subject !== value["subject"])) {
+      if (
+        parsed.kind === "msg" &&
+        (parsed.action !== value["action"] || parsed.subject !== value["subject"])
+      ) {
         throw invalid(`permission object does not describe '${truncate(text, 64)}'`, {});
       }
       return parsed;
@@ -301,7 +307,12 @@ function permissionObjectText(v: Record<string, unknown>): string | null {
   if (v["kind"] === "http" && v["scope"] === "domain" && keys === 3 && typeof v["pattern"] === "string") {
     return `http:domain:${v["pattern"]}`;
   }
-  if (v["kind"] === "msg" && keys === 3 && typeof v["action"] === "string" && typeof v["subject"] === "string") {
+  if (
+    v["kind"] === "msg" &&
+    keys === 3 &&
+    typeof v["action"] === "string" &&
+    typeof v["subject"] === "string"
+  ) {
     return `msg:${v["action"]}:${v["subject"]}`;
   }
   return null;
@@ -355,7 +366,9 @@ export function requiredPermission(request: PermissionRequest): Permission | nul
       const host = normalizeHost(request.host);
       // A bracketed IPv6 host can only be reached with http:request.
       if (host === null) return null;
-      return host.startsWith("[") ? { kind: "http", scope: "any" } : { kind: "http", scope: "domain", pattern: host };
+      return host.startsWith("[")
+        ? { kind: "http", scope: "any" }
+        : { kind: "http", scope: "domain", pattern: host };
     }
     case "msg": {
       const wildcards = request.action === "subscribe";

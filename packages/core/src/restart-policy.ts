@@ -115,7 +115,10 @@ export function validateRestartPolicy(value: unknown): RestartPolicy {
   }
   const resetAfterMs = wholeMs("resetAfterMs", merged.resetAfterMs, 1, Number.MAX_SAFE_INTEGER);
   const maxRestarts = merged.maxRestarts;
-  if (maxRestarts !== null && (typeof maxRestarts !== "number" || !Number.isSafeInteger(maxRestarts) || maxRestarts < 0)) {
+  if (
+    maxRestarts !== null &&
+    (typeof maxRestarts !== "number" || !Number.isSafeInteger(maxRestarts) || maxRestarts < 0)
+  ) {
     throw invalid("backoff maxRestarts must be a whole number ≥ 0, or null for no limit", {
       field: "maxRestarts",
       value: describe(maxRestarts),
@@ -165,9 +168,12 @@ export function parseRestartPolicy(text: string): RestartPolicy {
     const key = (eq < 0 ? pair : pair.slice(0, eq)).trim();
     const value = eq < 0 ? "" : pair.slice(eq + 1).trim();
     if (!(TEXT_KEYS as readonly string[]).includes(key)) {
-      throw invalid(`unknown backoff setting '${truncate(key, 32)}'; the settings are ${TEXT_KEYS.join(", ")}`, {
-        key: truncate(key, 32),
-      });
+      throw invalid(
+        `unknown backoff setting '${truncate(key, 32)}'; the settings are ${TEXT_KEYS.join(", ")}`,
+        {
+          key: truncate(key, 32),
+        },
+      );
     }
     if (value.length === 0) throw invalid(`backoff setting '${key}' needs a value, as in ${key}=…`, { key });
     if (seen.has(key)) throw invalid(`backoff setting '${key}' is given twice`, { key });
@@ -228,7 +234,12 @@ export interface ExitEvent {
 
 export type RestartDecision =
   /** Start again after `delayMs`; store `attempt` and `restarts` as the new history. */
-  | { readonly action: "restart"; readonly delayMs: number; readonly attempt: number; readonly restarts: number }
+  | {
+      readonly action: "restart";
+      readonly delayMs: number;
+      readonly attempt: number;
+      readonly restarts: number;
+    }
   | { readonly action: "give_up"; readonly reason: "restarts_exhausted"; readonly restarts: number }
   | { readonly action: "none" };
 

@@ -22,21 +22,23 @@ export const INSTANCE_STATUSES = [
 
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
-export const ALLOWED_TRANSITIONS: Readonly<Record<InstanceStatus, readonly InstanceStatus[]>> = Object.freeze({
-  // Accepted, not yet started; its node may vanish before it does.
-  pending: Object.freeze(["starting", "stopped", "lost"] as const),
-  starting: Object.freeze(["running", "crashed", "stopped", "lost"] as const),
-  running: Object.freeze(["stopping", "completed", "crashed", "lost"] as const),
-  // A stop can still end in a crash (the guest traps while shutting down).
-  stopping: Object.freeze(["stopped", "crashed", "lost"] as const),
-  crashed: Object.freeze(["restarting", "stopped"] as const),
-  restarting: Object.freeze(["starting", "stopped", "lost"] as const),
-  // `always` restarts completed commands too.
-  completed: Object.freeze(["restarting", "stopped"] as const),
-  // A lost instance is restarted elsewhere (always / backoff) or given up.
-  lost: Object.freeze(["restarting", "stopped"] as const),
-  stopped: Object.freeze([] as const),
-});
+export const ALLOWED_TRANSITIONS: Readonly<Record<InstanceStatus, readonly InstanceStatus[]>> = Object.freeze(
+  {
+    // Accepted, not yet started; its node may vanish before it does.
+    pending: Object.freeze(["starting", "stopped", "lost"] as const),
+    starting: Object.freeze(["running", "crashed", "stopped", "lost"] as const),
+    running: Object.freeze(["stopping", "completed", "crashed", "lost"] as const),
+    // A stop can still end in a crash (the guest traps while shutting down).
+    stopping: Object.freeze(["stopped", "crashed", "lost"] as const),
+    crashed: Object.freeze(["restarting", "stopped"] as const),
+    restarting: Object.freeze(["starting", "stopped", "lost"] as const),
+    // `always` restarts completed commands too.
+    completed: Object.freeze(["restarting", "stopped"] as const),
+    // A lost instance is restarted elsewhere (always / backoff) or given up.
+    lost: Object.freeze(["restarting", "stopped"] as const),
+    stopped: Object.freeze([] as const),
+  },
+);
 
 export function isInstanceStatus(value: unknown): value is InstanceStatus {
   return typeof value === "string" && (INSTANCE_STATUSES as readonly string[]).includes(value);
@@ -44,9 +46,12 @@ export function isInstanceStatus(value: unknown): value is InstanceStatus {
 
 export function parseInstanceStatus(value: unknown): InstanceStatus {
   if (isInstanceStatus(value)) return value;
-  throw invalid(`unknown instance status '${describe(value)}'; statuses are ${INSTANCE_STATUSES.join(", ")}`, {
-    status: describe(value),
-  });
+  throw invalid(
+    `unknown instance status '${describe(value)}'; statuses are ${INSTANCE_STATUSES.join(", ")}`,
+    {
+      status: describe(value),
+    },
+  );
 }
 
 export function canTransition(from: InstanceStatus, to: InstanceStatus): boolean {

@@ -4,6 +4,7 @@ import { EXTERNAL_KINDS, type ModuleInfo } from "./info.js";
 import type { Reader } from "./reader.js";
 import {
   contentReader,
+  DATA_COUNT,
   EXPORT,
   FUNCTION,
   GLOBAL,
@@ -41,6 +42,8 @@ export interface Declarations {
   memory: MemoryType | null;
   exports: ModuleInfo["exports"];
   hasStart: boolean;
+  /** The data count section's count, or null without one. */
+  dataCount: number | null;
 }
 
 const FUNC_FORM = 0x60;
@@ -62,6 +65,7 @@ export function readDeclarations(bytes: Uint8Array, sections: readonly Section[]
     memory: null,
     exports: [],
     hasStart: false,
+    dataCount: null,
   };
   for (const section of sections) {
     const r = contentReader(bytes, section);
@@ -99,6 +103,10 @@ export function readDeclarations(bytes: Uint8Array, sections: readonly Section[]
         r.u32("start function index");
         r.expectEnd("start section");
         decl.hasStart = true;
+        break;
+      case DATA_COUNT:
+        decl.dataCount = r.u32("data count");
+        r.expectEnd("data count section");
         break;
     }
   }

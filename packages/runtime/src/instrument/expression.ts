@@ -1,5 +1,6 @@
+import { shiftFunction } from "./context.js";
 import { invalidModule } from "./errors.js";
-import { Decoder, DELEGATE, END, FUNC_INDEX, LOOP, MEMORY_GROW, OPEN, PLAIN } from "./opcodes.js";
+import { DELEGATE, Decoder, END, FUNC_INDEX, LOOP, MEMORY_GROW, OPEN, PLAIN } from "./opcodes.js";
 import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 
@@ -7,6 +8,8 @@ import type { Writer } from "./writer.js";
 export interface IndexPlan {
   /** Functions imported by the original module: indices below this do not move. */
   importedFunctions: number;
+  /** Functions of the original module, imported and defined. */
+  totalFunctions: number;
   /** How far defined functions move: the number of imports the instrumenter adds. */
   functionShift: number;
   fuelFunction: number;
@@ -143,7 +146,7 @@ export class ExpressionRewriter {
         case FUNC_INDEX: {
           const index = decoder.index;
           if (index >= importedFunctions) {
-            this.edit(EDIT_FUNC_INDEX, at + 1, r.pos, index + plan.functionShift);
+            this.edit(EDIT_FUNC_INDEX, at + 1, r.pos, shiftFunction(plan, index, at + 1));
           }
           break;
         }

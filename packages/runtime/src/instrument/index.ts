@@ -25,7 +25,10 @@ export interface InstrumentOptions {
  * INVALID_MODULE, with the byte offset in `details.offset`, for anything it cannot rewrite:
  * malformed bytes, or proposals Node 20 does not ship (memory64, multi-memory, GC, exnref).
  */
-export function instrument(bytes: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array; info: ModuleInfo } {
+export function instrument(
+  bytes: Uint8Array,
+  options: InstrumentOptions,
+): { bytes: Uint8Array<ArrayBuffer>; info: ModuleInfo } {
   const { maxMemoryPages } = options;
   if (!Number.isInteger(maxMemoryPages) || maxMemoryPages < 0) {
     throw new WasmatrixError(

@@ -14,7 +14,12 @@ export interface ModuleInfo {
    * output (clamped for a defined memory, as declared for an imported one); `declaredMaxPages`
    * is the original's.
    */
-  memory: { imported: boolean; minPages: number; maxPages: number | null; declaredMaxPages: number | null } | null;
+  memory: {
+    imported: boolean;
+    minPages: number;
+    maxPages: number | null;
+    declaredMaxPages: number | null;
+  } | null;
   /** Defined (non-imported) functions. */
   functionCount: number;
   /** Fuel charge sites inserted: one per defined function plus one per `loop`. */

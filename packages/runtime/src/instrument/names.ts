@@ -36,7 +36,8 @@ export function rewriteNames(bytes: Uint8Array, start: number, end: number, plan
       const count = s.u32("name count");
       sub.u32(count);
       for (let i = 0; i < count; i++) {
-        sub.u32(shiftFunction(plan, s.u32("function index")));
+        const at = s.pos;
+        sub.u32(shiftFunction(plan, s.u32("function index"), at));
         const entryStart = s.pos;
         if (id === FUNCTION_NAMES) {
           s.skipName("function name");

@@ -1,4 +1,3 @@
-import { WasmatrixError } from "@wasmatrix/core";
 import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, MEMORY_EXPORT } from "./abi.js";
 import { type RewriteContext, shiftFunction } from "./context.js";
 import { type Declarations, readDeclarations, readGlobalType } from "./declarations.js";
@@ -38,11 +37,15 @@ const EXPORT_GLOBAL = 3;
 const IMPORT_FUNC = 0;
 
 /** Instruments a module; see index.ts for what that means. */
-export function rewriteModule(bytes: Uint8Array, maxMemoryPages: number): { bytes: Uint8Array; info: ModuleInfo } {
+export function rewriteModule(
+  bytes: Uint8Array,
+  maxMemoryPages: number,
+): { bytes: Uint8Array<ArrayBuffer>; info: ModuleInfo } {
   const sections = readSections(bytes);
   const decl = readDeclarations(bytes, sections);
   const plan: IndexPlan = {
     importedFunctions: decl.importedFunctions,
+    totalFunctions: decl.importedFunctions + decl.functionCount,
     functionShift: 2,
     fuelFunction: decl.importedFunctions,
     growFunction: decl.importedFunctions + 1,
@@ -86,6 +89,7 @@ export function rewriteModule(bytes: Uint8Array, maxMemoryPages: number): { byte
   };
 
   let sawCode = false;
+  let sawData = false;
   for (const section of sections) {
     const r = contentReader(bytes, section);
     if (section.id !== CUSTOM) {
@@ -110,7 +114,7 @@ export function rewriteModule(bytes: Uint8Array, maxMemoryPages: number): { byte
         emit(EXPORT, (w) => rewriteExports(ctx, r, w, memory !== null && !memory.imported));
         break;
       case START:
-        emit(START, (w) => w.u32(shiftFunction(plan, r.u32("start function index"))));
+        emit(START, (w) => w.u32(shiftFunction(plan, r.u32("start function index"), section.contentStart)));
         break;
       case ELEMENT:
         emit(ELEMENT, (w) => rewriteElements(ctx, r, w));
@@ -120,6 +124,7 @@ export function rewriteModule(bytes: Uint8Array, maxMemoryPages: number): { byte
         emit(CODE, (w) => rewriteCode(ctx, r, w));
         break;
       case DATA:
+        sawData = true;
         emit(DATA, (w) => rewriteData(ctx, r, w));
         break;
       case CUSTOM:
@@ -133,6 +138,13 @@ export function rewriteModule(bytes: Uint8Array, maxMemoryPages: number): { byte
   if (!sawCode && decl.functionCount > 0) {
     throw invalidModule(
       `function section declares ${decl.functionCount} functions but there is no code section`,
+      bytes.length,
+    );
+  }
+
+  if (!sawData && (decl.dataCount ?? 0) > 0) {
+    throw invalidModule(
+      `data count section says ${decl.dataCount} segments but there is no data section`,
       bytes.length,
     );
   }
@@ -239,8 +251,9 @@ function rewriteExports(ctx: RewriteContext, r: Reader, w: Writer, exportMemory:
     r.skipName("export name");
     const kind = r.u8("export kind");
     entries.copy(ctx.bytes, start, r.pos);
+    const indexAt = r.pos;
     const index = r.u32("export index");
-    entries.u32(kind === IMPORT_FUNC ? shiftFunction(ctx.plan, index) : index);
+    entries.u32(kind === IMPORT_FUNC ? shiftFunction(ctx.plan, index, indexAt) : index);
   }
   r.expectEnd("export section");
   appendExports(w, count, ctx.plan, exportMemory, new Reader(entries.buf, 0, entries.len));
@@ -249,15 +262,8 @@ function rewriteExports(ctx: RewriteContext, r: Reader, w: Writer, exportMemory:
 /** Custom sections are copied as they are, except "name", whose function indices moved. */
 function copyCustom(ctx: RewriteContext, r: Reader, sectionStart: number, out: Writer): void {
   const nameStart = r.pos;
-  let name: string;
-  try {
-    name = r.name("custom section name");
-  } catch (error) {
-    if (!WasmatrixError.is(error)) throw error;
-    // A custom section whose name does not decode is not ours to judge: copy it.
-    out.copy(ctx.bytes, sectionStart, r.end);
-    return;
-  }
+  // V8 refuses a custom section whose name is missing or not UTF-8, so we do too.
+  const name = r.name("custom section name");
   if (name !== NAME_SECTION) {
     out.copy(ctx.bytes, sectionStart, r.end);
     return;

@@ -90,7 +90,9 @@ export function readSections(bytes: Uint8Array): Section[] {
       const rank = rankOf(id);
       if (rank === 0) throw invalidModule(`unknown section id ${id}`, start);
       if (rank <= lastRank) {
-        throw invalidModule(`${sectionName(id)} section is out of order or repeated`, start, { sectionId: id });
+        throw invalidModule(`${sectionName(id)} section is out of order or repeated`, start, {
+          sectionId: id,
+        });
       }
       lastRank = rank;
     }

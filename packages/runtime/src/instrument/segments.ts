@@ -34,7 +34,10 @@ export function rewriteElements(ctx: RewriteContext, r: Reader, out: Writer): vo
     if (usesExpressions) {
       for (let j = 0; j < items; j++) expression.constant(r, out);
     } else {
-      for (let j = 0; j < items; j++) out.u32(shiftFunction(plan, r.u32("element function index")));
+      for (let j = 0; j < items; j++) {
+        const at = r.pos;
+        out.u32(shiftFunction(plan, r.u32("element function index"), at));
+      }
     }
   }
   r.expectEnd("element section");
@@ -43,7 +46,15 @@ export function rewriteElements(ctx: RewriteContext, r: Reader, out: Writer): vo
 /** Data segments: offsets rewritten like any constant expression, contents copied as they are. */
 export function rewriteData(ctx: RewriteContext, r: Reader, out: Writer): void {
   const { bytes, expression } = ctx;
+  const countAt = r.pos;
   const count = r.u32("data segment count");
+  const declared = ctx.decl.dataCount;
+  if (declared !== null && declared !== count) {
+    throw invalidModule(
+      `data section has ${count} segments but the data count section says ${declared}`,
+      countAt,
+    );
+  }
   out.u32(count);
   for (let i = 0; i < count; i++) {
     const at = r.pos;

@@ -86,7 +86,7 @@ export class Writer {
     this.bytes(encoded);
   }
 
-  toBytes(): Uint8Array {
+  toBytes(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.len);
   }
 }

@@ -1,6 +1,6 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 
-/** Where a guest's stdout or stderr bytes go. Implementations must copy: callers reuse buffers. */
+/** Where a guest's stdout or stderr bytes go. Writers hand over a copy, never a view of guest memory. */
 export interface OutputSink {
   write(bytes: Uint8Array): void;
 }

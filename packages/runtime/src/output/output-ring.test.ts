@@ -8,11 +8,16 @@ const RUNS = 200;
 type Step = { kind: "write"; bytes: Uint8Array } | { kind: "clear" } | { kind: "read" };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 8, arbitrary: fc.uint8Array({ maxLength: 96 }).map((bytes) => ({ kind: "write", bytes }) as Step) },
+  {
+    weight: 8,
+    arbitrary: fc.uint8Array({ maxLength: 96 }).map((bytes) => ({ kind: "write", bytes }) as Step),
+  },
   // Large writes cross the initial allocation and the capacity in one step.
   {
     weight: 1,
-    arbitrary: fc.uint8Array({ minLength: 4000, maxLength: 9000 }).map((bytes) => ({ kind: "write", bytes }) as Step),
+    arbitrary: fc
+      .uint8Array({ minLength: 4000, maxLength: 9000 })
+      .map((bytes) => ({ kind: "write", bytes }) as Step),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "clear" } as Step) },
   { weight: 2, arbitrary: fc.constant({ kind: "read" } as Step) },

@@ -77,7 +77,8 @@ export interface Wasi {
 /**
  * A WASI preview1 subset for one instance: args, environment, clocks, random, stdio captured into
  * sinks, and sleeping in `poll_oneoff`. There is no filesystem and no network: no directory is
- * preopened, so libc reports ENOENT-style failures for paths, and sockets answer NOSYS.
+ * preopened, so libc has nothing to resolve a path against and every file call fails, and
+ * sockets answer NOSYS.
  *
  * node:wasi does not fit: it needs real file descriptors, and cannot tell apart the output of the
  * many instances one worker hosts.
@@ -135,7 +136,11 @@ export function createWasi(options: WasiOptions): Wasi {
     return list;
   };
 
-  const fdEvent = (type: typeof EventType.FD_READ | typeof EventType.FD_WRITE, fd: number, userdata: bigint) => {
+  const fdEvent = (
+    type: typeof EventType.FD_READ | typeof EventType.FD_WRITE,
+    fd: number,
+    userdata: bigint,
+  ) => {
     const event: PollEvent = { userdata, error: WasiErrno.SUCCESS, type };
     if (type === EventType.FD_READ && fd === STDIN && isOpen(fd)) {
       const left = stdin.byteLength - stdinOffset;
@@ -219,7 +224,7 @@ export function createWasi(options: WasiOptions): Wasi {
     fd_prestat_get: () => WasiErrno.BADF,
     fd_prestat_dir_name: () => WasiErrno.BADF,
     fd_read: (fd: number, iovsPtr: number, iovsLen: number, nreadPtr: number) => {
-      if ((fd >>> 0) !== STDIN || !isOpen(STDIN)) return WasiErrno.BADF;
+      if (fd >>> 0 !== STDIN || !isOpen(STDIN)) return WasiErrno.BADF;
       memory.refresh().check(nreadPtr >>> 0, 4);
       let nread = 0;
       for (const { ptr, len } of iovecs(iovsPtr >>> 0, iovsLen >>> 0)) {
@@ -284,15 +289,7 @@ export function createWasi(options: WasiOptions): Wasi {
       return WasiErrno.SUCCESS;
     },
     random_get: (bufPtr: number, bufLen: number) => {
-      const target = memory.refresh().view8(bufPtr >>> 0, bufLen >>> 0);
-      // Web Crypto refuses views of shared memory, so those are filled through a copy.
-      if (memory.isShared) {
-        const copy = new Uint8Array(target.byteLength);
-        randomFill(copy);
-        target.set(copy);
-      } else {
-        randomFill(target);
-      }
+      randomFill(memory.refresh().view8(bufPtr >>> 0, bufLen >>> 0));
       return WasiErrno.SUCCESS;
     },
 

@@ -35,10 +35,6 @@ export class GuestMemory {
     return this;
   }
 
-  get isShared(): boolean {
-    return typeof SharedArrayBuffer !== "undefined" && this.buffer instanceof SharedArrayBuffer;
-  }
-
   /** Throws MemoryFault unless `[ptr, ptr + length)` lies inside memory. Doubles cannot overflow here. */
   check(ptr: number, length: number): void {
     if (ptr + length > this.bytes.byteLength) throw new MemoryFault(ptr, length);

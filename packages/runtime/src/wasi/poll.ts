@@ -26,7 +26,11 @@ export interface PollHost {
   now(clockId: number): bigint | null;
   sleep(ns: bigint): void;
   /** The event for an fd subscription, which is always ready at once: stdio never blocks. */
-  fdEvent(type: typeof EventType.FD_READ | typeof EventType.FD_WRITE, fd: number, userdata: bigint): PollEvent;
+  fdEvent(
+    type: typeof EventType.FD_READ | typeof EventType.FD_WRITE,
+    fd: number,
+    userdata: bigint,
+  ): PollEvent;
 }
 
 interface ClockWait {

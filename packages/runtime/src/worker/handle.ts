@@ -1,5 +1,3 @@
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ErrorCode, WasmatrixError, type WasmatrixErrorData } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
@@ -35,15 +33,10 @@ interface Pending {
   reject(error: WasmatrixError): void;
 }
 
-function workerScript(): { url: URL; execArgv: string[] } {
+function workerScript(): URL {
   const self = import.meta.url;
-  if (self.endsWith(".ts")) {
-    // Running from TypeScript sources (tsx, vitest): the worker needs the same loader. Resolved
-    // from this package, so it works whatever the current directory is.
-    const loader = pathToFileURL(createRequire(self).resolve("tsx")).href;
-    return { url: new URL("./entry.ts", self), execArgv: ["--import", loader] };
-  }
-  return { url: new URL("./entry.js", self), execArgv: [] };
+  // From TypeScript sources the worker needs tsx; bootstrap.mjs brings it (see there).
+  return self.endsWith(".ts") ? new URL("./bootstrap.mjs", self) : new URL("./entry.js", self);
 }
 
 /**
@@ -65,9 +58,9 @@ export class WorkerHandle {
   constructor(private readonly options: WorkerHandleOptions) {
     const buffer = createBridgeBuffer(options.maxBridgePayloadBytes);
     this.bridge = new BridgeMainSide(buffer);
-    const { url, execArgv } = workerScript();
+    const url = workerScript();
     const init: WorkerInit = { ...options.init, bridge: buffer };
-    this.worker = new Worker(url, { workerData: init, execArgv });
+    this.worker = new Worker(url, { workerData: init });
     this.worker.on("message", (message: FromWorker) => this.onMessage(message));
     this.worker.on("error", (error) => this.die(`worker failed: ${error.message}`));
     this.exited = new Promise((resolve) => {

@@ -1,0 +1,133 @@
+import { basename } from "node:path";
+import { startRequest } from "@wasmatrix/client";
+import type { CapabilityAssignment, RestartPolicy } from "@wasmatrix/core";
+import { assignmentToProto, restartPolicyToProto } from "@wasmatrix/proto";
+import type { Command } from "commander";
+import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
+import { readFileArg } from "../files.js";
+import { instanceJson } from "../json.js";
+import {
+  pairsToRecord,
+  parseCapSpec,
+  parseEnvPair,
+  parseInstanceId,
+  parseMs,
+  parsePair,
+  parsePositive,
+  parseRestart,
+  parseSize,
+  repeatable,
+} from "../options.js";
+import { print, printError, printJson } from "../output.js";
+import { instancesTable } from "../render.js";
+
+interface StartOptions extends ServerOptions {
+  id?: string;
+  restart?: RestartPolicy;
+  cap?: CapabilityAssignment[];
+  env?: [string, string][];
+  memory?: number;
+  fuel?: number;
+  timeout?: number;
+  runTimeout?: number;
+  label?: [string, string][];
+  requireLabel?: [string, string][];
+  preferLabel?: [string, string][];
+  json?: boolean;
+}
+
+export function registerStart(program: Command): void {
+  withServerOption(
+    program
+      .command("start")
+      .description(
+        "Start a module as a supervised instance on the cluster (a reactor stays resident; a command runs to its end)",
+      )
+      .argument("<module>", "path to a .wasm file (sent to the server)")
+      .argument("[args...]", "arguments passed to a command guest (put them after --)")
+      .option("--id <id>", "instance id; chosen by the server when omitted", parseInstanceId)
+      .option(
+        "--restart <policy>",
+        "never | always | backoff[:initial=100ms,max=30s,multiplier=2,jitter=0.1,reset=60s,max-restarts=N]; default never",
+        parseRestart,
+      )
+      .option(
+        "--cap <spec>",
+        "assign a capability: <capability>[@<provider>][#<binding>][=<permission>,…] (repeatable)",
+        repeatable(parseCapSpec),
+      )
+      .option(
+        "-e, --env <KEY=VALUE>",
+        "set a guest environment variable (repeatable)",
+        repeatable(parseEnvPair),
+      )
+      .option("--memory <size>", "linear-memory cap, e.g. 64MiB; default 256MiB", parseSize)
+      .option("--fuel <units>", "fuel budget per run or invocation; default 10000000000", parsePositive)
+      .option("--timeout <duration>", "wall-clock limit of each invocation, e.g. 2s; default 30s", parseMs)
+      .option("--run-timeout <duration>", "wall-clock limit of a command's run; default none", parseMs)
+      .option(
+        "--label <key=value>",
+        "label the instance (repeatable)",
+        repeatable((t) => parsePair(t)),
+      )
+      .option(
+        "--require-label <key=value>",
+        "place only on a node with this label (repeatable)",
+        repeatable((t) => parsePair(t, "a node label")),
+      )
+      .option(
+        "--prefer-label <key=value>",
+        "prefer nodes with this label (repeatable)",
+        repeatable((t) => parsePair(t, "a node label")),
+      )
+      .option("--json", "print the started instance as JSON")
+      .addHelpText(
+        "after",
+        `
+Capabilities and their permissions: keyvalue (kv:read, kv:write, kv:delete, kv:list), http
+(http:request for any host, http:domain:<host> or http:domain:*.<host>), messaging
+(msg:publish:<subject>, msg:subscribe:<subject>; * and > wildcards), logging (no permissions).
+An instance can call only what it is assigned; \`wasmatrix caps\` changes that while it runs.
+
+Exits 0 once the instance is placed and has started (or already ended: a command may finish
+before the answer arrives; its status says so).
+
+Examples:
+  wasmatrix start examples/build/echo_reactor.wasm --id echo --restart always \\
+    --cap keyvalue=kv:read,kv:write,kv:list --cap logging
+  wasmatrix start examples/build/hello.wasm --id hello -e GREETING=hi -- alice bob
+  wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
+    --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker`,
+      ),
+  ).action(async (modulePath: string, args: string[], options: StartOptions) => {
+    const request = {
+      instanceId: options.id ?? "",
+      args: [basename(modulePath), ...args],
+      env: pairsToRecord(options.env),
+      limits: {
+        maxMemoryBytes: options.memory ?? 0,
+        fuel: options.fuel ?? 0,
+        invokeTimeoutMs: options.timeout ?? 0,
+        runTimeoutMs: options.runTimeout ?? 0,
+      },
+      ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
+      assignments: (options.cap ?? []).map(assignmentToProto),
+      labels: pairsToRecord(options.label),
+      requiredNodeLabels: pairsToRecord(options.requireLabel),
+      preferredNodeLabels: pairsToRecord(options.preferLabel),
+    };
+    const call = {
+      timeoutMs: GUEST_TIMEOUT_MS,
+      ...(options.id === undefined ? {} : { instanceId: options.id }),
+    };
+    await withClient(options, call, async (client) => {
+      const module = await readFileArg(modulePath);
+      const instance = await client.startInstance(startRequest({ ...request, module }));
+      if (options.json) printJson(instanceJson(instance));
+      else print(instancesTable([instance], Date.now()));
+      if (!options.json && instance.status === "crashed") {
+        printError(`hint: it crashed already; see why with \`wasmatrix inspect ${instance.instanceId}\`\n`);
+      }
+    });
+  });
+}

@@ -1,0 +1,197 @@
+import { access, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { startRequest } from "@wasmatrix/client";
+import { parseAssignment } from "@wasmatrix/core";
+import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
+import { type Command, Option } from "commander";
+import { DEFAULT_SERVER } from "../connection.js";
+import { CLUSTER_EXIT } from "../exit-codes.js";
+import { failureFrom, formatFailure } from "../failure.js";
+import { parseLabelList, parseMs, usage } from "../options.js";
+import { print, printError } from "../output.js";
+
+interface UpOptions {
+  listen: string;
+  nodeId?: string;
+  labels?: Record<string, string>;
+  example?: boolean;
+  allowPrivateHttp?: boolean;
+  logLevel: string;
+  stopDeadline?: number;
+}
+
+/** The example `--example` starts, relative to this package (packages/cli). */
+const EXAMPLE_MODULE = fileURLToPath(
+  new URL("../../../../examples/build/echo_reactor.wasm", import.meta.url),
+);
+const EXAMPLE_ID = "echo";
+const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
+
+/** How long stopping every instance may take on Ctrl-C before the process exits regardless. */
+const DEFAULT_STOP_DEADLINE_MS = 5_000;
+/** Beyond the stop deadline: closing the server and the runtime. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description(
+      "Run a single-node cluster in the foreground: control plane, node agent and local providers (in-memory keyvalue, HTTP) in one process, serving the gRPC API",
+    )
+    .option("--listen <address>", "address to serve the API on (port 0 picks a free one)", DEFAULT_SERVER)
+    .option("--node-id <id>", "id of the embedded node; generated when omitted")
+    .option(
+      "--labels <k=v,...>",
+      "labels of the node, for placement (--require-label on start)",
+      usage(parseLabelList),
+    )
+    .option("--example", `also start examples/build/echo_reactor.wasm as instance '${EXAMPLE_ID}'`)
+    .option(
+      "--allow-private-http",
+      "let the http capability reach private and loopback addresses (refused by default)",
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level of the server's log (JSON lines on stderr)")
+        .choices(LOG_LEVELS)
+        .env("WASMATRIX_LOG_LEVEL")
+        .default("info"),
+    )
+    .option(
+      "--stop-deadline <duration>",
+      `on Ctrl-C or SIGTERM, how long instances get to finish before they are stopped by force; default ${DEFAULT_STOP_DEADLINE_MS / 1000}s`,
+      usage(parseMs),
+    )
+    .addHelpText(
+      "after",
+      `
+No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
+--listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_SERVER}).
+Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
+
+Examples:
+  wasmatrix up
+  wasmatrix up --example
+  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug`,
+    )
+    .action(async (options: UpOptions) => {
+      const code = await up(options);
+      // A daemon's end: whatever a library left scheduled must not keep the process alive.
+      process.exit(code);
+    });
+}
+
+async function up(options: UpOptions): Promise<number> {
+  if (options.example && !(await exists(EXAMPLE_MODULE))) {
+    printError(
+      formatFailure({
+        exitCode: CLUSTER_EXIT.FAILED,
+        message: `--example needs ${EXAMPLE_MODULE}, which is missing`,
+        hint: "build the examples with: npm run build:examples",
+      }),
+    );
+    return CLUSTER_EXIT.FAILED;
+  }
+  // Loaded on demand: the embedded cluster pulls in the runtime, providers and control plane.
+  const [{ createEmbedded }, { createLogger }] = await Promise.all([
+    import("@wasmatrix/embedded"),
+    import("@wasmatrix/core/logger"),
+  ]);
+  const logger = createLogger("wasmatrix-up", { level: options.logLevel });
+  const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
+  let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
+  try {
+    embedded = await createEmbedded({
+      ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+      labels: options.labels ?? {},
+      logger,
+      node: { stopDeadlineMs },
+      http: { allowPrivateAddresses: options.allowPrivateHttp === true },
+    });
+    const server = await embedded.serve(options.listen);
+    if (options.example) await startExample(embedded.client);
+    print(banner(server.address, embedded.agent.nodeId, options));
+    logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
+  } catch (error) {
+    const failure = failureFrom(error);
+    printError(formatFailure({ ...failure, hint: failure.hint ?? "the server's log above has details" }));
+    await embedded?.close().catch(() => undefined);
+    return failure.exitCode;
+  }
+  const running = embedded;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second Ctrl-C means "now": skip the graceful stop.
+        logger.warn({ signal }, "second signal: exiting without waiting");
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal, stopDeadlineMs }, "stopping instances and the server");
+      const force = setTimeout(() => {
+        logger.error({ waitedMs: stopDeadlineMs + SHUTDOWN_GRACE_MS }, "shutdown is stuck; exiting anyway");
+        process.exit(CLUSTER_EXIT.FAILED);
+      }, stopDeadlineMs + SHUTDOWN_GRACE_MS);
+      force.unref();
+      running.close().then(
+        () => {
+          clearTimeout(force);
+          logger.info("stopped");
+          resolve(CLUSTER_EXIT.OK);
+        },
+        (error: unknown) => {
+          clearTimeout(force);
+          logger.error({ error: (error as Error).message }, "shutdown failed");
+          resolve(CLUSTER_EXIT.FAILED);
+        },
+      );
+    };
+    process.on("SIGINT", shutdown);
+    process.on("SIGTERM", shutdown);
+  });
+}
+
+async function startExample(client: ControlPlaneApi): Promise<void> {
+  await client.startInstance(
+    startRequest({
+      instanceId: EXAMPLE_ID,
+      module: await readFile(EXAMPLE_MODULE),
+      restartPolicy: restartPolicyToProto({ kind: "always" }),
+      assignments: EXAMPLE_CAPS.map((spec) => assignmentToProto(parseAssignment(spec))),
+    }),
+  );
+}
+
+function banner(address: string, nodeId: string, options: UpOptions): string {
+  const lines = [
+    `wasmatrix is up: control plane, node agent and local providers in this process`,
+    `  server   ${address}`,
+    `  node     ${nodeId}`,
+  ];
+  if (options.example)
+    lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);
+  lines.push("", "Try, in another terminal:");
+  if (address !== DEFAULT_SERVER) lines.push(`  export WASMATRIX_SERVER=${address}`);
+  if (options.example) {
+    lines.push(`  wasmatrix invoke ${EXAMPLE_ID} upper --data hello`);
+    lines.push(`  wasmatrix invoke ${EXAMPLE_ID} kv_counter`);
+  } else {
+    lines.push(
+      `  wasmatrix start examples/build/echo_reactor.wasm --id echo --cap keyvalue=kv:read,kv:write,kv:list`,
+    );
+    lines.push(`  wasmatrix invoke echo upper --data hello`);
+  }
+  lines.push(`  wasmatrix ps`, `  wasmatrix events --follow`, "", "Ctrl-C stops it.", "");
+  return lines.join("\n");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,79 @@
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { CLUSTER_EXIT } from "./exit-codes.js";
+
+/**
+ * How a failed command ends: what it prints (`error: …` and a `hint: …` saying what to do next)
+ * and its exit code. The decision is made from the error's code only, never from its message.
+ */
+export interface Failure {
+  readonly exitCode: number;
+  readonly message: string;
+  readonly hint?: string;
+}
+
+export const UNREACHABLE_HINT = "is `wasmatrix up` running? set --server or WASMATRIX_SERVER";
+
+/** A mistake on the command line found after commander's own checks (an unreadable file…). */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  INSTANCE_NOT_FOUND: "`wasmatrix ps --all` lists every instance the server knows, ended ones included",
+  NODE_NOT_FOUND: "`wasmatrix nodes` lists the nodes",
+  ALREADY_EXISTS: "stop it with `wasmatrix stop <id>`, or pick another --id",
+  CAPABILITY_NOT_ASSIGNED: "`wasmatrix caps ls <id>` shows what the instance holds",
+  PERMISSION_DENIED:
+    "`wasmatrix caps ls <id>` shows the permissions; grant more with `wasmatrix caps assign`",
+  FAILED_PRECONDITION: "`wasmatrix inspect <id>` shows its status, last outcome and recent facts",
+  INVALID_MODULE: "`wasmatrix run <module.wasm>` runs it locally and reports what is wrong",
+  MODULE_TOO_LARGE: "the server's module size cap refused it; build a smaller module",
+  TIMEOUT: "the server did not answer in time; `wasmatrix events` shows what it is doing",
+  INCOMPATIBLE_VERSION: "use a wasmatrix CLI of the same major version as the server (`wasmatrix info`)",
+  INTERNAL:
+    "this is a bug or an environment failure; the server's log (stderr of `wasmatrix up`) has details",
+};
+
+/**
+ * The client reports a server it could not reach as NODE_UNAVAILABLE carrying the transport's
+ * gRPC status; a server that answers NODE_UNAVAILABLE itself (one of its nodes is lost) sends
+ * its own details instead.
+ */
+export function isUnreachable(error: WasmatrixError): boolean {
+  return error.code === ErrorCode.NODE_UNAVAILABLE && typeof error.details["grpcStatus"] === "number";
+}
+
+/** `context.instanceId`, when known, fills the `<id>` in hints so they can be pasted as they are. */
+export function failureFrom(error: unknown, context: { instanceId?: string } = {}): Failure {
+  if (error instanceof UsageError) {
+    return {
+      exitCode: CLUSTER_EXIT.USAGE,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+    };
+  }
+  const failure = WasmatrixError.from(error);
+  if (isUnreachable(failure)) {
+    return { exitCode: CLUSTER_EXIT.UNAVAILABLE, message: failure.message, hint: UNREACHABLE_HINT };
+  }
+  const template = HINTS[failure.code];
+  const hint =
+    template === undefined || context.instanceId === undefined
+      ? template
+      : template.replaceAll("<id>", context.instanceId);
+  return {
+    exitCode: CLUSTER_EXIT.FAILED,
+    message: `${failure.message} (${failure.code})`,
+    ...(hint === undefined ? {} : { hint }),
+  };
+}
+
+export function formatFailure(failure: Failure): string {
+  return `error: ${failure.message}\n${failure.hint === undefined ? "" : `hint: ${failure.hint}\n`}`;
+}

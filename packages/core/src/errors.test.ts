@@ -1,0 +1,44 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, GRPC_STATUS_BY_CODE, GrpcStatus, isErrorCode, WasmatrixError } from "./errors.js";
+
+const CODES = Object.values(ErrorCode);
+const STATUS_NAME = new Map(Object.entries(GrpcStatus).map(([name, value]) => [value, name]));
+
+describe("errors", () => {
+  it("survive the trip through plain data with code, message, details and timestamp intact", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...CODES),
+        fc.string(),
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.nat(),
+        (code, message, details, timestamp) => {
+          const error = new WasmatrixError(code, message, details, { timestamp });
+          const back = WasmatrixError.fromData(JSON.parse(JSON.stringify(error)));
+          expect(back.toData()).toEqual(error.toData());
+          expect(back.grpcStatus).toBe(GRPC_STATUS_BY_CODE[code]);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("turn an unknown code from the wire into INTERNAL", () => {
+    const back = WasmatrixError.fromData({ code: "NOPE" as ErrorCode, message: "x", details: {}, timestamp: 1 });
+    expect(back.code).toBe(ErrorCode.INTERNAL);
+    expect(isErrorCode("NOPE")).toBe(false);
+  });
+
+  it("are all documented in docs/errors.md with their gRPC status", () => {
+    const doc = readFileSync(fileURLToPath(new URL("../../../docs/errors.md", import.meta.url)), "utf8");
+    for (const code of CODES) {
+      const row = doc.split("\n").find((line) => line.startsWith(`| \`${code}\` |`));
+      expect(row, `docs/errors.md has no row for ${code}`).toBeDefined();
+      const status = GRPC_STATUS_BY_CODE[code];
+      expect(row).toContain(`\`${STATUS_NAME.get(status)}\` (${status})`);
+    }
+  });
+});
