@@ -72,6 +72,26 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
     up.stderr?.on("data", (chunk: Buffer) => {
       upStderr += chunk.toString();
     });
+    // The banner comes once the server listens; polling before it would only compete with the
+    // start-up for the CPU.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no banner from wasmatrix up:\n${upStderr}`)),
+        UP_READY_TIMEOUT_MS,
+      );
+      let banner = "";
+      up.stdout?.on("data", (chunk: Buffer) => {
+        banner += chunk.toString();
+        if (banner.includes(server)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      up.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`wasmatrix up exited with ${code}:\n${upStderr}`));
+      });
+    });
     const deadline = Date.now() + UP_READY_TIMEOUT_MS;
     for (;;) {
       const info = await run("info", "--json");
@@ -142,7 +162,7 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
     expect((await run("invoke", "echo", "kv_counter")).stdout).toBe("2");
   });
 
-  it("revokes keyvalue: the next call fails with CAPABILITY_NOT_ASSIGNED and the instance keeps running", async () => {
+  it("revokes keyvalue: the next call fails with CAPABILITY_NOT_ASSIGNED", async () => {
     const revoke = json<{ assignments: unknown[] }>(
       await run("caps", "revoke", "echo", "keyvalue", "--json"),
     );
@@ -150,11 +170,9 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
     const denied = await run("invoke", "echo", "kv_counter");
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("CAPABILITY_NOT_ASSIGNED");
-    const ps = json<{ instanceId: string; status: string }[]>(await run("ps", "--json"));
-    expect(ps).toContainEqual(expect.objectContaining({ instanceId: "echo", status: "running" }));
   });
 
-  it("shows what happened: events, inspect and logs", async () => {
+  it("shows what happened in events, inspect and logs, the refused call having left the instance running", async () => {
     const [events, inspect, logs, table] = await Promise.all([
       run("events", "--json"),
       run("inspect", "echo", "--json"),

@@ -33,7 +33,7 @@ describe("failureFrom", () => {
     const failure = failureFrom(new WasmatrixError(ErrorCode.FAILED_PRECONDITION, "instance is crashed"), {
       instanceId: "echo",
     });
-    expect(failure.hint).toContain("wasmatrix inspect echo");
+    expect(failure.hint).toContain("wasmatrix start --id echo");
   });
 
   it("exits 2 for a usage mistake found after parsing", () => {

@@ -31,7 +31,8 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   CAPABILITY_NOT_ASSIGNED: "`wasmatrix caps ls <id>` shows what the instance holds",
   PERMISSION_DENIED:
     "`wasmatrix caps ls <id>` shows the permissions; grant more with `wasmatrix caps assign`",
-  FAILED_PRECONDITION: "`wasmatrix inspect <id>` shows its status, last outcome and recent facts",
+  FAILED_PRECONDITION:
+    "`wasmatrix ps --all` shows every instance's status; start a stopped one again with `wasmatrix start --id <id>`",
   INVALID_MODULE: "`wasmatrix run <module.wasm>` runs it locally and reports what is wrong",
   MODULE_TOO_LARGE: "the server's module size cap refused it; build a smaller module",
   TIMEOUT: "the server did not answer in time; `wasmatrix events` shows what it is doing",

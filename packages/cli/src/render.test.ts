@@ -50,7 +50,7 @@ describe("rendering", () => {
       dataJson: '{"capability":"keyvalue"}',
     });
     expect(line).toMatch(
-      /^7 {2}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo {2}\{"capability":"keyvalue"\}$/,
+      /^7 {6}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo +\{"capability":"keyvalue"\}$/,
     );
   });
 

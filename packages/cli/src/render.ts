@@ -62,17 +62,23 @@ export function nodesTable(nodes: readonly pb.Node[], now: number): string {
   );
 }
 
-/** The widest fact kind (`instance.restarts_exhausted`), so kinds line up in a stream of lines. */
+/**
+ * Minimum widths of a fact line's fields. A stream can not be measured in advance as a table is,
+ * so fields are padded to widths that fit the usual values: sequence numbers below 100 000, the
+ * widest kind (`instance.restarts_exhausted`), short instance ids.
+ */
+const SEQ_WIDTH = 5;
 const KIND_WIDTH = 27;
+const SUBJECT_WIDTH = 12;
 
-/** `seq time kind instance data` on one line; streams can not be aligned as a table, so kinds are padded. */
+/** `seq time kind instance data` on one line. */
 export function factLine(fact: pb.Fact): string {
   const data = factData(fact);
   return [
-    String(fact.seq),
+    String(fact.seq).padEnd(SEQ_WIDTH),
     formatTimestamp(fact.atMs),
     fact.kind.padEnd(KIND_WIDTH),
-    fact.instanceId || fact.nodeId || EMPTY_CELL,
+    (fact.instanceId || fact.nodeId || EMPTY_CELL).padEnd(SUBJECT_WIDTH),
     Object.keys(data).length === 0 ? "" : JSON.stringify(data),
   ]
     .join("  ")

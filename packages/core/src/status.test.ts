@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "./errors.js";
@@ -78,5 +80,21 @@ describe("instance status transitions", () => {
   it("name an unknown status in an INVALID_REQUEST", () => {
     expectCode(() => parseInstanceStatus("backoff"), ErrorCode.INVALID_REQUEST);
     expect(parseInstanceStatus("lost")).toBe("lost");
+  });
+});
+
+describe("the status table in docs/core.md", () => {
+  it("lists exactly the transitions of ALLOWED_TRANSITIONS", () => {
+    const doc = readFileSync(fileURLToPath(new URL("../../../docs/core.md", import.meta.url)), "utf8");
+    for (const from of INSTANCE_STATUSES) {
+      const row = doc.split("\n").find((line) => new RegExp(`^\\|\\s*\`${from}\`\\s*\\|`).test(line));
+      expect(row, `docs/core.md has no row for ${from}`).toBeDefined();
+      const allowed =
+        row!
+          .split("|")[2]!
+          .match(/`[a-z]+`/g)
+          ?.map((s) => s.slice(1, -1)) ?? [];
+      expect(allowed.sort()).toEqual([...ALLOWED_TRANSITIONS[from]].sort());
+    }
   });
 });

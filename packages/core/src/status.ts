@@ -26,7 +26,8 @@ export const ALLOWED_TRANSITIONS: Readonly<Record<InstanceStatus, readonly Insta
   {
     // Accepted, not yet started; its node may vanish before it does.
     pending: Object.freeze(["starting", "stopped", "lost"] as const),
-    starting: Object.freeze(["running", "crashed", "stopped", "lost"] as const),
+    // A stop that arrives while the module is instantiating has a worker to tear down first.
+    starting: Object.freeze(["running", "crashed", "stopping", "stopped", "lost"] as const),
     running: Object.freeze(["stopping", "completed", "crashed", "lost"] as const),
     // A stop can still end in a crash (the guest traps while shutting down).
     stopping: Object.freeze(["stopped", "crashed", "lost"] as const),

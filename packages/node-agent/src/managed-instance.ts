@@ -191,7 +191,14 @@ export class ManagedInstance implements RoutingState {
       this.timer = null;
     }
     if (this.status === "stopped") return;
-    if (this.status === "running" || this.status === "starting") {
+    if (this.status === "starting") {
+      // Instantiation is under way: the launch sees the new generation and disposes what it made.
+      this.generation++;
+      this.setStatus("stopped");
+      this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced: false } });
+      return;
+    }
+    if (this.status === "running") {
       this.setStatus("stopping");
       const finished =
         this.definition.kind === "command"
@@ -325,7 +332,6 @@ export class ManagedInstance implements RoutingState {
     );
     if (decision.action === "none") return;
     if (decision.action === "give_up") {
-      if (this.status !== "crashed") this.setStatus("crashed");
       this.context.record({
         kind: "instance.restarts_exhausted",
         instanceId: this.id,

@@ -160,7 +160,7 @@ export class Runtime {
     }
     const dedicated = spec.dedicatedWorker ?? kind === "command";
     const worker = dedicated ? this.spawn(true) : this.pick();
-    const instance = new RuntimeInstance(instanceId, kind, compiled.digest, limits, worker, () => {
+    const instance = new RuntimeInstance(instanceId, kind, compiled.digest, limits, worker, dedicated, () => {
       this.instances.delete(instanceId);
       if (dedicated) {
         this.dedicated.delete(worker);
@@ -264,6 +264,8 @@ export class RuntimeInstance {
     readonly digest: ModuleDigest,
     readonly limits: InstanceLimits,
     private readonly worker: WorkerHandle,
+    /** Whether the worker is this instance's alone: then disposing may simply end the thread. */
+    private readonly ownsWorker: boolean,
     private readonly release: () => void,
   ) {
     this.stdout = new OutputRing(limits.maxOutputBytes);
@@ -304,7 +306,9 @@ export class RuntimeInstance {
     if (this.disposed) return;
     this.disposed = true;
     this.worker.instances.delete(this.id);
-    if (!this.worker.isDead)
+    // A worker of its own is terminated at once, even mid-run (that is how a stop is forced); a
+    // shared worker unloads the instance between jobs, so its neighbours never notice.
+    if (!this.worker.isDead && !this.ownsWorker)
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
     this.release();
   }

@@ -1,13 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
-import {
-  describeCrash,
-  type InstanceLimits,
-  type InvokeResult,
-  type Outcome,
-  Runtime,
-} from "@wasmatrix/runtime";
+import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
@@ -99,6 +93,8 @@ function limitsFrom(options: RunOptions): Partial<InstanceLimits> {
 }
 
 async function run(modulePath: string, args: string[], options: RunOptions): Promise<number> {
+  // Loaded here rather than at the top so that the other commands do not pay for the engine.
+  const { describeCrash, Runtime } = await import("@wasmatrix/runtime");
   const runtime = new Runtime({ workers: 1 });
   try {
     const limits = limitsFrom(options);

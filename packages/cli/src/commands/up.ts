@@ -115,7 +115,7 @@ async function up(options: UpOptions): Promise<number> {
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
-    printError(formatFailure({ ...failure, hint: failure.hint ?? "the server's log above has details" }));
+    printError(formatFailure(failure));
     await embedded?.close().catch(() => undefined);
     return failure.exitCode;
   }

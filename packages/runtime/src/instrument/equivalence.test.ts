@@ -20,10 +20,20 @@ const { expr } = fc.letrec<{ expr: Expr }>((tie) => ({
     { depthSize: "small", withCrossShrink: true },
     fc.integer().map((v): Expr => ({ k: "const", v })),
     fc.constantFrom<0 | 1>(0, 1).map((i): Expr => ({ k: "param", i })),
-    fc.record({ k: fc.constant("binary" as const), op: fc.constantFrom(...BINARY), a: tie("expr"), b: tie("expr") }),
+    fc.record({
+      k: fc.constant("binary" as const),
+      op: fc.constantFrom(...BINARY),
+      a: tie("expr"),
+      b: tie("expr"),
+    }),
     fc.record({ k: fc.constant("if" as const), c: tie("expr"), a: tie("expr"), b: tie("expr") }),
     fc.record({ k: fc.constant("call" as const), a: tie("expr") }),
-    fc.record({ k: fc.constant("loop" as const), times: fc.integer({ min: 1, max: 4 }), init: tie("expr"), step: tie("expr") }),
+    fc.record({
+      k: fc.constant("loop" as const),
+      times: fc.integer({ min: 1, max: 4 }),
+      init: tie("expr"),
+      step: tie("expr"),
+    }),
     fc.record({ k: fc.constant("grow" as const), a: tie("expr") }),
   ),
 }));
@@ -72,7 +82,10 @@ describe("instrumented programs", () => {
     await fc.assert(
       fc.asyncProperty(expr, fc.integer(), fc.integer(), async (program, x, y) => {
         const source = await wat(render(program));
-        const original = new WebAssembly.Instance(compileModule(source)).exports as Record<string, CallableFunction>;
+        const original = new WebAssembly.Instance(compileModule(source)).exports as Record<
+          string,
+          CallableFunction
+        >;
         const output = instrumented(source, 4);
         const first = new MeteredInstance(output);
         const second = new MeteredInstance(output);

@@ -1,6 +1,18 @@
 import { shiftFunction } from "./context.js";
 import { invalidModule } from "./errors.js";
-import { DELEGATE, Decoder, END, FUNC_INDEX, LOOP, MEMORY_GROW, OPEN, PLAIN } from "./opcodes.js";
+import {
+  DELEGATE,
+  Decoder,
+  END,
+  FUNC_INDEX,
+  LOOP,
+  MEMORY_GROW,
+  OPEN,
+  QUICK,
+  QUICK_BARE,
+  QUICK_LEB,
+  QUICK_MEMARG,
+} from "./opcodes.js";
 import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 
@@ -82,13 +94,19 @@ export class ExpressionRewriter {
     );
   }
 
-  /** Copies a function body's expression, `r.pos` up to `r.end`, metered and redirected. */
-  function(r: Reader, out: Writer): void {
+  /**
+   * Writes a function body: its size, the local declarations `[bodyStart, r.pos)` as they are,
+   * then the expression `[r.pos, r.end)` metered and redirected.
+   */
+  functionBody(r: Reader, bodyStart: number, out: Writer): void {
     const start = r.pos;
     this.scan(r, true);
     if (r.pos !== r.end) {
       throw invalidModule(`function body continues ${r.end - r.pos} bytes past its final end`, r.pos);
     }
+    // The size goes before the body, so it is computed from the edits rather than copied after.
+    out.u32(start - bodyStart + this.emittedSize(start, r.pos, true));
+    out.copy(r.bytes, bodyStart, start);
     this.emit(r.bytes, start, r.pos, out, true);
   }
 
@@ -102,6 +120,8 @@ export class ExpressionRewriter {
   private scan(r: Reader, metered: boolean): void {
     const { decoder, costs, plan } = this;
     const importedFunctions = plan.importedFunctions;
+    const bytes = r.bytes;
+    const end = r.end;
     this.editAt.length = 0;
     this.editEnd.length = 0;
     this.editKind.length = 0;
@@ -111,47 +131,74 @@ export class ExpressionRewriter {
     let frames = this.frames;
     frames[0] = 0;
     let depth = 1;
+    let scope = 0;
+    let pos = r.pos;
+    // Instructions seen in `scope` since its cost was last updated: kept in a local on the hot path.
+    let count = 0;
     for (;;) {
-      if (r.pos >= r.end) throw invalidModule("expression ends without its final end", r.pos);
-      const at = r.pos;
+      if (pos >= end) throw invalidModule("expression ends without its final end", pos);
+      count++;
+      // Inline fast path (see QUICK): a call per instruction costs a lot before the JIT warms up.
+      const quick = QUICK[bytes[pos]!];
+      if (quick === QUICK_BARE) {
+        pos++;
+        continue;
+      }
+      if (quick === QUICK_LEB) {
+        // A LEB of one or two bytes is always in range and valid for any of these immediates.
+        if (pos + 1 < end && bytes[pos + 1]! < 0x80) {
+          pos += 2;
+          continue;
+        }
+        if (pos + 2 < end && bytes[pos + 2]! < 0x80) {
+          pos += 3;
+          continue;
+        }
+      } else if (quick === QUICK_MEMARG) {
+        // One-byte alignment without the multi-memory bit, one-byte offset.
+        if (pos + 2 < end && bytes[pos + 1]! < 0x40 && bytes[pos + 2]! < 0x80) {
+          pos += 3;
+          continue;
+        }
+      }
+      costs[scope]! += count;
+      count = 0;
+      const at = pos;
+      r.pos = pos;
       const action = decoder.decode(r);
-      const scope = frames[depth - 1]!;
-      costs[scope]!++;
-      if (action === PLAIN) continue;
+      pos = r.pos;
       switch (action) {
         case OPEN:
-        case LOOP: {
+        case LOOP:
           if (depth === frames.length) {
             const grown = new Int32Array(frames.length * 2);
             grown.set(frames);
             this.frames = frames = grown;
           }
-          if (action === OPEN) {
-            frames[depth++] = scope;
-          } else {
-            const loop = costs.length;
+          if (action === LOOP) {
+            scope = costs.length;
             costs.push(0);
-            frames[depth++] = loop;
-            if (metered) this.edit(EDIT_CHARGE, r.pos, r.pos, loop);
+            if (metered) this.edit(EDIT_CHARGE, pos, pos, scope);
           }
+          frames[depth++] = scope;
           break;
-        }
         case END:
           if (--depth === 0) return;
+          scope = frames[depth - 1]!;
           break;
         case DELEGATE:
           if (depth === 1) throw invalidModule("delegate outside a try block", at);
-          depth--;
+          scope = frames[--depth - 1]!;
           break;
         case FUNC_INDEX: {
           const index = decoder.index;
           if (index >= importedFunctions) {
-            this.edit(EDIT_FUNC_INDEX, at + 1, r.pos, shiftFunction(plan, index, at + 1));
+            this.edit(EDIT_FUNC_INDEX, at + 1, pos, shiftFunction(plan, index, at + 1));
           }
           break;
         }
         case MEMORY_GROW:
-          if (metered) this.edit(EDIT_GROW, at, r.pos, 0);
+          if (metered) this.edit(EDIT_GROW, at, pos, 0);
           break;
       }
     }
@@ -162,6 +209,28 @@ export class ExpressionRewriter {
     this.editEnd.push(end);
     this.editKind.push(kind);
     this.editValue.push(value);
+  }
+
+  /** The size `emit` will write for the scanned expression `[start, end)`. */
+  private emittedSize(start: number, end: number, metered: boolean): number {
+    const { editAt, editEnd, editKind, editValue, costs } = this;
+    let size = end - start;
+    if (metered) size += this.chargeSize(costs[0]!);
+    for (let i = 0; i < editAt.length; i++) {
+      const replaced = editEnd[i]! - editAt[i]!;
+      switch (editKind[i]) {
+        case EDIT_CHARGE:
+          size += this.chargeSize(costs[editValue[i]!]!);
+          break;
+        case EDIT_FUNC_INDEX:
+          size += lebSize(editValue[i]!) - replaced;
+          break;
+        case EDIT_GROW:
+          size += 1 + lebSize(this.plan.growFunction) - replaced;
+          break;
+      }
+    }
+    return size;
   }
 
   private emit(source: Uint8Array, start: number, end: number, out: Writer, metered: boolean): void {
@@ -193,6 +262,19 @@ export class ExpressionRewriter {
     out.bytes(this.chargeTail);
     this.meteredPoints++;
   }
+
+  private chargeSize(cost: number): number {
+    // i64.const takes a signed LEB: 7 bits per byte, the last with its sign bit clear.
+    let bytes = 1;
+    for (let v = Math.max(1, cost); v >= 0x40; v = Math.floor(v / 128)) bytes++;
+    return this.chargeHead.length + bytes + this.chargeTail.length;
+  }
+}
+
+function lebSize(value: number): number {
+  let bytes = 1;
+  for (let v = value >>> 7; v !== 0; v >>>= 7) bytes++;
+  return bytes;
 }
 
 function leb(value: number): number[] {

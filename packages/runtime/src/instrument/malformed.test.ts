@@ -80,10 +80,25 @@ describe("malformed modules", () => {
     ],
     ["a name that is not UTF-8", moduleOf([2, vec([[1, 0xff, ...name("b"), 0, 0]])]), /not valid UTF-8/, 12],
     ["delegate outside try", withCode([0x18, 0x00]), /delegate outside a try/, undefined],
-    ["a call to a function that does not exist", withCode([0x10, 0x05]), /function index 5 is out of range/, undefined],
-    ["a start function that does not exist", moduleOf(TYPES, [8, [0x03]]), /function index 3 is out of range/, 16],
+    [
+      "a call to a function that does not exist",
+      withCode([0x10, 0x05]),
+      /function index 5 is out of range/,
+      undefined,
+    ],
+    [
+      "a start function that does not exist",
+      moduleOf(TYPES, [8, [0x03]]),
+      /function index 3 is out of range/,
+      16,
+    ],
     ["a data count without data", moduleOf([12, [1]]), /no data section/, undefined],
-    ["a data count that disagrees", moduleOf([12, [2]], [11, vec([[1, 0]])]), /data count section says 2/, 13],
+    [
+      "a data count that disagrees",
+      moduleOf([12, [2]], [11, vec([[1, 0]])]),
+      /data count section says 2/,
+      13,
+    ],
     ["an empty custom section", [...HEADER, 0, 0], /custom section name/, 10],
   ];
 

@@ -73,6 +73,22 @@ shape(PREFIX_FC, 0xfc);
 shape(PREFIX_FD, 0xfd);
 shape(PREFIX_FE, 0xfe);
 
+/**
+ * Instructions the rewriter's scan can step over without the decoder, when their immediates are
+ * short: QUICK_BARE ones have none, QUICK_LEB ones one LEB (local.get 3, i32.const 100, br 0…),
+ * QUICK_MEMARG ones a memarg (i32.load offset=8). Most instructions of real code are of these.
+ */
+export const QUICK_BARE = 1;
+export const QUICK_LEB = 2;
+export const QUICK_MEMARG = 3;
+export const QUICK = new Uint8Array(256);
+for (let op = 0; op < 256; op++) {
+  const kind = SHAPE[op];
+  if (kind === NONE) QUICK[op] = QUICK_BARE;
+  else if (kind === U32 || kind === I32_CONST || kind === I64_CONST) QUICK[op] = QUICK_LEB;
+  else if (kind === MEMARG) QUICK[op] = QUICK_MEMARG;
+}
+
 /** Opcodes of proposals that V8 in Node 20 does not ship, named so that the error says which. */
 const UNSUPPORTED = new Map<number, string>([
   [0x0a, "exnref exception handling (throw_ref)"],

@@ -63,7 +63,10 @@ export function rewriteModule(
   const memory = clampMemory(decl, maxMemoryPages);
 
   const out = new Writer(bytes.length + bytes.length / 8 + 256);
-  const content = new Writer(4096);
+  let largest = 0;
+  for (const section of sections) largest = Math.max(largest, section.end - section.contentStart);
+  // Sized for the largest section (usually code) plus what the charges add, so it never grows.
+  const content = new Writer(largest + (largest >> 2) + 256);
   out.bytes(HEADER);
   const emit = (id: number, build: (w: Writer) => void) => {
     content.reset();

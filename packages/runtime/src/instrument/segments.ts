@@ -2,7 +2,7 @@ import { type RewriteContext, shiftFunction } from "./context.js";
 import { invalidModule, unsupportedFeature } from "./errors.js";
 import { Reader } from "./reader.js";
 import { readRefType, readValueType } from "./valtypes.js";
-import { Writer } from "./writer.js";
+import type { Writer } from "./writer.js";
 
 /** Element segments, all eight flavours: function indices shifted, expressions rewritten. */
 export function rewriteElements(ctx: RewriteContext, r: Reader, out: Writer): void {
@@ -90,7 +90,6 @@ export function rewriteCode(ctx: RewriteContext, r: Reader, out: Writer): void {
     );
   }
   out.u32(count);
-  const body = new Writer(1024);
   for (let i = 0; i < count; i++) {
     const size = r.u32("function body size");
     const start = r.pos;
@@ -100,10 +99,7 @@ export function rewriteCode(ctx: RewriteContext, r: Reader, out: Writer): void {
       b.u32("local count");
       readValueType(b, "local type");
     }
-    body.reset();
-    body.copy(bytes, start, b.pos);
-    expression.function(b, body);
-    out.sized(body);
+    expression.functionBody(b, start, out);
   }
   r.expectEnd("code section");
 }

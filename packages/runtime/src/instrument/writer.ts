@@ -1,5 +1,9 @@
-/** Runs shorter than this are copied byte by byte: `subarray` + `set` cost more for a few bytes. */
-const SMALL_COPY = 16;
+/**
+ * Runs shorter than this are copied byte by byte: `subarray` + `set` cost more for a few bytes
+ * once optimised, but a byte loop is slow while the code is still interpreted (the first module
+ * a process instruments), so the threshold stays low.
+ */
+const SMALL_COPY = 6;
 
 /** A growable byte buffer. Unmodified runs of the input are copied in with `set`. */
 export class Writer {
@@ -71,7 +75,9 @@ export class Writer {
   }
 
   bytes(source: Uint8Array): void {
-    this.copy(source, 0, source.length);
+    this.ensure(source.length);
+    this.buf.set(source, this.len);
+    this.len += source.length;
   }
 
   /** Appends another writer's content, prefixed by its length (a section or function body). */

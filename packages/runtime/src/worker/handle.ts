@@ -1,3 +1,9 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ErrorCode, WasmatrixError, type WasmatrixErrorData } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
@@ -33,10 +39,54 @@ interface Pending {
   reject(error: WasmatrixError): void;
 }
 
+let bundled: URL | undefined;
+
+/** Names the bundle after the paths, sizes and times of every source it could contain. */
+function sourcesKey(packagesDir: URL): string {
+  const hash = createHash("sha256");
+  for (const pkg of ["core", "runtime"]) {
+    const root = fileURLToPath(new URL(`${pkg}/src/`, packagesDir));
+    for (const name of readdirSync(root, { recursive: true, encoding: "utf8" }).sort()) {
+      if (!name.endsWith(".ts")) continue;
+      const stat = statSync(join(root, name));
+      hash.update(`${pkg}/${name}:${stat.size}:${stat.mtimeMs}\n`);
+    }
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * The worker's entry module. Built JavaScript is used as it is. From TypeScript sources (tsx,
+ * vitest), Node 20 cannot hand a loader to a worker's main module, and transpiling the entry's
+ * module tree in every new worker costs about a second; so the entry is bundled with esbuild
+ * (what tsx itself runs on) into a file that every worker then loads as plain JavaScript. The
+ * bundle is kept in the temp dir under a key of its sources, so only an edit rebuilds it.
+ */
 function workerScript(): URL {
   const self = import.meta.url;
-  // From TypeScript sources the worker needs tsx; bootstrap.mjs brings it (see there).
-  return self.endsWith(".ts") ? new URL("./bootstrap.mjs", self) : new URL("./entry.js", self);
+  if (!self.endsWith(".ts")) return new URL("./entry.js", self);
+  if (bundled !== undefined) return bundled;
+  const dir = join(tmpdir(), "wasmatrix-worker");
+  const file = join(dir, `entry-${sourcesKey(new URL("../../../", self))}.mjs`);
+  if (!existsSync(file)) {
+    const esbuild = createRequire(self)("esbuild") as typeof import("esbuild");
+    const result = esbuild.buildSync({
+      entryPoints: [fileURLToPath(new URL("./entry.ts", self))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      write: false,
+      logLevel: "silent",
+    });
+    mkdirSync(dir, { recursive: true });
+    // Written under a temporary name and renamed, so a concurrent process never loads half a file.
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, result.outputFiles[0]!.text);
+    renameSync(partial, file);
+  }
+  bundled = pathToFileURL(file);
+  return bundled;
 }
 
 /**
