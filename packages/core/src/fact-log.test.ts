@@ -182,6 +182,14 @@ describe("fact log ordering and retention", () => {
     expect(log.append({ source: "a", kind: "node.lost", nodeId: "n1", sourceSeq: 6 })).toBeNull();
   });
 
+  it("keeps a forgotten self-numbered source monotonic when it comes back", () => {
+    const log = new FactLog({ maxSources: 1 });
+    for (let i = 0; i < 3; i++) log.append({ source: "a", kind: "node.lost", nodeId: "n1" });
+    log.append({ source: "b", kind: "node.lost", nodeId: "n1" });
+    const back = log.append({ source: "a", kind: "node.lost", nodeId: "n1" });
+    expect(back!.sourceSeq).toBeGreaterThan(3);
+  });
+
   it("stamps facts without a time with the injected clock", () => {
     const log = new FactLog({ now: () => 42 });
     expect(log.append({ source: "cp", kind: "node.registered", nodeId: "n1" })!.at).toBe(42);

@@ -119,6 +119,7 @@ export class FactLog {
   // Map iteration order is insertion order: deleting and re-inserting on each append keeps the
   // least recently heard source first, ready to evict.
   readonly #sources = new Map<string, number>();
+  #forgotSources = false;
   readonly #subscribers = new Set<Subscriber>();
   readonly #listeners = new Set<(fact: Fact) => void>();
 
@@ -170,9 +171,12 @@ export class FactLog {
   append<K extends FactKind>(input: FactInput<K>): Fact<K> | null {
     const checked = validateFactInput(input);
     const last = this.#sources.get(checked.source);
+    const seq = this.#lastSeq + 1;
     let sourceSeq: number;
     if (checked.sourceSeq === undefined) {
-      sourceSeq = (last ?? 0) + 1;
+      // A self-numbered sourceSeq never exceeds the seq it was given with, so a source that was
+      // forgotten and comes back stays monotonic if it restarts from the current seq.
+      sourceSeq = last !== undefined ? last + 1 : this.#forgotSources ? seq : 1;
     } else {
       if (last !== undefined && checked.sourceSeq <= last) return null;
       sourceSeq = checked.sourceSeq;
@@ -183,9 +187,9 @@ export class FactLog {
       // Forgetting a source only weakens duplicate detection for it; nothing else depends on it.
       const oldest = this.#sources.keys().next().value as string;
       this.#sources.delete(oldest);
+      this.#forgotSources = true;
     }
 
-    const seq = this.#lastSeq + 1;
     const fact = Object.freeze({
       seq,
       source: checked.source,

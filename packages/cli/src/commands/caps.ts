@@ -80,7 +80,7 @@ provider serves it; without #binding it is the "default" binding guests use.
 Examples:
   wasmatrix caps assign echo keyvalue=kv:read,kv:write,kv:list
   wasmatrix caps assign echo keyvalue#cache=kv:read
-  wasmatrix caps assign echo messaging=msg:publish:orders.*
+  wasmatrix caps assign echo 'messaging=msg:publish:orders.*'
   wasmatrix caps assign echo logging`,
       ),
   ).action(async (id: string, assignment: CapabilityAssignment, options: CapsOptions) => {

@@ -2,7 +2,16 @@ import { describe, expect, it } from "vitest";
 import { wat } from "../test-support/wat.js";
 import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, instrument, MEMORY_EXPORT } from "./index.js";
 import { ARITHMETIC, INDEXES } from "./test-fixtures.js";
-import { compileModule, instrumented, MeteredInstance, validates, watWith } from "./test-harness.js";
+import {
+  body,
+  compileModule,
+  instrumented,
+  MeteredInstance,
+  moduleOf,
+  validates,
+  vec,
+  watWith,
+} from "./test-harness.js";
 
 const envImports = { env: { base: () => 100, offset: new WebAssembly.Global({ value: "i32" }, 1) } };
 
@@ -325,4 +334,44 @@ describe("instrument", () => {
     const memory = new Uint8Array(metered.memory!.buffer);
     expect(new TextDecoder().decode(memory.subarray(8, 33))).toBe("hello, instrumented world");
   });
+
+  it("inserts exactly the documented charge sequence at a function's entry", () => {
+    // (module (func)): one type, one function, body `end` (cost 1).
+    const source = moduleOf([1, vec([[0x60, 0, 0]])], [3, vec([[0]])], [10, vec([body([0x0b])])]);
+    const output = instrument(source, { maxMemoryPages: 1 }).bytes;
+    const fuelGlobal = 0;
+    const fuelImport = 0;
+    const charge = [
+      ...[0x23, fuelGlobal, 0x42, 1, 0x7d, 0x24, fuelGlobal],
+      ...[0x23, fuelGlobal, 0x42, 0, 0x53, 0x04, 0x40, 0x10, fuelImport, 0x0b],
+    ];
+    const expected = body([...charge, 0x0b]);
+    expect(indexOf(output, expected)).toBeGreaterThan(0);
+  });
+
+  it("copies padded LEBs and other bytes it does not rewrite exactly as they were", () => {
+    const locals = [1, 0x82, 0x80, 0x00, 0x7f]; // two i32 locals, count padded to 3 bytes
+    const code = [0x41, 0x81, 0x80, 0x80, 0x00, 0x1a, 0x0b]; // i32.const 1 padded to 4 bytes; drop
+    const content = [...locals, ...code];
+    const data = [0x00, 0x41, 0x00, 0x0b, 0x83, 0x80, 0x00, 0x61, 0x62, 0x63]; // length 3, padded
+    const source = moduleOf(
+      [1, vec([[0x60, 0, 0]])],
+      [3, vec([[0]])],
+      [5, vec([[0, 1]])],
+      [12, [1]],
+      [10, [1, content.length, ...content]],
+      [11, [1, ...data]],
+    );
+    expect(validates(source)).toBe(true);
+    const output = instrument(source, { maxMemoryPages: 1 }).bytes;
+    expect(validates(output)).toBe(true);
+    expect(indexOf(output, locals)).toBeGreaterThan(0);
+    expect(indexOf(output, code)).toBeGreaterThan(0);
+    expect(indexOf(output, data)).toBeGreaterThan(0);
+    expect(indexOf(output, [12, 1, 1])).toBeGreaterThan(0);
+  });
 });
+
+function indexOf(haystack: Uint8Array, needle: number[]): number {
+  return Buffer.from(haystack).indexOf(Buffer.from(needle));
+}

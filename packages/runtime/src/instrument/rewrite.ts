@@ -62,7 +62,7 @@ export function rewriteModule(
   const growType = typeOf(decl.growType, GROW_TYPE);
   const memory = clampMemory(decl, maxMemoryPages);
 
-  const out = new Writer(bytes.length + bytes.length / 8 + 256);
+  const out = new Writer(bytes.length + (bytes.length >> 3) + 256);
   let largest = 0;
   for (const section of sections) largest = Math.max(largest, section.end - section.contentStart);
   // Sized for the largest section (usually code) plus what the charges add, so it never grows.
@@ -256,7 +256,8 @@ function rewriteExports(ctx: RewriteContext, r: Reader, w: Writer, exportMemory:
     entries.copy(ctx.bytes, start, r.pos);
     const indexAt = r.pos;
     const index = r.u32("export index");
-    entries.u32(kind === IMPORT_FUNC ? shiftFunction(ctx.plan, index, indexAt) : index);
+    if (kind === IMPORT_FUNC) entries.u32(shiftFunction(ctx.plan, index, indexAt));
+    else entries.copy(ctx.bytes, indexAt, r.pos);
   }
   r.expectEnd("export section");
   appendExports(w, count, ctx.plan, exportMemory, new Reader(entries.buf, 0, entries.len));

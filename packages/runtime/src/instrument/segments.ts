@@ -13,13 +13,11 @@ export function rewriteElements(ctx: RewriteContext, r: Reader, out: Writer): vo
     const at = r.pos;
     const flags = r.u32("element segment flags");
     if (flags > 7) throw invalidModule(`invalid element segment flags ${flags}`, at);
-    out.u32(flags);
     const active = (flags & 0x01) === 0;
     const usesExpressions = (flags & 0x04) !== 0;
-    if (active) {
-      if ((flags & 0x02) !== 0) out.u32(r.u32("element table index"));
-      expression.constant(r, out);
-    }
+    if (active && (flags & 0x02) !== 0) r.u32("element table index");
+    out.copy(bytes, at, r.pos);
+    if (active) expression.constant(r, out);
     if ((flags & 0x03) !== 0) {
       const kindAt = r.pos;
       if (usesExpressions) {
@@ -29,8 +27,9 @@ export function rewriteElements(ctx: RewriteContext, r: Reader, out: Writer): vo
       }
       out.copy(bytes, kindAt, r.pos);
     }
+    const itemsAt = r.pos;
     const items = r.u32("element count");
-    out.u32(items);
+    out.copy(bytes, itemsAt, r.pos);
     if (usesExpressions) {
       for (let j = 0; j < items; j++) expression.constant(r, out);
     } else {
@@ -60,20 +59,17 @@ export function rewriteData(ctx: RewriteContext, r: Reader, out: Writer): void {
     const at = r.pos;
     const flags = r.u32("data segment flags");
     if (flags > 2) throw invalidModule(`invalid data segment flags ${flags}`, at);
-    out.u32(flags);
     if (flags === 2) {
       const memoryAt = r.pos;
       if (r.u32("data memory index") !== 0) {
         throw unsupportedFeature("multi-memory (data segment for a memory other than 0)", memoryAt);
       }
-      out.u8(0);
     }
+    out.copy(bytes, at, r.pos);
     if (flags !== 1) expression.constant(r, out);
-    const length = r.u32("data segment length");
-    const start = r.pos;
-    r.skip(length, "data segment");
-    out.u32(length);
-    out.copy(bytes, start, r.pos);
+    const lengthAt = r.pos;
+    r.skip(r.u32("data segment length"), "data segment");
+    out.copy(bytes, lengthAt, r.pos);
   }
   r.expectEnd("data section");
 }
