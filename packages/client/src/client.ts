@@ -24,7 +24,10 @@ type Unary<Req, Res> = (
  * The control-plane API over gRPC. Every failure is a WasmatrixError rebuilt from the server's
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
-export function connect(address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_SERVER, options: ClientOptions = {}): WasmatrixClient {
+export function connect(
+  address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_SERVER,
+  options: ClientOptions = {},
+): WasmatrixClient {
   const raw = new pb.ControlPlaneClient(address, credentials.createInsecure(), {
     "grpc.max_receive_message_length": 80 * 1024 * 1024,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
@@ -58,8 +61,10 @@ export function connect(address: string = process.env["WASMATRIX_SERVER"] ?? DEF
     address,
     startInstance: (r) => call(raw.startInstance as Unary<pb.StartInstanceRequest, pb.Instance>, r),
     stopInstance: (r) => call(raw.stopInstance as Unary<pb.StopInstanceRequest, pb.Instance>, r),
-    queryInstance: (r) => call(raw.queryInstance as Unary<pb.QueryInstanceRequest, pb.QueryInstanceResponse>, r),
-    listInstances: (r) => call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
+    queryInstance: (r) =>
+      call(raw.queryInstance as Unary<pb.QueryInstanceRequest, pb.QueryInstanceResponse>, r),
+    listInstances: (r) =>
+      call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
     invoke: (r) => call(raw.invoke as Unary<pb.InvokeRequest, pb.InvokeResponse>, r),
     assignCapability: (r) => call(raw.assignCapability as Unary<pb.AssignCapabilityRequest, pb.Instance>, r),
     revokeCapability: (r) => call(raw.revokeCapability as Unary<pb.RevokeCapabilityRequest, pb.Instance>, r),

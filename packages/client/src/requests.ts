@@ -6,8 +6,15 @@ import * as pb from "@wasmatrix/proto";
  */
 export const startRequest = (fields: pb.DeepPartial<pb.StartInstanceRequest>): pb.StartInstanceRequest =>
   pb.StartInstanceRequest.fromPartial(fields);
-export const stopRequest = (instanceId: string, deadlineMs = 0): pb.StopInstanceRequest => ({ instanceId, deadlineMs });
-export const invokeRequest = (instanceId: string, operation: string, payload: Uint8Array | string = ""): pb.InvokeRequest => ({
+export const stopRequest = (instanceId: string, deadlineMs = 0): pb.StopInstanceRequest => ({
+  instanceId,
+  deadlineMs,
+});
+export const invokeRequest = (
+  instanceId: string,
+  operation: string,
+  payload: Uint8Array | string = "",
+): pb.InvokeRequest => ({
   instanceId,
   operation,
   payload: typeof payload === "string" ? Buffer.from(payload) : pb.toBuffer(payload),

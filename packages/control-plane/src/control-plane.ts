@@ -1,11 +1,4 @@
-import {
-  ErrorCode,
-  type Fact,
-  FactLog,
-  InstanceId,
-  NodeId,
-  WasmatrixError,
-} from "@wasmatrix/core";
+import { ErrorCode, type Fact, FactLog, InstanceId, NodeId, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
@@ -60,7 +53,11 @@ export class ControlPlane implements pb.ControlPlaneApi {
       api,
     });
     if (!known) {
-      this.record({ kind: "node.registered", nodeId: node.nodeId, data: { labels: node.labels, address: node.address } });
+      this.record({
+        kind: "node.registered",
+        nodeId: node.nodeId,
+        data: { labels: node.labels, address: node.address },
+      });
     }
   }
 
@@ -87,7 +84,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const entry = this.nodes.get(instance.nodeId);
     if (entry !== undefined) {
       let active = 0;
-      for (const i of this.instances.values()) if (i.nodeId === instance.nodeId && !ENDED.has(i.status)) active++;
+      for (const i of this.instances.values())
+        if (i.nodeId === instance.nodeId && !ENDED.has(i.status)) active++;
       entry.node.instances = active;
     }
   }
@@ -181,7 +179,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
   async revokeCapability(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
     const current = this.instance(request.instanceId);
     const keep = current.assignments.filter(
-      (a) => !(a.capability === request.capability && (request.binding === "" || a.binding === request.binding)),
+      (a) =>
+        !(a.capability === request.capability && (request.binding === "" || a.binding === request.binding)),
     );
     if (keep.length === current.assignments.length) {
       throw new WasmatrixError(
@@ -223,7 +222,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
       (request.instanceId === "" || fact.instanceId === request.instanceId) &&
       (kinds.size === 0 || kinds.has(fact.kind));
     if (request.noFollow) {
-      for (const fact of this.facts.query({ afterSeq: request.afterSeq })) if (matches(fact)) yield factToProto(fact);
+      for (const fact of this.facts.query({ afterSeq: request.afterSeq }))
+        if (matches(fact)) yield factToProto(fact);
       return;
     }
     for await (const fact of this.facts.subscribe({
@@ -277,7 +277,9 @@ export class ControlPlane implements pb.ControlPlaneApi {
       throw new WasmatrixError(ErrorCode.NODE_NOT_FOUND, `no node '${nodeId}'`, { nodeId });
     }
     if (entry.node.status !== "alive") {
-      throw new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `node '${nodeId}' is ${entry.node.status}`, { nodeId });
+      throw new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `node '${nodeId}' is ${entry.node.status}`, {
+        nodeId,
+      });
     }
     return entry;
   }
@@ -286,7 +288,12 @@ export class ControlPlane implements pb.ControlPlaneApi {
     return this.node(this.instance(instanceId).nodeId);
   }
 
-  private record(fact: { kind: string; instanceId?: string; nodeId?: string; data: Record<string, unknown> }): void {
+  private record(fact: {
+    kind: string;
+    instanceId?: string;
+    nodeId?: string;
+    data: Record<string, unknown>;
+  }): void {
     this.facts.append({ source: SOURCE, ...fact } as never);
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
   }

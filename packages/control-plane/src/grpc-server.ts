@@ -58,7 +58,10 @@ function notHere(what: string): () => Promise<never> {
 }
 
 /** The ControlPlane gRPC service over any implementation of the API. */
-export function controlPlaneService(api: pb.ControlPlaneApi, hooks: ControlPlaneHooks = {}): UntypedServiceImplementation {
+export function controlPlaneService(
+  api: pb.ControlPlaneApi,
+  hooks: ControlPlaneHooks = {},
+): UntypedServiceImplementation {
   const handlers: pb.ControlPlaneServer = {
     startInstance: unary((r) => api.startInstance(r)),
     stopInstance: unary((r) => api.stopInstance(r)),

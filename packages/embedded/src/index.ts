@@ -1,9 +1,19 @@
-import { ControlPlane, controlPlaneService, type RunningServer, startGrpcServer } from "@wasmatrix/control-plane";
+import {
+  ControlPlane,
+  controlPlaneService,
+  type RunningServer,
+  startGrpcServer,
+} from "@wasmatrix/control-plane";
 import type { Fact } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
-import { type CapabilityProvider, HttpProvider, type HttpProviderOptions, MemoryKeyvalueProvider } from "@wasmatrix/providers";
+import {
+  type CapabilityProvider,
+  HttpProvider,
+  type HttpProviderOptions,
+  MemoryKeyvalueProvider,
+} from "@wasmatrix/providers";
 
 export const DEFAULT_EMBEDDED_ADDRESS = "127.0.0.1:7400";
 

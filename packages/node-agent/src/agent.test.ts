@@ -28,7 +28,11 @@ const kvAssignment = (binding = "default", permissions = ["kv:read", "kv:write",
 });
 
 async function kv(a: NodeAgent, id: string, operation: string, payload: unknown, binding = "default") {
-  const result = await a.invoke(id, "call", capabilityCall(binding, "wasmatrix:keyvalue", operation, payload));
+  const result = await a.invoke(
+    id,
+    "call",
+    capabilityCall(binding, "wasmatrix:keyvalue", operation, payload),
+  );
   return {
     ok: result.guestError === undefined && result.outcome.status === "ok",
     text: result.guestError ?? decoder.decode(result.response ?? new Uint8Array()),
@@ -38,7 +42,11 @@ async function kv(a: NodeAgent, id: string, operation: string, payload: unknown,
 describe("restart supervision", () => {
   it("never restarts an instance under the never policy", async () => {
     const a = agent();
-    await a.start({ instanceId: "once", module: await guests.trapCommand(), restartPolicy: { kind: "never" } });
+    await a.start({
+      instanceId: "once",
+      module: await guests.trapCommand(),
+      restartPolicy: { kind: "never" },
+    });
     const view = await a.waitFor("once", (v) => v.status === "crashed");
     await new Promise((r) => setTimeout(r, 100));
     expect(a.get("once").status).toBe("crashed");
@@ -51,7 +59,11 @@ describe("restart supervision", () => {
 
   it("restarts a completing command under always until it is stopped", async () => {
     const a = agent();
-    await a.start({ instanceId: "loop", module: await guests.doneCommand(), restartPolicy: { kind: "always" } });
+    await a.start({
+      instanceId: "loop",
+      module: await guests.doneCommand(),
+      restartPolicy: { kind: "always" },
+    });
     await a.waitFor("loop", (v) => v.restarts >= 3);
     const view = await a.stop("loop");
     expect(view.status).toBe("stopped");
@@ -65,9 +77,19 @@ describe("restart supervision", () => {
 
   it("gives up after maxRestarts with delays that grow within the backoff's bounds", async () => {
     const a = agent();
-    const policy = backoffPolicy({ initialMs: 20, maxMs: 50, multiplier: 2, jitter: 0, maxRestarts: 3, resetAfterMs: 60_000 });
+    const policy = backoffPolicy({
+      initialMs: 20,
+      maxMs: 50,
+      multiplier: 2,
+      jitter: 0,
+      maxRestarts: 3,
+      resetAfterMs: 60_000,
+    });
     await a.start({ instanceId: "flaky", module: await guests.trapCommand(), restartPolicy: policy });
-    await a.waitFor("flaky", () => a.facts.query({ instanceId: "flaky", kinds: ["instance.restarts_exhausted"] }).length > 0);
+    await a.waitFor(
+      "flaky",
+      () => a.facts.query({ instanceId: "flaky", kinds: ["instance.restarts_exhausted"] }).length > 0,
+    );
     const facts = a.facts.query({ instanceId: "flaky" });
     expect(facts.map((f) => f.kind)).toEqual([
       "instance.started",
@@ -98,7 +120,11 @@ describe("restart supervision", () => {
 
   it("does not restart a command that completed under backoff", async () => {
     const a = agent();
-    await a.start({ instanceId: "done", module: await guests.doneCommand(), restartPolicy: backoffPolicy({ initialMs: 10 }) });
+    await a.start({
+      instanceId: "done",
+      module: await guests.doneCommand(),
+      restartPolicy: backoffPolicy({ initialMs: 10 }),
+    });
     await a.waitFor("done", (v) => v.status === "completed");
     await new Promise((r) => setTimeout(r, 50));
     expect(a.get("done")).toMatchObject({ status: "completed", restarts: 0 });
@@ -148,13 +174,21 @@ describe("statelessness", () => {
 describe("capability routing", () => {
   it("serves an allowed call and hands a denied one back to the guest without crashing it", async () => {
     const a = agent();
-    await a.start({ instanceId: "caps", module: await guests.proxy(), assignments: [kvAssignment("default", ["kv:read", "kv:write"])] });
+    await a.start({
+      instanceId: "caps",
+      module: await guests.proxy(),
+      assignments: [kvAssignment("default", ["kv:read", "kv:write"])],
+    });
     expect(await kv(a, "caps", "set", { key: "k", value: "v" })).toEqual({ ok: true, text: "" });
     expect(await kv(a, "caps", "get", { key: "k" })).toEqual({ ok: true, text: "v" });
     const denied = await kv(a, "caps", "delete", { key: "k" });
     expect(denied.ok).toBe(false);
     expect(JSON.parse(denied.text)).toMatchObject({ code: "PERMISSION_DENIED" });
-    const unassigned = await a.invoke("caps", "call", capabilityCall("default", "wasmatrix:http", "request", { url: "http://example.com/" }));
+    const unassigned = await a.invoke(
+      "caps",
+      "call",
+      capabilityCall("default", "wasmatrix:http", "request", { url: "http://example.com/" }),
+    );
     expect(JSON.parse(unassigned.guestError!)).toMatchObject({ code: "CAPABILITY_NOT_ASSIGNED" });
     expect(a.get("caps")).toMatchObject({ status: "running", calls: { denied: 2 } });
     expect(await kv(a, "caps", "get", { key: "k" })).toEqual({ ok: true, text: "v" });

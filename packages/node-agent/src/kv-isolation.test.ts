@@ -18,7 +18,11 @@ describe("keyvalue isolation", () => {
   afterAll(() => agent.close(200));
 
   async function call(id: string, binding: string, operation: string, payload: unknown): Promise<string> {
-    const result = await agent.invoke(id, "call", capabilityCall(binding, "wasmatrix:keyvalue", operation, payload));
+    const result = await agent.invoke(
+      id,
+      "call",
+      capabilityCall(binding, "wasmatrix:keyvalue", operation, payload),
+    );
     if (result.guestError !== undefined) throw new Error(result.guestError);
     return decoder.decode(result.response ?? new Uint8Array());
   }
@@ -37,15 +41,25 @@ describe("keyvalue isolation", () => {
           const b = `b-${run}`;
           // A fresh prefix per run keeps named bindings, which outlive instances, from leaking between runs.
           const prefix = `r${run}-`;
-          await agent.start({ instanceId: a, module, assignments: [{ capability: "keyvalue", provider: "local", binding: bindingA, permissions }] });
-          await agent.start({ instanceId: b, module, assignments: [{ capability: "keyvalue", provider: "local", binding: bindingB, permissions }] });
+          await agent.start({
+            instanceId: a,
+            module,
+            assignments: [{ capability: "keyvalue", provider: "local", binding: bindingA, permissions }],
+          });
+          await agent.start({
+            instanceId: b,
+            module,
+            assignments: [{ capability: "keyvalue", provider: "local", binding: bindingB, permissions }],
+          });
           try {
             for (const key of keys) await call(a, bindingA, "set", { key: prefix + key, value: `from-${a}` });
             const shared = bindingA === bindingB && bindingA !== "default";
             const seen = JSON.parse(await call(b, bindingB, "list", { prefix })) as string[];
             expect(seen).toEqual(shared ? keys.map((k) => prefix + k).sort() : []);
             for (const key of keys) {
-              expect(await call(b, bindingB, "exists", { key: prefix + key })).toBe(shared ? "true" : "false");
+              expect(await call(b, bindingB, "exists", { key: prefix + key })).toBe(
+                shared ? "true" : "false",
+              );
             }
           } finally {
             await agent.stop(a, 100);

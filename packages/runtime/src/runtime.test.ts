@@ -58,27 +58,32 @@ describe("runtime", () => {
     ["oob", {}, "memory_out_of_bounds"],
     ["recurse", { fuel: 1e15 }, "stack_overflow"],
     ["grow", { maxMemoryBytes: 2 * 1024 * 1024 }, "memory_limit"],
-  ] as const)("stops a guest doing %s with %o as %s while a neighbour on the same worker keeps answering", async (operation, limits, reason) => {
-    const bad = await runtime.instantiate(reactor, { instanceId: `bad-${operation}-${reason}`, limits });
-    const good = await runtime.instantiate(reactor, { instanceId: `good-${operation}-${reason}` });
-    const [badResult, goodResult] = await Promise.all([
-      bad.invoke(operation, new Uint8Array(0)),
-      good.invoke("echo", bytes("neighbour")),
-    ]);
-    expect(crashReason(badResult.outcome)).toBe(reason);
-    expect(text(goodResult.response)).toBe("neighbour");
-    // The crashed instance refuses further work; its neighbour still answers afterwards.
-    await expect(bad.invoke("echo", bytes("x"))).rejects.toMatchObject({ code: ErrorCode.FAILED_PRECONDITION });
-    expect(text((await good.invoke("echo", bytes("after"))).response)).toBe("after");
-    if (reason === "fuel_exhausted") {
-      expect(badResult.outcome.metering.fuelUsed).toBeGreaterThan(5_000_000);
-      expect(badResult.outcome.metering.fuelUsed).toBeLessThan(5_000_000 + 1_000);
-    }
-    if (reason === "memory_limit") {
-      expect(badResult.outcome.metering.peakMemoryBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
-    }
-    await Promise.all([bad.dispose(), good.dispose()]);
-  });
+  ] as const)(
+    "stops a guest doing %s with %o as %s while a neighbour on the same worker keeps answering",
+    async (operation, limits, reason) => {
+      const bad = await runtime.instantiate(reactor, { instanceId: `bad-${operation}-${reason}`, limits });
+      const good = await runtime.instantiate(reactor, { instanceId: `good-${operation}-${reason}` });
+      const [badResult, goodResult] = await Promise.all([
+        bad.invoke(operation, new Uint8Array(0)),
+        good.invoke("echo", bytes("neighbour")),
+      ]);
+      expect(crashReason(badResult.outcome)).toBe(reason);
+      expect(text(goodResult.response)).toBe("neighbour");
+      // The crashed instance refuses further work; its neighbour still answers afterwards.
+      await expect(bad.invoke("echo", bytes("x"))).rejects.toMatchObject({
+        code: ErrorCode.FAILED_PRECONDITION,
+      });
+      expect(text((await good.invoke("echo", bytes("after"))).response)).toBe("after");
+      if (reason === "fuel_exhausted") {
+        expect(badResult.outcome.metering.fuelUsed).toBeGreaterThan(5_000_000);
+        expect(badResult.outcome.metering.fuelUsed).toBeLessThan(5_000_000 + 1_000);
+      }
+      if (reason === "memory_limit") {
+        expect(badResult.outcome.metering.peakMemoryBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+      }
+      await Promise.all([bad.dispose(), good.dispose()]);
+    },
+  );
 
   it("meters the same fuel for the same guest and input on every run", async () => {
     const used: number[] = [];
@@ -151,7 +156,10 @@ describe("runtime", () => {
   });
 
   it("keeps only the newest output within the output cap", async () => {
-    const instance = await runtime.instantiate(reactor, { instanceId: "out-1", limits: { maxOutputBytes: 1000 } });
+    const instance = await runtime.instantiate(reactor, {
+      instanceId: "out-1",
+      limits: { maxOutputBytes: 1000 },
+    });
     for (let i = 0; i < 10; i++) await instance.invoke("print", bytes(`${i}`.repeat(300)));
     expect(instance.stdout.read().byteLength).toBe(1000);
     expect(instance.stdout.text().endsWith("9".repeat(300))).toBe(true);
@@ -173,7 +181,10 @@ describe("runtime", () => {
   it("runs a command with args and reports its exit code and output", async () => {
     const hello = await runtime.compile(await wat(HELLO_COMMAND_WAT));
     expect(hello.kinds).toEqual(["command"]);
-    const instance = await runtime.instantiate(hello, { instanceId: "hello-1", args: ["hello.wasm", "alice"] });
+    const instance = await runtime.instantiate(hello, {
+      instanceId: "hello-1",
+      args: ["hello.wasm", "alice"],
+    });
     const outcome = await instance.run();
     expect(outcome).toMatchObject({ status: "crashed", reason: "exit", exitCode: 3 });
     expect(instance.stdout.text()).toBe("hello alice");
@@ -226,7 +237,9 @@ describe("runtime", () => {
 
   it("refuses a module over the size cap with MODULE_TOO_LARGE", async () => {
     const small = new Runtime({ maxModuleBytes: 100 });
-    await expect(small.compile(await wat(REACTOR_WAT))).rejects.toMatchObject({ code: ErrorCode.MODULE_TOO_LARGE });
+    await expect(small.compile(await wat(REACTOR_WAT))).rejects.toMatchObject({
+      code: ErrorCode.MODULE_TOO_LARGE,
+    });
     await small.close();
   });
 });
@@ -236,7 +249,10 @@ describe("runtime watchdog", () => {
     const runtime = new Runtime({ workers: 1, watchdogGraceMs: 300 });
     try {
       const reactor = await runtime.compile(await wat(REACTOR_WAT));
-      const stuck = await runtime.instantiate(reactor, { instanceId: "stuck", limits: { invokeTimeoutMs: 200 } });
+      const stuck = await runtime.instantiate(reactor, {
+        instanceId: "stuck",
+        limits: { invokeTimeoutMs: 200 },
+      });
       const neighbour = await runtime.instantiate(reactor, { instanceId: "neighbour" });
       const lost: string[] = [];
       neighbour.onLost((outcome) => lost.push(crashReason(outcome)));

@@ -77,7 +77,12 @@ export const guests = {
 const encoder = new TextEncoder();
 
 /** The `call` payload for the proxy reactor. */
-export function capabilityCall(binding: string, namespace: string, operation: string, payload: unknown): Uint8Array {
+export function capabilityCall(
+  binding: string,
+  namespace: string,
+  operation: string,
+  payload: unknown,
+): Uint8Array {
   const head = [binding, namespace, operation].map((s) => encoder.encode(s));
   const body = encoder.encode(typeof payload === "string" ? payload : JSON.stringify(payload));
   const out = new Uint8Array(3 + head.reduce((n, h) => n + h.byteLength, 0) + body.byteLength);

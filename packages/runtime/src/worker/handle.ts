@@ -103,6 +103,7 @@ export class WorkerHandle {
   private nextJid = 1;
   private watchdog: NodeJS.Timeout | null = null;
   private dead: WasmatrixError | null = null;
+  private terminating = false;
   readonly exited: Promise<void>;
 
   constructor(private readonly options: WorkerHandleOptions) {
@@ -143,6 +144,8 @@ export class WorkerHandle {
   }
 
   async terminate(): Promise<void> {
+    // Ended on purpose: its instances were disposed or the runtime is closing, so nothing is lost.
+    this.terminating = true;
     this.stopWatchdog();
     await this.worker.terminate();
   }
@@ -221,6 +224,6 @@ export class WorkerHandle {
     for (const waiter of this.pending.values()) waiter.reject(this.dead);
     this.pending.clear();
     this.queue = [];
-    this.options.onLost(lost, this.dead.toData());
+    if (!this.terminating) this.options.onLost(lost, this.dead.toData());
   }
 }
