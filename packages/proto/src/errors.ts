@@ -44,7 +44,8 @@ export function fromServiceError(error: unknown): WasmatrixError {
     return new WasmatrixError(code, service.details ?? service.message ?? code, details, { timestamp });
   }
   // No wasmatrix metadata: the failure happened below us (connection refused, deadline).
-  const message = service.details ?? service.message ?? "gRPC call failed";
+  // grpc-js appends an empty "Resolution note:" to connection failures; it tells a user nothing.
+  const message = (service.details ?? service.message ?? "gRPC call failed").replace(/\s*Resolution note:\s*$/, "");
   switch (service.code) {
     case status.UNAVAILABLE:
       return new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `server unavailable: ${message}`, {
