@@ -205,4 +205,14 @@ describe("capability routing", () => {
     expect(await kv(a, "rev", "get", { key: "k" })).toEqual({ ok: true, text: "1" });
     expect(kinds(a.facts.query({}), "rev")).toContain("capability.revoked");
   });
+
+  it("serves logging only to an instance with a logging assignment", async () => {
+    const a = agent();
+    await a.start({ instanceId: "quiet", module: await guests.proxy() });
+    const log = () => a.invoke("quiet", "call", capabilityCall("default", "wasmatrix:logging", "warn", "disk is full"));
+    expect(JSON.parse((await log()).guestError!)).toMatchObject({ code: "CAPABILITY_NOT_ASSIGNED" });
+    a.assign("quiet", { capability: "logging", provider: "local", binding: "default", permissions: [] });
+    expect((await log()).guestError).toBeUndefined();
+    await a.waitFor("quiet", () => a.logs("quiet").some((line) => line.text === "[warn] disk is full"));
+  });
 });

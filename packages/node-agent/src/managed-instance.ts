@@ -9,6 +9,7 @@ import {
 } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type {
+  BuiltinRouterContext,
   CompiledModule,
   InstanceKind,
   InstanceLimits,
@@ -90,6 +91,7 @@ export class ManagedInstance implements RoutingState {
   private inflight = 0;
   private idle: (() => void) | null = null;
   private runDone: Promise<void> = Promise.resolve();
+  private disposing: Promise<void> = Promise.resolve();
   private readonly statusListeners = new Set<() => void>();
 
   constructor(
@@ -178,7 +180,13 @@ export class ManagedInstance implements RoutingState {
   /** Replaces the assignments; the next capability call sees the new ones. */
   setAssignments(assignments: CapabilityAssignment[]): void {
     this.definition.assignments = assignments;
+    // Logging is served inside the worker, which learns of the change before the next call.
+    void this.current?.setContext(this.routerContext()).catch(() => undefined);
     this.touch();
+  }
+
+  private routerContext(): BuiltinRouterContext {
+    return { logging: this.definition.assignments.some((a) => a.capability === "logging") };
   }
 
   /**
@@ -239,6 +247,8 @@ export class ManagedInstance implements RoutingState {
     const generation = ++this.generation;
     const d = this.definition;
     this.setStatus("starting");
+    // The runtime knows an instance by its id: the previous run must be gone before the next.
+    await this.disposing;
     let instance: RuntimeInstance;
     try {
       instance = await this.context.runtime.instantiate(d.compiled, {
@@ -247,6 +257,7 @@ export class ManagedInstance implements RoutingState {
         args: d.args,
         env: d.env,
         limits: d.limits,
+        context: this.routerContext(),
       });
     } catch (error) {
       if (generation !== this.generation) return;
@@ -296,7 +307,7 @@ export class ManagedInstance implements RoutingState {
 
   /** A run ended (or crashed): record it, then let the restart policy decide. */
   private ended(generation: number, outcome: Outcome): void {
-    if (generation !== this.generation || this.status !== "running") {
+    if (generation !== this.generation || (this.status !== "running" && this.status !== "starting")) {
       if (this.status === "stopping") this.lastOutcome = outcome;
       return;
     }
@@ -355,10 +366,11 @@ export class ManagedInstance implements RoutingState {
     }, delayMs);
   }
 
-  private async dispose(): Promise<void> {
+  private dispose(): Promise<void> {
     const current = this.current;
     this.current = null;
-    if (current !== null) await current.dispose().catch(() => undefined);
+    if (current !== null) this.disposing = current.dispose().catch(() => undefined);
+    return this.disposing;
   }
 
   private setStatus(to: InstanceStatus): void {

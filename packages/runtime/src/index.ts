@@ -7,4 +7,9 @@ export * from "./limits.js";
 export * from "./outcome.js";
 export { OutputRing } from "./output/index.js";
 export * from "./runtime.js";
-export { LOGGING_NAMESPACE, type RoutedInstance, type WorkerRouter } from "./worker/router.js";
+export {
+  type BuiltinRouterContext,
+  LOGGING_NAMESPACE,
+  type RoutedInstance,
+  type WorkerRouter,
+} from "./worker/router.js";

@@ -1,3 +1,4 @@
+import { ErrorCode } from "@wasmatrix/core";
 import type { HostCallAnswer, HostCallRequest } from "../guest/wapc.js";
 
 /** Capability namespace served by the built-in logging capability. */
@@ -45,10 +46,30 @@ export function logLine(request: HostCallRequest): string {
   return `[${level}] ${message}`;
 }
 
+/**
+ * What the built-in router needs to know of an instance, passed as its context. A supervisor
+ * that manages assignments sets `logging`; an instance run without any (as `wasmatrix run` does)
+ * may log.
+ */
+export interface BuiltinRouterContext {
+  logging?: boolean;
+}
+
 /** The router a worker uses when none is configured: logging in-worker, the rest forwarded. */
 export const builtinRouter: WorkerRouter = {
   route(instance, request) {
     if (request.namespace !== LOGGING_NAMESPACE) return undefined;
+    if ((instance.context as BuiltinRouterContext | undefined)?.logging === false) {
+      return {
+        ok: false,
+        error: {
+          code: ErrorCode.CAPABILITY_NOT_ASSIGNED,
+          message: `instance '${instance.instanceId}' has no logging assignment`,
+          details: { capability: "logging", instanceId: instance.instanceId },
+          timestamp: Date.now(),
+        },
+      };
+    }
     instance.log(logLine(request));
     return { ok: true, data: EMPTY };
   },
