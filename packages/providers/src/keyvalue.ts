@@ -80,10 +80,15 @@ export class MemoryKeyvalueProvider implements CapabilityProvider {
     const request = parseObject(payload, what);
     const store = this.scopes.get(scope);
     switch (operation) {
-      case "get":
-        return store?.get(this.key(request, what)) ?? EMPTY;
-      case "exists":
-        return store?.has(this.key(request, what)) ? TRUE : FALSE;
+      case "get": {
+        // The key is checked even when the scope is empty: `store?.get(…)` would skip it.
+        const key = this.key(request, what);
+        return store?.get(key) ?? EMPTY;
+      }
+      case "exists": {
+        const key = this.key(request, what);
+        return store?.has(key) ? TRUE : FALSE;
+      }
       case "set":
         this.put(scope, this.key(request, what), this.value(request, what));
         return EMPTY;
