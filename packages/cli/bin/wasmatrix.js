@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { createHash } from "node:crypto";
 // The `wasmatrix` command. wasmatrix runs from its TypeScript sources; transpiling them on every
 // start (tsx) costs most of a second, so the CLI and its worker entry are bundled with esbuild
 // into node_modules/.cache, under a key of the sources' sizes and times: an edit rebuilds the
 // bundle once, every other start loads plain JavaScript. Third-party packages stay external.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -35,7 +35,14 @@ async function bundle(dir) {
       );
     },
   };
-  const common = { bundle: true, platform: "node", format: "esm", target: "node20", write: false, logLevel: "silent" };
+  const common = {
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    write: false,
+    logLevel: "silent",
+  };
   const [cli, worker] = await Promise.all([
     esbuild.build({ ...common, entryPoints: [join(packages, "cli/src/main.ts")], plugins: [workspaceOnly] }),
     esbuild.build({ ...common, entryPoints: [join(packages, "runtime/src/worker/entry.ts")] }),

@@ -1,10 +1,12 @@
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
+import { registerControlPlane } from "./commands/control-plane.js";
 import { registerEvents } from "./commands/events.js";
 import { registerInfo } from "./commands/info.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerInvoke } from "./commands/invoke.js";
 import { registerLogs } from "./commands/logs.js";
+import { registerNodeAgent } from "./commands/node-agent.js";
 import { registerNodes } from "./commands/nodes.js";
 import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
@@ -40,6 +42,8 @@ Commands that talk to a server read its address from --server or WASMATRIX_SERVE
   );
 
 registerUp(program);
+registerControlPlane(program);
+registerNodeAgent(program);
 registerStart(program);
 registerStop(program);
 registerPs(program);

@@ -21,6 +21,10 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     updatedAtMs: 1_000,
     labels: {},
     limits: undefined,
+    args: [],
+    env: {},
+    requiredNodeLabels: {},
+    preferredNodeLabels: {},
     ...fields,
   };
 }

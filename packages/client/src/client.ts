@@ -10,6 +10,10 @@ export interface ClientOptions {
 
 export interface WasmatrixClient extends pb.ControlPlaneApi {
   readonly address: string;
+  /** What node agents call: announce themselves, report, leave. */
+  registerNode(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
+  reportStatus(request: pb.ReportStatusRequest): Promise<pb.ReportStatusResponse>;
+  deregisterNode(request: pb.DeregisterNodeRequest): Promise<pb.Empty>;
   close(): void;
 }
 
@@ -28,12 +32,37 @@ export function connect(
   address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_SERVER,
   options: ClientOptions = {},
 ): WasmatrixClient {
-  const raw = new pb.ControlPlaneClient(address, credentials.createInsecure(), {
-    "grpc.max_receive_message_length": 80 * 1024 * 1024,
-    "grpc.max_send_message_length": 80 * 1024 * 1024,
-  });
+  const raw = new pb.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
   const timeoutMs = options.timeoutMs ?? 30_000;
 
+  const { call, stream } = rpc(raw, timeoutMs);
+
+  return {
+    address,
+    startInstance: (r) => call(raw.startInstance as Unary<pb.StartInstanceRequest, pb.Instance>, r),
+    stopInstance: (r) => call(raw.stopInstance as Unary<pb.StopInstanceRequest, pb.Instance>, r),
+    queryInstance: (r) =>
+      call(raw.queryInstance as Unary<pb.QueryInstanceRequest, pb.QueryInstanceResponse>, r),
+    listInstances: (r) =>
+      call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
+    invoke: (r) => call(raw.invoke as Unary<pb.InvokeRequest, pb.InvokeResponse>, r),
+    assignCapability: (r) => call(raw.assignCapability as Unary<pb.AssignCapabilityRequest, pb.Instance>, r),
+    revokeCapability: (r) => call(raw.revokeCapability as Unary<pb.RevokeCapabilityRequest, pb.Instance>, r),
+    listNodes: () => call(raw.listNodes as Unary<pb.ListNodesRequest, pb.ListNodesResponse>, {}),
+    serverInfo: () => call(raw.serverInfo as Unary<pb.Empty, pb.ServerInfoResponse>, {}),
+    registerNode: (r) => call(raw.registerNode as Unary<pb.RegisterNodeRequest, pb.RegisterNodeResponse>, r),
+    reportStatus: (r) => call(raw.reportStatus as Unary<pb.ReportStatusRequest, pb.ReportStatusResponse>, r),
+    deregisterNode: (r) => call(raw.deregisterNode as Unary<pb.DeregisterNodeRequest, pb.Empty>, r),
+    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
+    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    close: () => raw.close(),
+  };
+}
+
+type RawClient = { close(): void };
+
+/** Promise and async-iterable forms of a generated grpc-js client's calls, with errors rebuilt. */
+function rpc(raw: RawClient, timeoutMs: number) {
   function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
       method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
@@ -57,20 +86,30 @@ export function connect(
     }
   }
 
+  return { call, stream };
+}
+
+const CHANNEL_OPTIONS = {
+  "grpc.max_receive_message_length": 80 * 1024 * 1024,
+  "grpc.max_send_message_length": 80 * 1024 * 1024,
+};
+
+/** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
+export function connectNode(
+  address: string,
+  options: ClientOptions = {},
+): pb.NodeAgentApi & { close(): void } {
+  const raw = new pb.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000);
   return {
-    address,
     startInstance: (r) => call(raw.startInstance as Unary<pb.StartInstanceRequest, pb.Instance>, r),
     stopInstance: (r) => call(raw.stopInstance as Unary<pb.StopInstanceRequest, pb.Instance>, r),
-    queryInstance: (r) =>
-      call(raw.queryInstance as Unary<pb.QueryInstanceRequest, pb.QueryInstanceResponse>, r),
+    queryStatus: (r) => call(raw.queryStatus as Unary<pb.QueryStatusRequest, pb.Instance>, r),
+    invoke: (r) => call(raw.invoke as Unary<pb.InvokeRequest, pb.InvokeResponse>, r),
     listInstances: (r) =>
       call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
-    invoke: (r) => call(raw.invoke as Unary<pb.InvokeRequest, pb.InvokeResponse>, r),
-    assignCapability: (r) => call(raw.assignCapability as Unary<pb.AssignCapabilityRequest, pb.Instance>, r),
-    revokeCapability: (r) => call(raw.revokeCapability as Unary<pb.RevokeCapabilityRequest, pb.Instance>, r),
-    listNodes: () => call(raw.listNodes as Unary<pb.ListNodesRequest, pb.ListNodesResponse>, {}),
-    serverInfo: () => call(raw.serverInfo as Unary<pb.Empty, pb.ServerInfoResponse>, {}),
-    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
+    setAssignments: (r) => call(raw.setAssignments as Unary<pb.SetAssignmentsRequest, pb.Instance>, r),
+    nodeInfo: () => call(raw.nodeInfo as Unary<pb.Empty, pb.Node>, {}),
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
     close: () => raw.close(),
   };

@@ -1,7 +1,8 @@
-import { ErrorCode, type Fact, FactLog, InstanceId, NodeId, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Fact, FactLog, InstanceId, isEnded, NodeId, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
+import { ModuleStore } from "./module-store.js";
 import { place } from "./placement.js";
 
 export interface ControlPlaneOptions {
@@ -9,7 +10,11 @@ export interface ControlPlaneOptions {
   mode?: "embedded" | "control-plane";
   /** Facts kept in the window that WatchEvents replays from. Default 100 000. */
   maxFacts?: number;
+  /** How often nodes report; a node silent for `lossAfterIntervals` of these is lost. Default 1 s. */
   heartbeatIntervalMs?: number;
+  lossAfterIntervals?: number;
+  /** Module bytes kept to start instances again elsewhere after a node loss. Default 256 MiB. */
+  moduleCacheBytes?: number;
   logger?: Logger;
   now?: () => number;
   version?: string;
@@ -17,10 +22,12 @@ export interface ControlPlaneOptions {
 
 interface NodeEntry {
   node: pb.Node;
-  api: pb.NodeAgentApi;
+  api: pb.NodeAgentApi & { close?(): void };
 }
 
-const ENDED = new Set(["stopped", "completed", "crashed", "lost"]);
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
+export const DEFAULT_LOSS_AFTER_INTERVALS = 3;
+
 const SOURCE = "control-plane";
 
 /**
@@ -36,23 +43,58 @@ export class ControlPlane implements pb.ControlPlaneApi {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
+  private readonly modules: ModuleStore;
+  readonly heartbeatIntervalMs: number;
+  private livenessTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
+    this.modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  }
+
+  /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
+  startLivenessChecks(): void {
+    if (this.livenessTimer !== null) return;
+    const every = Math.max(10, Math.floor(this.heartbeatIntervalMs / 4));
+    this.livenessTimer = setInterval(() => void this.checkLiveness(), every);
+    this.livenessTimer.unref();
+  }
+
+  close(): void {
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
+    for (const entry of this.nodes.values()) entry.api.close?.();
+  }
+
+  /** Marks every node whose last heartbeat is too old as lost; returns the ids it marked. */
+  async checkLiveness(): Promise<string[]> {
+    const limit =
+      this.heartbeatIntervalMs * (this.options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
+    const now = this.now();
+    const lost: string[] = [];
+    for (const entry of this.nodes.values()) {
+      // The embedded node lives in this process: it cannot be silent without the process dying too.
+      if (entry.node.status !== "alive" || entry.node.address === "embedded") continue;
+      if (now - entry.node.lastHeartbeatMs > limit) lost.push(entry.node.nodeId);
+    }
+    for (const nodeId of lost) await this.nodeLost(nodeId);
+    return lost;
   }
 
   /** Adds (or re-adds, after a restart of either side) a node and the way to reach it. */
-  registerNode(node: pb.Node, api: pb.NodeAgentApi): void {
+  registerNode(node: pb.Node, api: pb.NodeAgentApi & { close?(): void }): void {
     NodeId.parse(node.nodeId);
-    const known = this.nodes.has(node.nodeId);
+    const previous = this.nodes.get(node.nodeId);
+    if (previous !== undefined && previous.api !== api) previous.api.close?.();
     this.nodes.set(node.nodeId, {
       node: { ...node, status: "alive", lastHeartbeatMs: this.now() },
       api,
     });
-    if (!known) {
+    if (previous === undefined || previous.node.status !== "alive") {
       this.record({
         kind: "node.registered",
         nodeId: node.nodeId,
@@ -66,16 +108,98 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const entry = this.nodes.get(nodeId);
     if (entry === undefined) return false;
     entry.node.lastHeartbeatMs = this.now();
+    if (entry.node.status !== "alive") {
+      entry.node.status = "alive";
+      this.record({ kind: "node.registered", nodeId, data: { address: entry.node.address } });
+    }
     const reported = new Set<string>();
     for (const instance of instances) {
+      const known = this.instances.get(instance.instanceId);
+      if (
+        known !== undefined &&
+        known.nodeId !== nodeId &&
+        !isEnded(known.status) &&
+        !isEnded(instance.status)
+      ) {
+        // The instance was started elsewhere while this node was out of reach: this copy goes.
+        this.logger.warn(
+          { instanceId: instance.instanceId, nodeId, runningOn: known.nodeId },
+          "stopping a moved instance",
+        );
+        void entry.api
+          .stopInstance({ instanceId: instance.instanceId, deadlineMs: 0 })
+          .catch(() => undefined);
+        continue;
+      }
       reported.add(instance.instanceId);
       this.instances.set(instance.instanceId, instance);
     }
     for (const [id, instance] of this.instances) {
       if (instance.nodeId === nodeId && !reported.has(id)) this.instances.delete(id);
     }
-    entry.node.instances = instances.filter((i) => !ENDED.has(i.status)).length;
+    entry.node.instances = instances.filter((i) => !isEnded(i.status)).length;
     return true;
+  }
+
+  /** A node leaving on purpose: it has stopped its instances, so nothing is lost or moved. */
+  deregisterNode(nodeId: string): void {
+    const entry = this.nodes.get(nodeId);
+    if (entry === undefined) return;
+    this.nodes.delete(nodeId);
+    entry.api.close?.();
+    for (const [id, instance] of this.instances) if (instance.nodeId === nodeId) this.instances.delete(id);
+    this.logger.info({ nodeId }, "node deregistered");
+  }
+
+  /**
+   * A node stopped reporting. Its instances are recorded as lost, and those whose policy restarts
+   * them are started on another eligible node: a reaction to the fact, not a reconciliation loop.
+   */
+  async nodeLost(nodeId: string): Promise<void> {
+    const entry = this.nodes.get(nodeId);
+    if (entry === undefined || entry.node.status === "lost") return;
+    entry.node.status = "lost";
+    entry.node.instances = 0;
+    this.record({ kind: "node.lost", nodeId, data: { lastHeartbeatAt: entry.node.lastHeartbeatMs } });
+    const moving: pb.Instance[] = [];
+    for (const instance of this.instances.values()) {
+      if (instance.nodeId !== nodeId || isEnded(instance.status)) continue;
+      this.instances.set(instance.instanceId, { ...instance, status: "lost", updatedAtMs: this.now() });
+      this.record({
+        kind: "instance.lost",
+        instanceId: instance.instanceId,
+        nodeId,
+        data: { reason: "node_lost" },
+      });
+      const policy = instance.restartPolicy?.policy?.$case;
+      if (policy === "always" || policy === "backoff") moving.push(instance);
+    }
+    await Promise.all(moving.map((instance) => this.startElsewhere(instance)));
+  }
+
+  private async startElsewhere(instance: pb.Instance): Promise<void> {
+    const module = this.modules.get(instance.moduleDigest);
+    try {
+      await this.startInstance(
+        pb.StartInstanceRequest.fromPartial({
+          instanceId: instance.instanceId,
+          ...(module === undefined ? { moduleDigest: instance.moduleDigest } : { module }),
+          args: instance.args,
+          env: instance.env,
+          limits: instance.limits,
+          restartPolicy: instance.restartPolicy,
+          assignments: instance.assignments,
+          labels: instance.labels,
+          requiredNodeLabels: instance.requiredNodeLabels,
+          preferredNodeLabels: instance.preferredNodeLabels,
+        }),
+      );
+    } catch (error) {
+      this.logger.error(
+        { instanceId: instance.instanceId, error: (error as Error).message },
+        "could not start a lost instance elsewhere",
+      );
+    }
   }
 
   /** One instance changed on a node (the embedded node reports every change at once). */
@@ -85,7 +209,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
     if (entry !== undefined) {
       let active = 0;
       for (const i of this.instances.values())
-        if (i.nodeId === instance.nodeId && !ENDED.has(i.status)) active++;
+        if (i.nodeId === instance.nodeId && !isEnded(i.status)) active++;
       entry.node.instances = active;
     }
   }
@@ -112,7 +236,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
       InstanceId.parse(request.instanceId);
     }
     const existing = this.instances.get(request.instanceId);
-    if (existing !== undefined && !ENDED.has(existing.status)) {
+    if (existing !== undefined && !isEnded(existing.status)) {
       throw new WasmatrixError(
         ErrorCode.ALREADY_EXISTS,
         `instance '${request.instanceId}' already exists and is ${existing.status}; stop it first or pick another id`,
@@ -123,6 +247,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
       existing !== undefined && this.nodes.get(existing.nodeId)?.node.status === "alive"
         ? this.chooseNode(request, existing.nodeId)
         : this.chooseNode(request);
+    if (request.module.byteLength > 0) this.modules.put(request.module);
     const instance = await this.node(nodeId).api.startInstance(request);
     this.reportInstance(instance);
     return instance;

@@ -1,3 +1,4 @@
 export * from "./control-plane.js";
+export * from "./daemon.js";
 export * from "./grpc-server.js";
 export * from "./placement.js";

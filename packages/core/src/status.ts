@@ -79,3 +79,8 @@ export function isTerminal(status: InstanceStatus): boolean {
 export function isActive(status: InstanceStatus): boolean {
   return status === "starting" || status === "running" || status === "stopping";
 }
+
+/** Nothing runs and nothing will unless someone acts: what `ps` hides and load does not count. */
+export function isEnded(status: string): boolean {
+  return status === "stopped" || status === "completed" || status === "crashed" || status === "lost";
+}

@@ -1,13 +1,9 @@
-import {
-  ControlPlane,
-  controlPlaneService,
-  type RunningServer,
-  startGrpcServer,
-} from "@wasmatrix/control-plane";
+import { ControlPlane, controlPlaneService } from "@wasmatrix/control-plane";
 import type { Fact } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
+import { type RunningServer, startGrpcServer } from "@wasmatrix/proto";
 import {
   type CapabilityProvider,
   HttpProvider,

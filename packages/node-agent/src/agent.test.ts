@@ -209,7 +209,8 @@ describe("capability routing", () => {
   it("serves logging only to an instance with a logging assignment", async () => {
     const a = agent();
     await a.start({ instanceId: "quiet", module: await guests.proxy() });
-    const log = () => a.invoke("quiet", "call", capabilityCall("default", "wasmatrix:logging", "warn", "disk is full"));
+    const log = () =>
+      a.invoke("quiet", "call", capabilityCall("default", "wasmatrix:logging", "warn", "disk is full"));
     expect(JSON.parse((await log()).guestError!)).toMatchObject({ code: "CAPABILITY_NOT_ASSIGNED" });
     a.assign("quiet", { capability: "logging", provider: "local", binding: "default", permissions: [] });
     expect((await log()).guestError).toBeUndefined();

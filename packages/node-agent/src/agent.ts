@@ -20,7 +20,7 @@ import {
 } from "@wasmatrix/runtime";
 import { CapabilityRouter } from "./capability-router.js";
 import type { LogLine } from "./logs.js";
-import { type FactInput, type InstanceView, ManagedInstance } from "./managed-instance.js";
+import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
 
 export interface StartSpec {
   /** Generated when absent. */
@@ -35,10 +35,17 @@ export interface StartSpec {
   restartPolicy?: RestartPolicy;
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
+  placement?: Placement;
 }
 
 export interface NodeAgentOptions {
   nodeId?: string;
+  /**
+   * The `source` of this node's facts. Default: the node id. A node that restarts numbers its
+   * facts from 1 again, so a daemon names each run apart, or the control plane would take the
+   * new facts for replays of old ones.
+   */
+  factSource?: string;
   runtime?: RuntimeOptions;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
@@ -117,6 +124,7 @@ export class NodeAgent {
         restartPolicy: spec.restartPolicy ?? { kind: "never" },
         assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
         labels: spec.labels ?? {},
+        placement: spec.placement ?? { required: {}, preferred: {} },
       },
       {
         nodeId: this.nodeId,
@@ -282,7 +290,7 @@ export class NodeAgent {
 
   private record(fact: FactInput): Fact | null {
     return this.facts.append({
-      source: this.nodeId,
+      source: this.options.factSource ?? this.nodeId,
       kind: fact.kind,
       instanceId: fact.instanceId,
       nodeId: this.nodeId,

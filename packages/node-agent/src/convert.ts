@@ -67,6 +67,10 @@ export function viewToProto(view: InstanceView): pb.Instance {
     updatedAtMs: view.updatedAt,
     labels: view.labels,
     limits: limitsToProto(view.limits),
+    args: view.args,
+    env: view.env,
+    requiredNodeLabels: view.placement.required,
+    preferredNodeLabels: view.placement.preferred,
   };
 }
 
@@ -78,6 +82,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
     restartPolicy: restartPolicyFromProto(request.restartPolicy),
     assignments: request.assignments.map(assignmentFromProto),
     labels: request.labels,
+    placement: { required: request.requiredNodeLabels, preferred: request.preferredNodeLabels },
   };
   if (request.instanceId !== "") spec.instanceId = request.instanceId;
   if (request.module.byteLength > 0) spec.module = request.module;

@@ -1,6 +1,8 @@
 export * from "./agent.js";
 export { CapabilityRouter, DEFAULT_BINDING, scopeOf } from "./capability-router.js";
 export * from "./convert.js";
+export * from "./daemon.js";
+export { nodeAgentService } from "./grpc-service.js";
 export { LocalNodeApi } from "./local-api.js";
 export type { LogLine, LogStream } from "./logs.js";
 export type { InstanceView } from "./managed-instance.js";

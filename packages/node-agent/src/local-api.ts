@@ -1,4 +1,5 @@
-import type * as pb from "@wasmatrix/proto";
+import { isEnded } from "@wasmatrix/core";
+import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
 import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from "./convert.js";
@@ -7,7 +8,24 @@ import { followed } from "./stream.js";
 
 /** A node agent behind the protocol's node API: what the embedded control plane and the gRPC server call. */
 export class LocalNodeApi implements pb.NodeAgentApi {
-  constructor(readonly agent: NodeAgent) {}
+  constructor(
+    readonly agent: NodeAgent,
+    private readonly info: { address: string; labels: Record<string, string> } = { address: "", labels: {} },
+  ) {}
+
+  async nodeInfo(): Promise<pb.Node> {
+    const views = this.agent.list();
+    return {
+      nodeId: this.agent.nodeId,
+      address: this.info.address,
+      labels: this.info.labels,
+      capabilities: ["logging", ...this.agent.providers.keys()],
+      status: "alive",
+      instances: views.filter((v) => !isEnded(v.status)).length,
+      lastHeartbeatMs: Date.now(),
+      version: pb.PROTOCOL_VERSION,
+    };
+  }
 
   async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
     return viewToProto(await this.agent.start(startSpecFromProto(request)));

@@ -3,6 +3,7 @@ import {
   decideRestart,
   ErrorCode,
   type InstanceStatus,
+  isEnded,
   type RestartPolicy,
   transition,
   WasmatrixError,
@@ -37,7 +38,16 @@ export interface InstanceView {
   updatedAt: number;
   labels: Record<string, string>;
   limits: InstanceLimits;
+  args: string[];
+  env: Record<string, string>;
+  placement: Placement;
   calls: CallCounters;
+}
+
+/** Label constraints the instance was placed under; kept so it can be placed again the same way. */
+export interface Placement {
+  required: Record<string, string>;
+  preferred: Record<string, string>;
 }
 
 export type FactInput = {
@@ -66,6 +76,7 @@ export interface InstanceDefinition {
   restartPolicy: RestartPolicy;
   assignments: CapabilityAssignment[];
   labels: Record<string, string>;
+  placement: Placement;
 }
 
 /**
@@ -121,7 +132,7 @@ export class ManagedInstance implements RoutingState {
   };
 
   get isActive(): boolean {
-    return !["stopped", "completed", "crashed", "lost"].includes(this.status) || this.timer !== null;
+    return !isEnded(this.status) || this.timer !== null;
   }
 
   view(): InstanceView {
@@ -140,6 +151,9 @@ export class ManagedInstance implements RoutingState {
       updatedAt: this.updatedAt,
       labels: { ...d.labels },
       limits: { ...d.limits },
+      args: [...d.args],
+      env: { ...d.env },
+      placement: { required: { ...d.placement.required }, preferred: { ...d.placement.preferred } },
       calls: { ...this.counters },
     };
   }

@@ -16,6 +16,7 @@ import type {
   ListInstancesRequest,
   ListInstancesResponse,
   LogLine,
+  Node,
   StartInstanceRequest,
   StopInstanceRequest,
   StreamLogsRequest,
@@ -51,4 +52,5 @@ export interface NodeAgentApi {
   listInstances(request: ListInstancesRequest): Promise<ListInstancesResponse>;
   setAssignments(request: SetAssignmentsRequest): Promise<Instance>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;
+  nodeInfo(): Promise<Node>;
 }

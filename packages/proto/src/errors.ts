@@ -45,7 +45,10 @@ export function fromServiceError(error: unknown): WasmatrixError {
   }
   // No wasmatrix metadata: the failure happened below us (connection refused, deadline).
   // grpc-js appends an empty "Resolution note:" to connection failures; it tells a user nothing.
-  const message = (service.details ?? service.message ?? "gRPC call failed").replace(/\s*Resolution note:\s*$/, "");
+  const message = (service.details ?? service.message ?? "gRPC call failed").replace(
+    /\s*Resolution note:\s*$/,
+    "",
+  );
   switch (service.code) {
     case status.UNAVAILABLE:
       return new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, `server unavailable: ${message}`, {

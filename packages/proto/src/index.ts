@@ -6,6 +6,7 @@ export {
   ControlPlaneClient,
   type ControlPlaneServer,
   ControlPlaneService,
+  DeregisterNodeRequest,
   ListNodesRequest,
   ListNodesResponse,
   QueryInstanceRequest,
@@ -26,4 +27,5 @@ export {
   SetAssignmentsRequest,
 } from "./generated/wasmatrix/v1/node_agent.js";
 export * from "./generated/wasmatrix/v1/types.js";
+export * from "./server.js";
 export * from "./version.js";

@@ -5,6 +5,7 @@ import { parseAssignment } from "@wasmatrix/core";
 import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
 import { type Command, Option } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
+import { runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
@@ -29,8 +30,6 @@ const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
 
 /** How long stopping every instance may take on Ctrl-C before the process exits regardless. */
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
-/** Beyond the stop deadline: closing the server and the runtime. */
-const SHUTDOWN_GRACE_MS = 5_000;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -119,38 +118,7 @@ async function up(options: UpOptions): Promise<number> {
     await embedded?.close().catch(() => undefined);
     return failure.exitCode;
   }
-  const running = embedded;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // A second Ctrl-C means "now": skip the graceful stop.
-        logger.warn({ signal }, "second signal: exiting without waiting");
-        process.exit(130);
-      }
-      stopping = true;
-      logger.info({ signal, stopDeadlineMs }, "stopping instances and the server");
-      const force = setTimeout(() => {
-        logger.error({ waitedMs: stopDeadlineMs + SHUTDOWN_GRACE_MS }, "shutdown is stuck; exiting anyway");
-        process.exit(CLUSTER_EXIT.FAILED);
-      }, stopDeadlineMs + SHUTDOWN_GRACE_MS);
-      force.unref();
-      running.close().then(
-        () => {
-          clearTimeout(force);
-          logger.info("stopped");
-          resolve(CLUSTER_EXIT.OK);
-        },
-        (error: unknown) => {
-          clearTimeout(force);
-          logger.error({ error: (error as Error).message }, "shutdown failed");
-          resolve(CLUSTER_EXIT.FAILED);
-        },
-      );
-    };
-    process.on("SIGINT", shutdown);
-    process.on("SIGTERM", shutdown);
-  });
+  return runUntilSignalled(embedded.close.bind(embedded), logger, stopDeadlineMs);
 }
 
 async function startExample(client: ControlPlaneApi): Promise<void> {

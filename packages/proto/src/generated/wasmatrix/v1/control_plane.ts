@@ -114,6 +114,10 @@ export interface ServerInfoResponse {
   startedAtMs: number;
 }
 
+export interface DeregisterNodeRequest {
+  nodeId: string;
+}
+
 function createBaseQueryInstanceRequest(): QueryInstanceRequest {
   return { instanceId: "", factLimit: 0 };
 }
@@ -1223,6 +1227,79 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
   },
 };
 
+function createBaseDeregisterNodeRequest(): DeregisterNodeRequest {
+  return { nodeId: "" };
+}
+
+export const DeregisterNodeRequest: MessageFns<DeregisterNodeRequest> = {
+  encode(message: DeregisterNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeregisterNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeregisterNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeregisterNodeRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeregisterNodeRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeregisterNodeRequest>, I>>(base?: I): DeregisterNodeRequest {
+    return DeregisterNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeregisterNodeRequest>, I>>(object: I): DeregisterNodeRequest {
+    const message = createBaseDeregisterNodeRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   startInstance: {
@@ -1341,6 +1418,17 @@ export const ControlPlaneService = {
       Buffer.from(ReportStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportStatusResponse => ReportStatusResponse.decode(value),
   },
+  /** A node agent shutting down: its instances are stopped and it leaves without being "lost". */
+  deregisterNode: {
+    path: "/wasmatrix.v1.ControlPlane/DeregisterNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeregisterNodeRequest): Buffer =>
+      Buffer.from(DeregisterNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeregisterNodeRequest => DeregisterNodeRequest.decode(value),
+    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+  },
   serverInfo: {
     path: "/wasmatrix.v1.ControlPlane/ServerInfo" as const,
     requestStream: false as const,
@@ -1367,6 +1455,8 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   /** Node agents: announce themselves, then report on every change and heartbeat. */
   registerNode: handleUnaryCall<RegisterNodeRequest, RegisterNodeResponse>;
   reportStatus: handleUnaryCall<ReportStatusRequest, ReportStatusResponse>;
+  /** A node agent shutting down: its instances are stopped and it leaves without being "lost". */
+  deregisterNode: handleUnaryCall<DeregisterNodeRequest, Empty>;
   serverInfo: handleUnaryCall<Empty, ServerInfoResponse>;
 }
 
@@ -1534,6 +1624,22 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportStatusResponse) => void,
+  ): ClientUnaryCall;
+  /** A node agent shutting down: its instances are stopped and it leaves without being "lost". */
+  deregisterNode(
+    request: DeregisterNodeRequest,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deregisterNode(
+    request: DeregisterNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deregisterNode(
+    request: DeregisterNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Empty) => void,
   ): ClientUnaryCall;
   serverInfo(
     request: Empty,

@@ -22,12 +22,14 @@ import {
 } from "@grpc/grpc-js";
 import {
   CapabilityAssignment,
+  Empty,
   Instance,
   InvokeRequest,
   InvokeResponse,
   ListInstancesRequest,
   ListInstancesResponse,
   LogLine,
+  Node,
   StartInstanceRequest,
   StopInstanceRequest,
   StreamLogsRequest,
@@ -279,6 +281,16 @@ export const NodeAgentService = {
     responseSerialize: (value: LogLine): Buffer => Buffer.from(LogLine.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogLine => LogLine.decode(value),
   },
+  /** Who the node is: used by control planes that know nodes from a static list. */
+  nodeInfo: {
+    path: "/wasmatrix.v1.NodeAgent/NodeInfo" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): Empty => Empty.decode(value),
+    responseSerialize: (value: Node): Buffer => Buffer.from(Node.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Node => Node.decode(value),
+  },
 } as const;
 
 export interface NodeAgentServer extends UntypedServiceImplementation {
@@ -289,6 +301,8 @@ export interface NodeAgentServer extends UntypedServiceImplementation {
   listInstances: handleUnaryCall<ListInstancesRequest, ListInstancesResponse>;
   setAssignments: handleUnaryCall<SetAssignmentsRequest, Instance>;
   streamLogs: handleServerStreamingCall<StreamLogsRequest, LogLine>;
+  /** Who the node is: used by control planes that know nodes from a static list. */
+  nodeInfo: handleUnaryCall<Empty, Node>;
 }
 
 export interface NodeAgentClient extends Client {
@@ -388,6 +402,19 @@ export interface NodeAgentClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<LogLine>;
+  /** Who the node is: used by control planes that know nodes from a static list. */
+  nodeInfo(request: Empty, callback: (error: ServiceError | null, response: Node) => void): ClientUnaryCall;
+  nodeInfo(
+    request: Empty,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  nodeInfo(
+    request: Empty,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
 }
 
 export const NodeAgentClient = makeGenericClientConstructor(NodeAgentService, "wasmatrix.v1.NodeAgent") as unknown as {

@@ -101,10 +101,33 @@ export interface Instance {
   createdAtMs: number;
   updatedAtMs: number;
   labels: { [key: string]: string };
-  limits: InstanceLimits | undefined;
+  limits:
+    | InstanceLimits
+    | undefined;
+  /** What the instance was started with, so that another node can start it again after a loss. */
+  args: string[];
+  env: { [key: string]: string };
+  /** The placement constraints it was started with, kept for the same reason. */
+  requiredNodeLabels: { [key: string]: string };
+  preferredNodeLabels: { [key: string]: string };
 }
 
 export interface Instance_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Instance_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface Instance_RequiredNodeLabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Instance_PreferredNodeLabelsEntry {
   key: string;
   value: string;
 }
@@ -1141,6 +1164,10 @@ function createBaseInstance(): Instance {
     updatedAtMs: 0,
     labels: {},
     limits: undefined,
+    args: [],
+    env: {},
+    requiredNodeLabels: {},
+    preferredNodeLabels: {},
   };
 }
 
@@ -1185,6 +1212,18 @@ export const Instance: MessageFns<Instance> = {
     if (message.limits !== undefined) {
       InstanceLimits.encode(message.limits, writer.uint32(106).fork()).join();
     }
+    for (const v of message.args) {
+      writer.uint32(114).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      Instance_EnvEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
+    });
+    globalThis.Object.entries(message.requiredNodeLabels).forEach(([key, value]: [string, string]) => {
+      Instance_RequiredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(130).fork()).join();
+    });
+    globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
+      Instance_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
+    });
     return writer;
   },
 
@@ -1308,6 +1347,47 @@ export const Instance: MessageFns<Instance> = {
             message.limits = InstanceLimits.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.args.push(reader.string());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            const entry15 = Instance_EnvEntry.decode(reader, reader.uint32());
+            if (entry15.value !== undefined) {
+              message.env[entry15.key] = entry15.value;
+            }
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            const entry16 = Instance_RequiredNodeLabelsEntry.decode(reader, reader.uint32());
+            if (entry16.value !== undefined) {
+              message.requiredNodeLabels[entry16.key] = entry16.value;
+            }
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            const entry17 = Instance_PreferredNodeLabelsEntry.decode(reader, reader.uint32());
+            if (entry17.value !== undefined) {
+              message.preferredNodeLabels[entry17.key] = entry17.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1378,6 +1458,77 @@ export const Instance: MessageFns<Instance> = {
         )
         : {},
       limits: isSet(object.limits) ? InstanceLimits.fromJSON(object.limits) : undefined,
+      args: globalThis.Array.isArray(object?.args)
+        ? object.args.map((e: any) => globalThis.String(e))
+        : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      requiredNodeLabels: isObject(object.requiredNodeLabels)
+        ? (globalThis.Object.entries(object.requiredNodeLabels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.required_node_labels)
+        ? (globalThis.Object.entries(object.required_node_labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      preferredNodeLabels: isObject(object.preferredNodeLabels)
+        ? (globalThis.Object.entries(object.preferredNodeLabels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.preferred_node_labels)
+        ? (globalThis.Object.entries(object.preferred_node_labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1428,6 +1579,36 @@ export const Instance: MessageFns<Instance> = {
     if (message.limits !== undefined) {
       obj.limits = InstanceLimits.toJSON(message.limits);
     }
+    if (message.args?.length) {
+      obj.args = message.args;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.requiredNodeLabels) {
+      const entries = globalThis.Object.entries(message.requiredNodeLabels) as [string, string][];
+      if (entries.length > 0) {
+        obj.requiredNodeLabels = {};
+        entries.forEach(([k, v]) => {
+          obj.requiredNodeLabels[k] = v;
+        });
+      }
+    }
+    if (message.preferredNodeLabels) {
+      const entries = globalThis.Object.entries(message.preferredNodeLabels) as [string, string][];
+      if (entries.length > 0) {
+        obj.preferredNodeLabels = {};
+        entries.forEach(([k, v]) => {
+          obj.preferredNodeLabels[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1463,6 +1644,30 @@ export const Instance: MessageFns<Instance> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? InstanceLimits.fromPartial(object.limits)
       : undefined;
+    message.args = object.args?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.requiredNodeLabels = (globalThis.Object.entries(object.requiredNodeLabels ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
+    message.preferredNodeLabels = (globalThis.Object.entries(object.preferredNodeLabels ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
     return message;
   },
 };
@@ -1546,6 +1751,269 @@ export const Instance_LabelsEntry: MessageFns<Instance_LabelsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Instance_LabelsEntry>, I>>(object: I): Instance_LabelsEntry {
     const message = createBaseInstance_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseInstance_EnvEntry(): Instance_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const Instance_EnvEntry: MessageFns<Instance_EnvEntry> = {
+  encode(message: Instance_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Instance_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstance_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Instance_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Instance_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Instance_EnvEntry>, I>>(base?: I): Instance_EnvEntry {
+    return Instance_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Instance_EnvEntry>, I>>(object: I): Instance_EnvEntry {
+    const message = createBaseInstance_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseInstance_RequiredNodeLabelsEntry(): Instance_RequiredNodeLabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const Instance_RequiredNodeLabelsEntry: MessageFns<Instance_RequiredNodeLabelsEntry> = {
+  encode(message: Instance_RequiredNodeLabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Instance_RequiredNodeLabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstance_RequiredNodeLabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Instance_RequiredNodeLabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Instance_RequiredNodeLabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Instance_RequiredNodeLabelsEntry>, I>>(
+    base?: I,
+  ): Instance_RequiredNodeLabelsEntry {
+    return Instance_RequiredNodeLabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Instance_RequiredNodeLabelsEntry>, I>>(
+    object: I,
+  ): Instance_RequiredNodeLabelsEntry {
+    const message = createBaseInstance_RequiredNodeLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseInstance_PreferredNodeLabelsEntry(): Instance_PreferredNodeLabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const Instance_PreferredNodeLabelsEntry: MessageFns<Instance_PreferredNodeLabelsEntry> = {
+  encode(message: Instance_PreferredNodeLabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Instance_PreferredNodeLabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstance_PreferredNodeLabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Instance_PreferredNodeLabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Instance_PreferredNodeLabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Instance_PreferredNodeLabelsEntry>, I>>(
+    base?: I,
+  ): Instance_PreferredNodeLabelsEntry {
+    return Instance_PreferredNodeLabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Instance_PreferredNodeLabelsEntry>, I>>(
+    object: I,
+  ): Instance_PreferredNodeLabelsEntry {
+    const message = createBaseInstance_PreferredNodeLabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

@@ -1,0 +1,95 @@
+import { type Command, Option } from "commander";
+import { DEFAULT_SERVER } from "../connection.js";
+import { applyConfigFile, runUntilSignalled } from "../daemon.js";
+import { failureFrom, formatFailure } from "../failure.js";
+import { parseMs, usage } from "../options.js";
+import { printError } from "../output.js";
+
+interface ControlPlaneOptions {
+  listen: string;
+  heartbeatInterval?: number;
+  staticNodes?: string[];
+  logLevel: string;
+  config?: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+const parseAddressList = (text: string): string[] =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+export function registerControlPlane(program: Command): void {
+  program
+    .command("control-plane")
+    .description(
+      "Run the control plane as a daemon: node agents register and report to it; clients call its API",
+    )
+    .addOption(
+      new Option("--listen <address>", "address to serve the API on")
+        .env("WASMATRIX_LISTEN")
+        .default(DEFAULT_SERVER),
+    )
+    .addOption(
+      new Option(
+        "--heartbeat-interval <duration>",
+        "how often nodes report; 3 missed intervals make a node lost (default 1s)",
+      )
+        .env("WASMATRIX_HEARTBEAT_INTERVAL")
+        .argParser(usage(parseMs)),
+    )
+    .addOption(
+      new Option("--static-nodes <addr,...>", "node agents to poll instead of waiting for them to register")
+        .env("WASMATRIX_STATIC_NODES")
+        .argParser(parseAddressList),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level (JSON lines on stderr)")
+        .choices(LOG_LEVELS)
+        .env("WASMATRIX_LOG_LEVEL")
+        .default("info"),
+    )
+    .addOption(
+      new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
+        "WASMATRIX_CONFIG",
+      ),
+    )
+    .addHelpText(
+      "after",
+      `
+The control plane keeps no state of its own: it learns nodes from their registrations and
+heartbeats, and instances from the nodes' reports. Restart it at any time; nothing running stops.
+
+Examples:
+  wasmatrix control-plane --listen 127.0.0.1:7400
+  wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
+  wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
+    )
+    .action(async (options: ControlPlaneOptions, command: Command) => {
+      applyConfigFile(command, options.config);
+      process.exit(await controlPlane(command.opts<ControlPlaneOptions>()));
+    });
+}
+
+async function controlPlane(options: ControlPlaneOptions): Promise<number> {
+  const [{ startControlPlaneDaemon }, { createLogger }] = await Promise.all([
+    import("@wasmatrix/control-plane"),
+    import("@wasmatrix/core/logger"),
+  ]);
+  const logger = createLogger("wasmatrix-control-plane", { level: options.logLevel });
+  try {
+    const daemon = await startControlPlaneDaemon({
+      listen: options.listen,
+      logger,
+      ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
+      staticNodes: options.staticNodes ?? [],
+    });
+    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+  } catch (error) {
+    const failure = failureFrom(error);
+    printError(formatFailure(failure));
+    return failure.exitCode;
+  }
+}

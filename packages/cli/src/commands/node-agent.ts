@@ -1,0 +1,112 @@
+import { type Command, Option } from "commander";
+import { applyConfigFile, runUntilSignalled } from "../daemon.js";
+import { failureFrom, formatFailure } from "../failure.js";
+import { parseLabelList, parseMs, usage } from "../options.js";
+import { printError } from "../output.js";
+
+interface NodeAgentOptions {
+  controlPlane?: string;
+  listen: string;
+  advertise?: string;
+  nodeId?: string;
+  labels?: Record<string, string>;
+  allowPrivateHttp?: boolean;
+  stopDeadline?: number;
+  logLevel: string;
+  config?: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const DEFAULT_STOP_DEADLINE_MS = 5_000;
+
+export function registerNodeAgent(program: Command): void {
+  program
+    .command("node-agent")
+    .description("Run a node agent as a daemon: it runs instances and reports them to the control plane")
+    .addOption(
+      new Option(
+        "--control-plane <address>",
+        "control plane to register with (omit for a node on a static list)",
+      ).env("WASMATRIX_CONTROL_PLANE"),
+    )
+    .addOption(
+      new Option("--listen <address>", "address to serve the node API on")
+        .env("WASMATRIX_LISTEN")
+        .default("127.0.0.1:7401"),
+    )
+    .addOption(
+      new Option(
+        "--advertise <address>",
+        "address the control plane should use to reach this node (default: --listen)",
+      ).env("WASMATRIX_ADVERTISE"),
+    )
+    .addOption(
+      new Option("--node-id <id>", "this node's id; generated when omitted").env("WASMATRIX_NODE_ID"),
+    )
+    .addOption(
+      new Option("--labels <k=v,...>", "labels for placement, e.g. zone=a,arch=x86_64")
+        .env("WASMATRIX_LABELS")
+        .argParser(usage(parseLabelList)),
+    )
+    .option("--allow-private-http", "let the http capability reach private and loopback addresses")
+    .addOption(
+      new Option(
+        "--stop-deadline <duration>",
+        "on SIGTERM, how long instances get before they are stopped by force",
+      )
+        .env("WASMATRIX_STOP_DEADLINE")
+        .argParser(usage(parseMs)),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level (JSON lines on stderr)")
+        .choices(LOG_LEVELS)
+        .env("WASMATRIX_LOG_LEVEL")
+        .default("info"),
+    )
+    .addOption(
+      new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
+        "WASMATRIX_CONFIG",
+      ),
+    )
+    .addHelpText(
+      "after",
+      `
+SIGTERM stops every instance (within --stop-deadline), reports that, deregisters and exits 0.
+
+Examples:
+  wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --labels zone=a
+  WASMATRIX_CONTROL_PLANE=10.0.0.1:7400 wasmatrix node-agent --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401`,
+    )
+    .action(async (options: NodeAgentOptions, command: Command) => {
+      applyConfigFile(command, options.config);
+      process.exit(await nodeAgent(command.opts<NodeAgentOptions>()));
+    });
+}
+
+async function nodeAgent(options: NodeAgentOptions): Promise<number> {
+  const [{ startNodeDaemon }, { createLogger }, { HttpProvider, MemoryKeyvalueProvider }] = await Promise.all(
+    [import("@wasmatrix/node-agent"), import("@wasmatrix/core/logger"), import("@wasmatrix/providers")],
+  );
+  const logger = createLogger("wasmatrix-node-agent", { level: options.logLevel });
+  const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
+  try {
+    const daemon = await startNodeDaemon({
+      listen: options.listen,
+      ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
+      ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+      ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+      labels: options.labels ?? {},
+      stopDeadlineMs,
+      providers: [
+        new MemoryKeyvalueProvider(),
+        new HttpProvider({ allowPrivateAddresses: options.allowPrivateHttp === true }),
+      ],
+      logger,
+    });
+    return runUntilSignalled(() => daemon.close(stopDeadlineMs), logger, stopDeadlineMs);
+  } catch (error) {
+    const failure = failureFrom(error);
+    printError(formatFailure(failure));
+    return failure.exitCode;
+  }
+}

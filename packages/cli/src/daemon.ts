@@ -1,0 +1,80 @@
+import { readFileSync } from "node:fs";
+import type { Logger } from "@wasmatrix/core/logger";
+import type { Command } from "commander";
+import { CLUSTER_EXIT } from "./exit-codes.js";
+
+/** Beyond the stop deadline: closing servers and runtimes. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/**
+ * Keeps a daemon in the foreground until SIGINT or SIGTERM, then closes it gracefully within the
+ * deadline (a second signal exits at once). Resolves with the process's exit code.
+ */
+export function runUntilSignalled(
+  close: () => Promise<void>,
+  logger: Logger,
+  stopDeadlineMs: number,
+): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, "second signal: exiting without waiting");
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal, stopDeadlineMs }, "stopping");
+      const force = setTimeout(() => {
+        logger.error({ waitedMs: stopDeadlineMs + SHUTDOWN_GRACE_MS }, "shutdown is stuck; exiting anyway");
+        process.exit(CLUSTER_EXIT.FAILED);
+      }, stopDeadlineMs + SHUTDOWN_GRACE_MS);
+      force.unref();
+      close().then(
+        () => {
+          clearTimeout(force);
+          logger.info("stopped");
+          resolve(CLUSTER_EXIT.OK);
+        },
+        (error: unknown) => {
+          clearTimeout(force);
+          logger.error({ error: (error as Error).message }, "shutdown failed");
+          resolve(CLUSTER_EXIT.FAILED);
+        },
+      );
+    };
+    process.on("SIGINT", shutdown);
+    process.on("SIGTERM", shutdown);
+  });
+}
+
+/**
+ * Fills options the command line and the environment left at their defaults from a JSON config
+ * file whose keys are the options' long names in camelCase (`listen`, `heartbeatInterval`…).
+ * Values are strings (or arrays/objects where the option takes several) and go through the
+ * same parsers as on the command line.
+ */
+export function applyConfigFile(command: Command, path: string | undefined): void {
+  if (path === undefined) return;
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    command.error(`error: cannot read config file ${path}: ${(error as Error).message}`, { exitCode: 2 });
+  }
+  for (const option of command.options) {
+    const key = option.attributeName();
+    if (!(key in config) || key === "config") continue;
+    const source = command.getOptionValueSource(key);
+    if (source === "cli" || source === "env") continue;
+    const raw = config[key];
+    const text = Array.isArray(raw)
+      ? raw.join(",")
+      : typeof raw === "object" && raw !== null
+        ? Object.entries(raw)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(",")
+        : String(raw);
+    const value = option.parseArg === undefined ? text : option.parseArg(text, undefined);
+    command.setOptionValueWithSource(key, option.isBoolean() ? raw === true : value, "config");
+  }
+}
