@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "@wasmatrix/core/logger";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
 /** Beyond the stop deadline: closing servers and runtimes. */
@@ -78,3 +78,18 @@ export function applyConfigFile(command: Command, path: string | undefined): voi
     command.setOptionValueWithSource(key, option.isBoolean() ? raw === true : value, "config");
   }
 }
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** `--log-level` of the daemons (`up`, `control-plane`, `node-agent`). */
+export const logLevelOption = (): Option =>
+  new Option("--log-level <level>", "log level of the daemon's log (JSON lines on stderr)")
+    .choices(LOG_LEVELS)
+    .env("WASMATRIX_LOG_LEVEL")
+    .default("info");
+
+/** `--config` of the distributed daemons; see applyConfigFile. */
+export const configOption = (): Option =>
+  new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
+    "WASMATRIX_CONFIG",
+  );

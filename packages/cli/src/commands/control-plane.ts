@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
-import { applyConfigFile, runUntilSignalled } from "../daemon.js";
+import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
@@ -12,8 +12,6 @@ interface ControlPlaneOptions {
   logLevel: string;
   config?: string;
 }
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 const parseAddressList = (text: string): string[] =>
   text
@@ -45,17 +43,8 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_STATIC_NODES")
         .argParser(parseAddressList),
     )
-    .addOption(
-      new Option("--log-level <level>", "log level (JSON lines on stderr)")
-        .choices(LOG_LEVELS)
-        .env("WASMATRIX_LOG_LEVEL")
-        .default("info"),
-    )
-    .addOption(
-      new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
-        "WASMATRIX_CONFIG",
-      ),
-    )
+    .addOption(logLevelOption())
+    .addOption(configOption())
     .addHelpText(
       "after",
       `

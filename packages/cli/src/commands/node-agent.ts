@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { applyConfigFile, runUntilSignalled } from "../daemon.js";
+import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
@@ -15,8 +15,6 @@ interface NodeAgentOptions {
   logLevel: string;
   config?: string;
 }
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
 export function registerNodeAgent(program: Command): void {
@@ -57,17 +55,8 @@ export function registerNodeAgent(program: Command): void {
         .env("WASMATRIX_STOP_DEADLINE")
         .argParser(usage(parseMs)),
     )
-    .addOption(
-      new Option("--log-level <level>", "log level (JSON lines on stderr)")
-        .choices(LOG_LEVELS)
-        .env("WASMATRIX_LOG_LEVEL")
-        .default("info"),
-    )
-    .addOption(
-      new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
-        "WASMATRIX_CONFIG",
-      ),
-    )
+    .addOption(logLevelOption())
+    .addOption(configOption())
     .addHelpText(
       "after",
       `

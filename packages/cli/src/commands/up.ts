@@ -3,9 +3,9 @@ import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { parseAssignment } from "@wasmatrix/core";
 import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
-import { runUntilSignalled } from "../daemon.js";
+import { logLevelOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
@@ -31,8 +31,6 @@ const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
 /** How long stopping every instance may take on Ctrl-C before the process exits regardless. */
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
 export function registerUp(program: Command): void {
   program
     .command("up")
@@ -51,12 +49,7 @@ export function registerUp(program: Command): void {
       "--allow-private-http",
       "let the http capability reach private and loopback addresses (refused by default)",
     )
-    .addOption(
-      new Option("--log-level <level>", "log level of the server's log (JSON lines on stderr)")
-        .choices(LOG_LEVELS)
-        .env("WASMATRIX_LOG_LEVEL")
-        .default("info"),
-    )
+    .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
       `on Ctrl-C or SIGTERM, how long instances get to finish before they are stopped by force; default ${DEFAULT_STOP_DEADLINE_MS / 1000}s`,

@@ -2,37 +2,11 @@
  * Test support for the instrumenter's tests: WAT with extra wabt features or debug names, and a
  * host that plays the runtime's part (fuel refills, memory_grow) while counting what it is asked.
  */
-import wabtInit from "wabt";
+import { wat } from "../test-support/wat.js";
 import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, instrument, MEMORY_EXPORT } from "./index.js";
 
-let wabt: Awaited<ReturnType<typeof wabtInit>> | undefined;
-
-const BASE_FEATURES = {
-  bulk_memory: true,
-  reference_types: true,
-  simd: true,
-  exceptions: true,
-  tail_call: true,
-  sign_extension: true,
-  sat_float_to_int: true,
-  mutable_globals: true,
-  multi_value: true,
-};
-
-/** Compiles WAT like test-support/wat.ts, optionally with more features and with the name section. */
-export async function watWith(
-  text: string,
-  options: { features?: Record<string, boolean>; names?: boolean } = {},
-): Promise<Uint8Array> {
-  wabt ??= await wabtInit();
-  const parsed = wabt.parseWat("fixture.wat", text, { ...BASE_FEATURES, ...options.features });
-  try {
-    parsed.resolveNames();
-    return new Uint8Array(parsed.toBinary({ write_debug_names: options.names ?? false }).buffer);
-  } finally {
-    parsed.destroy();
-  }
-}
+/** WAT with more wabt features or with the name section: test-support/wat.ts with its options. */
+export const watWith = wat;
 
 export const DEFAULT_CAP_PAGES = 256;
 
