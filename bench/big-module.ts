@@ -38,7 +38,8 @@ const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c
  */
 function body(index: number, functions: number): number[] {
   const code = [0x02, 0x40, 0x03, 0x40, 0x20, 0x00, 0x45, 0x0d, 0x01];
-  for (let k = 0; k < 40; k++) code.push(0x20, 0x02, 0x41, ...sleb(12345 + k * 977 + index), 0x6a, 0x21, 0x02);
+  for (let k = 0; k < 40; k++)
+    code.push(0x20, 0x02, 0x41, ...sleb(12345 + k * 977 + index), 0x6a, 0x21, 0x02);
   code.push(0x20, 0x00, 0x20, 0x01, 0x10, ...uleb((index * 7919) % functions), 0x1a);
   code.push(0x41, 0x00, 0x40, 0x00, 0x1a);
   code.push(0x20, 0x00, 0x41, 0x01, 0x6b, 0x21, 0x00, 0x0c, 0x00, 0x0b, 0x0b, 0x20, 0x02, 0x0b);
@@ -50,7 +51,7 @@ export interface BigModule {
   /** Size of every variant in bytes. */
   sizeBytes: number;
   /** A copy of the module whose data segment holds `seed`: distinct seeds, distinct bytes. */
-  variant(seed: number): Uint8Array;
+  variant(seed: number): Uint8Array<ArrayBuffer>;
 }
 
 /** Builds the template once; `functions` = 3000 gives about 1 MB. */
@@ -61,7 +62,13 @@ export function bigModule(functions = 3000): BigModule {
     ...section(1, vec([[0x60, 2, 0x7f, 0x7f, 1, 0x7f]])),
     ...section(3, vec(Array.from({ length: functions }, () => [0]))),
     ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...name("__guest_call"), 0x00, 0], [...name("memory"), 0x02, 0]])),
+    ...section(
+      7,
+      vec([
+        [...name("__guest_call"), 0x00, 0],
+        [...name("memory"), 0x02, 0],
+      ]),
+    ),
     ...section(10, vec(bodies)),
   ];
   // Data section: one active segment at offset 0 holding 8 bytes, the last 8 of the module.

@@ -64,7 +64,10 @@ export function pingPayload(count: number, namespace: string): Uint8Array {
 /** Durations, in µs, from a `ping`/`clock` response. */
 export function pingDurations(response: Uint8Array): number[] {
   const view = new DataView(response.buffer, response.byteOffset, response.byteLength);
-  return Array.from({ length: response.byteLength / 8 }, (_, i) => Number(view.getBigUint64(i * 8, true)) / 1000);
+  return Array.from(
+    { length: response.byteLength / 8 },
+    (_, i) => Number(view.getBigUint64(i * 8, true)) / 1000,
+  );
 }
 
 /**
@@ -142,9 +145,9 @@ const encoder = new TextEncoder();
 /** The waPC host side with nothing else: what a guest call costs in V8 with no runtime around it. */
 export class RawWapc {
   readonly instance: WebAssembly.Instance;
-  private operation = new Uint8Array(0);
-  private payload = new Uint8Array(0);
-  private response = new Uint8Array(0);
+  private operation: Uint8Array = new Uint8Array(0);
+  private payload: Uint8Array = new Uint8Array(0);
+  private response: Uint8Array = new Uint8Array(0);
   private readonly memory: () => WebAssembly.Memory;
   private readonly guestCall: (operationLen: number, payloadLen: number) => number;
 

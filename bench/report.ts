@@ -27,6 +27,8 @@ export interface Figure {
   baselines: Baseline[];
   target?: Target;
   note?: string;
+  /** Whether "wasmatrix ÷ baseline" means anything (not for differences, which can be 0 or negative). Default true. */
+  ratios?: boolean;
 }
 
 export interface SuiteResult {
@@ -69,15 +71,21 @@ export function format(value: number, unit: Unit): string {
       return `${value.toFixed(2)}×`;
     default: {
       const magnitude = Math.abs(value);
-      const digits = magnitude < 10 ? 2 : magnitude < 100 ? 1 : 0;
+      const digits = magnitude < 1 ? 3 : magnitude < 10 ? 2 : magnitude < 100 ? 1 : 0;
       return `${grouped(value, digits)} ${unit}`;
     }
   }
 }
 
+/** Two decimals, or two significant digits when that would show nothing. */
+const ratioText = (r: number) => `${Math.abs(r) >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+
 function baselineText(figure: Figure, baseline: Baseline): string {
   const unit = baseline.unit ?? figure.unit;
-  const ratio = unit === figure.unit && baseline.value !== 0 ? ` (${(figure.value / baseline.value).toFixed(2)}×)` : "";
+  const ratio =
+    figure.ratios !== false && unit === figure.unit && baseline.value !== 0
+      ? ` (${ratioText(figure.value / baseline.value)})`
+      : "";
   return `${baseline.label} ${format(baseline.value, unit)}${ratio}`;
 }
 
@@ -128,13 +136,13 @@ export function textTable(result: SuiteResult): string {
 
 const cell = (text: string) => text.replaceAll("|", "\\|");
 
-/** The same table as Markdown, notes below it. */
+/** The same table as Markdown, notes below it; columns padded as Biome formats Markdown tables. */
 export function markdownTable(result: SuiteResult): string {
-  const out = [
-    `| ${COLUMNS.map((c) => HEADERS[c]).join(" | ")} |`,
-    `| ${COLUMNS.map(() => "---").join(" | ")} |`,
-  ];
-  for (const r of rows(result.figures)) out.push(`| ${COLUMNS.map((c) => cell(r[c])).join(" | ")} |`);
+  const table = [HEADERS, ...rows(result.figures)].map((r) => COLUMNS.map((c) => cell(r[c])));
+  const widths = COLUMNS.map((_, i) => Math.max(3, ...table.map((r) => [...r[i]!].length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((text, i) => text + " ".repeat(widths[i]! - [...text].length)).join(" | ")} |`;
+  const out = [line(table[0]!), line(widths.map((w) => "-".repeat(w))), ...table.slice(1).map(line)];
   const notes = [
     ...result.figures.filter((f) => f.note !== undefined).map((f) => `**${f.name}**: ${f.note}`),
     ...result.notes,

@@ -80,6 +80,21 @@ export interface ThroughputOptions {
   warmupRounds?: number;
 }
 
+/** One round: `total` operations, `concurrency` in flight; microseconds per operation. */
+async function throughputRound(
+  fn: (i: number) => Promise<unknown>,
+  total: number,
+  concurrency: number,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (next < total) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
+  return ((performance.now() - started) * 1000) / total;
+}
+
 /**
  * Runs `total` operations with `concurrency` in flight, `rounds` times; each round gives one
  * sample of microseconds per operation (wall time over operations), so `opsPerSecond(median)`
@@ -89,17 +104,28 @@ export async function sampleThroughput(
   fn: (i: number) => Promise<unknown>,
   options: ThroughputOptions,
 ): Promise<Summary> {
-  const times: number[] = [];
+  return (await sampleThroughputInTurns({ only: fn }, options)).only;
+}
+
+/**
+ * `sampleThroughput` for several variants, a round of each in turn, so changes in the machine's
+ * load during the run reach all of them alike.
+ */
+export async function sampleThroughputInTurns<K extends string>(
+  variants: Record<K, (i: number) => Promise<unknown>>,
+  options: ThroughputOptions,
+): Promise<Record<K, Summary>> {
+  const entries = Object.entries(variants) as [K, (i: number) => Promise<unknown>][];
+  const times = new Map<K, number[]>(entries.map(([name]) => [name, []]));
   const warmupRounds = options.warmupRounds ?? 1;
   for (let round = 0; round < warmupRounds + options.rounds; round++) {
-    let next = 0;
-    const started = performance.now();
-    const lane = async () => {
-      while (next < options.total) await fn(next++);
-    };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency, options.total) }, lane));
-    const elapsed = ((performance.now() - started) * 1000) / options.total;
-    if (round >= warmupRounds) times.push(elapsed);
+    for (const [name, fn] of entries) {
+      const perOperation = await throughputRound(fn, options.total, options.concurrency);
+      if (round >= warmupRounds) times.get(name)!.push(perOperation);
+    }
   }
-  return summarize(times);
+  return Object.fromEntries(entries.map(([name]) => [name, summarize(times.get(name)!)])) as Record<
+    K,
+    Summary
+  >;
 }

@@ -1,7 +1,9 @@
 /**
  * The floor under every thread crossing: two threads handing a token back and forth through a
  * SharedArrayBuffer, each parked in `Atomics.wait` (or spinning) between turns, and a
- * `postMessage` echo. Nothing wasmatrix does across threads can beat these.
+ * `postMessage` echo. Nothing wasmatrix does across threads can beat these. The floor moves
+ * with the machine's load (a busy vCPU wakes faster than an idle one), so figures compared with
+ * it take their floor samples in turns with their own.
  */
 import { Worker } from "node:worker_threads";
 import { type Summary, summarize } from "./stats.js";
@@ -28,55 +30,115 @@ if (workerData.mode === "message") {
   }
 }`;
 
-function startWorker(mode: "park" | "spin" | "message", buffer?: SharedArrayBuffer): Promise<Worker> {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { mode, buffer } });
-  if (mode === "message") return Promise.resolve(worker);
-  return new Promise((resolve) => worker.once("message", () => resolve(worker)));
-}
+type Mode = "park" | "spin";
 
-/** Round trips through a shared word, in µs; both sides park, or both spin. */
-export async function atomicsRoundTrip(mode: "park" | "spin", samples: number, warmup = 200): Promise<Summary> {
-  const buffer = new SharedArrayBuffer(8);
-  const flag = new Int32Array(buffer);
-  const worker = await startWorker(mode, buffer);
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < warmup + samples; i++) {
+class AtomicsPartner {
+  private readonly flag: Int32Array;
+
+  private constructor(
+    private readonly worker: Worker,
+    buffer: SharedArrayBuffer,
+    private readonly mode: Mode,
+  ) {
+    this.flag = new Int32Array(buffer);
+  }
+
+  static async start(mode: Mode): Promise<AtomicsPartner> {
+    const buffer = new SharedArrayBuffer(8);
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { mode, buffer } });
+    await new Promise((resolve) => worker.once("message", resolve));
+    return new AtomicsPartner(worker, buffer, mode);
+  }
+
+  /** Round trips in µs; blocks this thread while it runs. */
+  roundTrips(count: number): number[] {
+    const flag = this.flag;
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
       const started = performance.now();
       Atomics.store(flag, 0, PING);
       Atomics.notify(flag, 0);
-      if (mode === "park") {
+      if (this.mode === "park") {
         while (Atomics.load(flag, 0) === PING) Atomics.wait(flag, 0, PING, 1000);
       } else {
         while (Atomics.load(flag, 0) === PING) {
           // spinning on purpose: this is the spinning floor
         }
       }
-      if (i >= warmup) times.push((performance.now() - started) * 1000);
+      times.push((performance.now() - started) * 1000);
     }
-  } finally {
-    Atomics.store(flag, 0, STOP);
-    Atomics.notify(flag, 0);
-    await worker.terminate();
+    return times;
   }
-  return summarize(times);
+
+  async close(): Promise<void> {
+    Atomics.store(this.flag, 0, STOP);
+    Atomics.notify(this.flag, 0);
+    await this.worker.terminate();
+  }
 }
 
-/** `postMessage` to a worker that posts the message straight back, one at a time, in µs. */
-export async function messageRoundTrip(samples: number, warmup = 200): Promise<Summary> {
-  const worker = await startWorker("message");
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < warmup + samples; i++) {
+class MessagePartner {
+  private constructor(private readonly worker: Worker) {}
+
+  static start(): MessagePartner {
+    return new MessagePartner(new Worker(WORKER_SOURCE, { eval: true, workerData: { mode: "message" } }));
+  }
+
+  /** `postMessage` to the worker, which posts it straight back; one at a time, in µs. */
+  async roundTrips(count: number): Promise<number[]> {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
       const started = performance.now();
       await new Promise((resolve) => {
-        worker.once("message", resolve);
-        worker.postMessage(i);
+        this.worker.once("message", resolve);
+        this.worker.postMessage(i);
       });
-      if (i >= warmup) times.push((performance.now() - started) * 1000);
+      times.push((performance.now() - started) * 1000);
     }
-  } finally {
-    await worker.terminate();
+    return times;
   }
-  return summarize(times);
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Both parked floors, from workers kept alive so samples can be taken in turns with a figure's. */
+export class WakeupProbe {
+  private constructor(
+    private readonly parkedPartner: AtomicsPartner,
+    private readonly messagePartner: MessagePartner,
+  ) {}
+
+  static async start(): Promise<WakeupProbe> {
+    const probe = new WakeupProbe(await AtomicsPartner.start("park"), MessagePartner.start());
+    // Warm-up: the first trips include thread start and JIT.
+    probe.parked(200);
+    await probe.message(200);
+    return probe;
+  }
+
+  /** Atomics.wait/notify round trips with both threads parked, in µs. */
+  parked(count: number): number[] {
+    return this.parkedPartner.roundTrips(count);
+  }
+
+  message(count: number): Promise<number[]> {
+    return this.messagePartner.roundTrips(count);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.parkedPartner.close(), this.messagePartner.close()]);
+  }
+}
+
+/** The spinning floor: both threads busy-wait, so no wake-up is involved. */
+export async function spinningRoundTrip(samples: number, warmup = 1000): Promise<Summary> {
+  const partner = await AtomicsPartner.start("spin");
+  try {
+    partner.roundTrips(warmup);
+    return summarize(partner.roundTrips(samples));
+  } finally {
+    await partner.close();
+  }
 }

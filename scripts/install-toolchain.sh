@@ -2,6 +2,7 @@
 # Installs the system toolchain that example guests need (Debian 12):
 #   clang + lld + wasi-libc + libclang-rt-14-dev-wasm32  → C guests for wasm32-wasi
 #   wabt                                                  → wat2wasm for WAT guests, wasm-objdump
+#   nats-server                                           → messaging and JetStream keyvalue tests
 #   protobuf-compiler                                     → protoc, for `npm run proto` (ts-proto)
 # Idempotent: each need is probed by the command or file it provides, and apt runs only when one
 # is missing, so a machine that already has everything spends a few milliseconds here.
@@ -26,10 +27,11 @@ command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 have_sysroot || missing+=(wasi-libc)
 have_builtins || missing+=(libclang-rt-14-dev-wasm32)
 command -v wat2wasm >/dev/null 2>&1 || missing+=(wabt)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, protoc)"
+  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, nats-server, protoc)"
   exit 0
 fi
 

@@ -93,3 +93,10 @@ export const configOption = (): Option =>
   new Option("--config <file.json>", "read options from a JSON file (flags and env win)").env(
     "WASMATRIX_CONFIG",
   );
+
+/** `--nats` of the daemons: keyvalue on JetStream and messaging over these NATS servers. */
+export const natsOption = (): Option =>
+  new Option(
+    "--nats <url>",
+    "NATS server(s), comma-separated: keyvalue on JetStream (data outlives the process) and messaging; without it, in-memory keyvalue and no messaging",
+  ).env("WASMATRIX_NATS");

@@ -4,12 +4,7 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
 import { type RunningServer, startGrpcServer } from "@wasmatrix/proto";
-import {
-  type CapabilityProvider,
-  HttpProvider,
-  type HttpProviderOptions,
-  MemoryKeyvalueProvider,
-} from "@wasmatrix/providers";
+import { type CapabilityProvider, type HttpProviderOptions, localProviders } from "@wasmatrix/providers";
 
 export const DEFAULT_EMBEDDED_ADDRESS = "127.0.0.1:7400";
 
@@ -20,7 +15,9 @@ export interface EmbeddedOptions {
   /** Options of the node agent (runtime workers, limits, fact window…). */
   node?: Omit<NodeAgentOptions, "nodeId" | "logger" | "providers">;
   http?: HttpProviderOptions;
-  /** Providers to serve instead of the default in-memory keyvalue and HTTP client. */
+  /** NATS server(s): keyvalue on JetStream and messaging instead of in-memory keyvalue only. */
+  nats?: string;
+  /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
 }
 
@@ -41,7 +38,14 @@ export interface Embedded {
  */
 export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Embedded> {
   const logger = options.logger ?? silentLogger;
-  const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider(options.http)];
+  const local =
+    options.providers === undefined
+      ? localProviders({
+          ...(options.nats === undefined ? {} : { nats: options.nats }),
+          ...(options.http === undefined ? {} : { http: options.http }),
+        })
+      : { providers: options.providers, close: async () => undefined };
+  const providers = local.providers;
   const agent = new NodeAgent({
     ...options.node,
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
@@ -79,6 +83,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     async close() {
       await server?.close();
       await agent.close();
+      await local.close();
       stopChanges();
       stopFacts();
     },

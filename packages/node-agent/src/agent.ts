@@ -21,6 +21,7 @@ import {
 import { CapabilityRouter } from "./capability-router.js";
 import type { LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
+import { type MessageBus, SubscriptionManager, type SubscriptionSpec } from "./subscriptions.js";
 
 export interface StartSpec {
   /** Generated when absent. */
@@ -36,6 +37,8 @@ export interface StartSpec {
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
   placement?: Placement;
+  /** Messaging subjects whose messages are delivered to the instance as invocations. */
+  subscriptions?: SubscriptionSpec[];
 }
 
 export interface NodeAgentOptions {
@@ -64,6 +67,8 @@ export interface NodeAgentOptions {
 
 export type ChangeListener = (view: InstanceView) => void;
 
+const ENDINGS = new Set(["instance.completed", "instance.crashed", "instance.restarts_exhausted"]);
+
 /**
  * Runs and supervises the instances of one node. Every lifecycle step lands in `facts`; the
  * instance table is the node's actual state and is what it reports upstream.
@@ -73,6 +78,8 @@ export class NodeAgent {
   readonly facts: FactLog;
   readonly runtime: Runtime;
   readonly providers: ReadonlyMap<string, CapabilityProvider>;
+  /** Messaging subscriptions delivered as invocations; null when no messaging provider runs here. */
+  readonly subscriptions: SubscriptionManager | null;
   private readonly instances = new Map<string, ManagedInstance>();
   private readonly changeListeners = new Set<ChangeListener>();
   private readonly logger: Logger;
@@ -90,6 +97,16 @@ export class NodeAgent {
     this.providers = new Map(providers.map((p) => [p.capability, p]));
     const router = new CapabilityRouter((id) => this.instances.get(id), this.providers);
     this.runtime = new Runtime({ ...options.runtime, hostCallRouter: router, logger: this.logger });
+    const messaging = this.providers.get("messaging");
+    this.subscriptions =
+      messaging !== undefined && "subscribeDurable" in messaging
+        ? new SubscriptionManager(this, messaging as unknown as MessageBus, { logger: this.logger })
+        : null;
+    // Deliveries wait while an instance restarts, rather than spending their retries on it.
+    this.onChange((view) => {
+      if (view.status === "running") this.subscriptions?.resume(view.instanceId);
+      else this.subscriptions?.pause(view.instanceId);
+    });
   }
 
   /** Starts an instance; resolves with its view once it runs (or has already ended). */
@@ -140,11 +157,35 @@ export class NodeAgent {
     this.instances.set(instanceId, managed);
     this.evictEnded();
     await managed.start();
+    try {
+      for (const subscription of spec.subscriptions ?? []) await this.subscribe(instanceId, subscription);
+    } catch (error) {
+      await this.stop(instanceId);
+      throw error;
+    }
     return managed.view();
+  }
+
+  /** Delivers the messages of a subject to the instance as invocations (needs msg:subscribe). */
+  async subscribe(instanceId: string, spec: SubscriptionSpec): Promise<void> {
+    const managed = this.require(instanceId);
+    if (this.subscriptions === null) {
+      throw new WasmatrixError(
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        `node ${this.nodeId} has no messaging provider; start it with --nats <url>`,
+        { nodeId: this.nodeId },
+      );
+    }
+    await this.subscriptions.subscribe(instanceId, spec, managed.assignments);
+  }
+
+  async unsubscribe(instanceId: string, subject?: string): Promise<number> {
+    return (await this.subscriptions?.unsubscribe(instanceId, subject)) ?? 0;
   }
 
   async stop(instanceId: string, deadlineMs?: number): Promise<InstanceView> {
     const managed = this.require(instanceId);
+    await this.subscriptions?.unsubscribe(instanceId);
     await managed.stop(deadlineMs ?? this.options.stopDeadlineMs ?? 5_000);
     return managed.view();
   }
@@ -174,6 +215,7 @@ export class NodeAgent {
   setAssignments(instanceId: string, assignments: CapabilityAssignment[]): InstanceView {
     const managed = this.require(instanceId);
     managed.setAssignments(assignments.map((a) => ({ ...a })));
+    this.revalidate(managed);
     return managed.view();
   }
 
@@ -183,6 +225,7 @@ export class NodeAgent {
       (a) => !(a.capability === assignment.capability && a.binding === assignment.binding),
     );
     managed.setAssignments([...rest, { ...assignment }]);
+    this.revalidate(managed);
     this.record({
       kind: "capability.assigned",
       instanceId,
@@ -210,6 +253,7 @@ export class NodeAgent {
       );
     }
     managed.setAssignments(keep);
+    this.revalidate(managed);
     this.record({ kind: "capability.revoked", instanceId, data: { capability, binding: binding ?? null } });
     return managed.view();
   }
@@ -252,6 +296,8 @@ export class NodeAgent {
   async close(deadlineMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Durable consumers stay on the server: a node that comes back picks up where it left off.
+    await this.subscriptions?.close();
     await Promise.all(
       [...this.instances.values()].map((m) => m.stop(deadlineMs ?? this.options.stopDeadlineMs ?? 5_000)),
     );
@@ -288,7 +334,24 @@ export class NodeAgent {
     return managed;
   }
 
+  /** Subscriptions the new assignments no longer allow end now. */
+  private revalidate(managed: ManagedInstance): void {
+    void this.subscriptions?.revalidate(managed.id, managed.assignments).catch((error: unknown) => {
+      this.logger.warn(
+        { instanceId: managed.id, error: (error as Error).message },
+        "revalidating subscriptions failed",
+      );
+    });
+  }
+
   private record(fact: FactInput): Fact | null {
+    if (ENDINGS.has(fact.kind) && this.subscriptions !== null) {
+      // The restart decision follows the ending fact at once: look after it, not before.
+      setImmediate(() => {
+        const managed = this.instances.get(fact.instanceId);
+        if (managed !== undefined && !managed.isActive) void this.subscriptions?.unsubscribe(fact.instanceId);
+      });
+    }
     return this.facts.append({
       source: this.options.factSource ?? this.nodeId,
       kind: fact.kind,

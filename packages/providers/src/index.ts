@@ -1,3 +1,10 @@
 export * from "./http.js";
+export * from "./jetstream-keyvalue.js";
 export * from "./keyvalue.js";
+export * from "./message-stream.js";
+export * from "./messaging.js";
+export * from "./nats-errors.js";
+export * from "./nats-link.js";
+export * from "./nats-names.js";
 export type { CapabilityProvider, ProviderCall } from "./provider.js";
+export * from "./defaults.js";

@@ -5,7 +5,7 @@ import { parseAssignment } from "@wasmatrix/core";
 import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
-import { logLevelOption, runUntilSignalled } from "../daemon.js";
+import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
@@ -17,6 +17,7 @@ interface UpOptions {
   labels?: Record<string, string>;
   example?: boolean;
   allowPrivateHttp?: boolean;
+  nats?: string;
   logLevel: string;
   stopDeadline?: number;
 }
@@ -49,6 +50,7 @@ export function registerUp(program: Command): void {
       "--allow-private-http",
       "let the http capability reach private and loopback addresses (refused by default)",
     )
+    .addOption(natsOption())
     .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
@@ -100,6 +102,7 @@ async function up(options: UpOptions): Promise<number> {
       logger,
       node: { stopDeadlineMs },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
+      ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
     const server = await embedded.serve(options.listen);
     if (options.example) await startExample(embedded.client);

@@ -1,0 +1,226 @@
+import { subjectCovers, subjectMatches } from "@wasmatrix/core";
+import fc from "fast-check";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNats } from "../../../test/support/nats.js";
+import { coverSubjects, type DurableSink, subjectsOverlap } from "./message-stream.js";
+import { type InboundMessage, MessagingProvider } from "./messaging.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Patterns over a tiny alphabet, so that overlaps are common; `z` never appears in a pattern and
+// stands for "some other token" in the concrete subjects used as witnesses.
+const token = fc.constantFrom("a", "b", "*");
+const pattern = fc
+  .tuple(fc.array(token, { minLength: 1, maxLength: 3 }), fc.boolean())
+  .map(([tokens, tail]) => (tail ? [...tokens, ">"] : tokens).join("."));
+
+function concreteSubjects(maxTokens: number): string[] {
+  let level = ["a", "b", "z"];
+  const all = [...level];
+  for (let n = 2; n <= maxTokens; n++) {
+    level = level.flatMap((s) => ["a", "b", "z"].map((t) => `${s}.${t}`));
+    all.push(...level);
+  }
+  return all;
+}
+const WITNESSES = concreteSubjects(5);
+
+async function until(condition: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A sink that acknowledges at once and records what it got. */
+function recordingSink(got: InboundMessage[], capacity = 100): DurableSink {
+  return {
+    room: async () => capacity,
+    accept: (m) => {
+      got.push(m);
+      m.ack();
+    },
+    done: () => undefined,
+  };
+}
+
+describe("stream subjects", () => {
+  it("says two patterns overlap exactly when some subject matches both", () => {
+    fc.assert(
+      fc.property(pattern, pattern, (a, b) => {
+        const witness = WITNESSES.some((s) => subjectMatches(a, s) && subjectMatches(b, s));
+        expect(subjectsOverlap(a, b)).toBe(witness);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps a set of patterns that never overlap and covers every subscription", () => {
+    fc.assert(
+      fc.property(fc.array(pattern, { minLength: 1, maxLength: 8 }), (wanted) => {
+        let set: string[] = [];
+        for (const w of wanted) set = coverSubjects(set, w);
+        for (const [i, a] of set.entries()) {
+          for (const b of set.slice(i + 1)) expect(subjectsOverlap(a, b), `${a} / ${b}`).toBe(false);
+        }
+        for (const w of wanted)
+          expect(
+            set.some((s) => subjectCovers(s, w)),
+            w,
+          ).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("leaves the set alone when a pattern is already covered", () => {
+    expect(coverSubjects(["a.>"], "a.b.c")).toEqual(["a.>"]);
+    expect(coverSubjects(["a.*.c"], "a.b.*")).toEqual(["a.*.*"]);
+    expect(coverSubjects(["x.y", "a.b"], "a.>")).toEqual(["x.y", "a.>"]);
+  });
+});
+
+describe("durable subscriptions on a real nats-server", () => {
+  let server: NatsServer;
+  let provider: MessagingProvider;
+  let raw: NatsConnection;
+
+  beforeAll(async () => {
+    server = await startNats({ jetstream: true });
+    provider = new MessagingProvider({
+      nats: { servers: server.url, unavailableAfterMs: 1_000, reconnectTimeWaitMs: 100 },
+    });
+    raw = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+  });
+  afterAll(async () => {
+    await provider.close();
+    await raw.close();
+    await server.stop();
+  });
+
+  it("delivers to overlapping subscriptions exactly the messages each one matches", async () => {
+    const left: InboundMessage[] = [];
+    const right: InboundMessage[] = [];
+    const a = await provider.subscribeDurable({ subject: "ov.*.c", durable: "left" }, recordingSink(left));
+    const b = await provider.subscribeDurable({ subject: "ov.b.*", durable: "right" }, recordingSink(right));
+    for (const subject of ["ov.b.c", "ov.x.c", "ov.b.x", "ov.x.x"])
+      raw.publish(subject, encoder.encode(subject));
+    await raw.flush();
+    await until(() => left.length === 2 && right.length === 2, 5_000, "both subscribers");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(left.map((m) => m.subject).sort()).toEqual(["ov.b.c", "ov.x.c"]);
+    expect(right.map((m) => m.subject).sort()).toEqual(["ov.b.c", "ov.b.x"]);
+    // A core request on a captured subject still reaches its real responder, not the stream.
+    const responder = raw.subscribe("ov.b.c", { callback: (_e, m) => m.respond(encoder.encode("real")) });
+    await raw.flush();
+    const reply = await raw.request("ov.b.c", encoder.encode("q"), { timeout: 2_000 });
+    expect(decoder.decode(reply.data)).toBe("real");
+    responder.unsubscribe();
+    await a.remove();
+    await b.remove();
+  });
+
+  it("keeps messages published while nobody pulls, for the same durable to resume", async () => {
+    const first: InboundMessage[] = [];
+    const sub = await provider.subscribeDurable(
+      { subject: "resume.x", durable: "resumer" },
+      recordingSink(first),
+    );
+    raw.publish("resume.x", encoder.encode("0"));
+    await raw.flush();
+    await until(() => first.length === 1, 5_000, "the first message");
+    await sub.unsubscribe();
+    for (let i = 1; i <= 5; i++) raw.publish("resume.x", encoder.encode(String(i)));
+    await raw.flush();
+    const later: InboundMessage[] = [];
+    const again = await provider.subscribeDurable(
+      { subject: "resume.x", durable: "resumer" },
+      recordingSink(later),
+    );
+    await until(() => later.length === 5, 5_000, "the backlog");
+    expect(later.map((m) => decoder.decode(m.data))).toEqual(["1", "2", "3", "4", "5"]);
+    await again.remove();
+  });
+
+  it("never pulls more than the sink has room for, and gets the rest as room frees up", async () => {
+    const room = 3;
+    const held: InboundMessage[] = [];
+    const got: string[] = [];
+    let maxHeld = 0;
+    let wake = () => {};
+    const sink: DurableSink = {
+      room: async () => {
+        while (held.length >= room) await new Promise<void>((resolve) => (wake = resolve));
+        return room - held.length;
+      },
+      accept: (m) => {
+        held.push(m);
+        got.push(decoder.decode(m.data));
+        maxHeld = Math.max(maxHeld, held.length);
+      },
+      done: () => undefined,
+    };
+    const drain = setInterval(() => {
+      held.shift()?.ack();
+      wake();
+    }, 10);
+    const sub = await provider.subscribeDurable({ subject: "bp.x", durable: "bp" }, sink);
+    for (let i = 0; i < 30; i++) raw.publish("bp.x", encoder.encode(String(i)));
+    await raw.flush();
+    await until(() => got.length === 30, 10_000, "thirty messages");
+    clearInterval(drain);
+    expect(maxHeld).toBeLessThanOrEqual(room);
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
+    await sub.remove();
+  });
+
+  it("delivers again a message that is not acknowledged within the ack wait", async () => {
+    const got: InboundMessage[] = [];
+    const sink: DurableSink = {
+      room: async () => 10,
+      accept: (m) => {
+        got.push(m);
+        // The first delivery is "lost" (never acknowledged), as if its node had died.
+        if (got.length > 1) m.ack();
+      },
+      done: () => undefined,
+    };
+    const sub = await provider.subscribeDurable({ subject: "rd.x", durable: "rd", ackWaitMs: 300 }, sink);
+    raw.publish("rd.x", encoder.encode("once"));
+    await raw.flush();
+    await until(() => got.length === 2, 5_000, "a redelivery");
+    expect(got.map((m) => [decoder.decode(m.data), m.deliveryCount])).toEqual([
+      ["once", 1],
+      ["once", 2],
+    ]);
+    await sub.remove();
+  });
+
+  it("resumes after a NATS restart without losing what was published on either side of it", async () => {
+    const got: InboundMessage[] = [];
+    const sub = await provider.subscribeDurable({ subject: "rs.x", durable: "restarts" }, recordingSink(got));
+    for (let i = 0; i < 10; i++) raw.publish("rs.x", encoder.encode(`before-${i}`));
+    await raw.flush();
+    await until(() => got.length === 10, 5_000, "ten messages");
+    await server.restart();
+    for (let i = 0; i < 10; i++) {
+      // `publish` waits for the reconnection, at most its unavailableAfterMs at a time.
+      for (let sent = false; !sent; ) {
+        sent = await provider.publish("rs.x", encoder.encode(`after-${i}`)).then(
+          () => true,
+          () => false,
+        );
+      }
+    }
+    await until(() => got.length >= 20, 15_000, "ten more messages");
+    const ids = new Set(got.map((m) => decoder.decode(m.data)));
+    for (let i = 0; i < 10; i++) {
+      expect(ids.has(`before-${i}`)).toBe(true);
+      expect(ids.has(`after-${i}`)).toBe(true);
+    }
+    await sub.remove();
+  }, 30_000);
+});

@@ -1,0 +1,202 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+/**
+ * A real `nats-server` for tests: a fresh store directory and a free loopback port per
+ * `startNats()`, both kept across `restart()` so that JetStream data survives it.
+ */
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** The JetStream store directory (`-sd`); removed by `stop()`. */
+  readonly dataDir: string;
+  /** Stops the server (SIGTERM, SIGKILL after a grace period) and removes its store directory. */
+  stop(): Promise<void>;
+  /**
+   * Stops the server (SIGTERM) and starts it again on the same port with the same store
+   * directory, after leaving it down for `downMs` (default 0).
+   */
+  restart(downMs?: number): Promise<void>;
+}
+
+export interface StartNatsOptions {
+  /** Enable JetStream (`-js`). Default true. */
+  jetstream?: boolean;
+  /** How long to wait for the server to accept connections. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 5_000;
+const LOG_LINES_KEPT = 40;
+const BINARY = "nats-server";
+const INSTALL_HINT =
+  "nats-server is not installed; run scripts/install-toolchain.sh (it installs the Debian package nats-server)";
+
+const STANDARD_PATHS = [`/usr/sbin/${BINARY}`, `/usr/bin/${BINARY}`];
+
+/**
+ * Where the `nats-server` binary is: `$NATS_SERVER_BIN`, Debian's /usr/sbin, or the PATH.
+ * Throws, saying how to install it, when there is none: tests that need NATS fail, never skip.
+ */
+export function natsServerBinary(
+  env: NodeJS.ProcessEnv = process.env,
+  standardPaths: readonly string[] = STANDARD_PATHS,
+): string {
+  const candidates = [
+    env["NATS_SERVER_BIN"],
+    ...standardPaths,
+    ...(env["PATH"] ?? "").split(delimiter).map((dir) => join(dir, BINARY)),
+  ];
+  for (const candidate of candidates) {
+    if (candidate === undefined || candidate === "" || candidate === BINARY) continue;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error(INSTALL_HINT);
+}
+
+// Servers still running when the test process exits are killed with it, so a failed test never
+// leaves a daemon behind.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
+  const binary = natsServerBinary();
+  const jetstream = options.jetstream ?? true;
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const dataDir = await mkdtemp(join(tmpdir(), "wasmatrix-nats-"));
+  // The first start asks the server for a random port (`-p -1`) and reads it from the log, so no
+  // other process can take it between choosing and binding; restarts reuse that port.
+  let port = -1;
+  let child: ChildProcess | null = null;
+
+  const launch = async (): Promise<void> => {
+    const args = ["-a", "127.0.0.1", "-p", String(port), "-sd", dataDir, ...(jetstream ? ["-js"] : [])];
+    const proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    running.add(proc);
+    child = proc;
+    const log: string[] = [];
+    const listening = new Promise<number>((resolve, reject) => {
+      let buffered = "";
+      proc.stderr?.setEncoding("utf8");
+      proc.stderr?.on("data", (chunk: string) => {
+        buffered += chunk;
+        let newline = buffered.indexOf("\n");
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          log.push(line);
+          if (log.length > LOG_LINES_KEPT) log.shift();
+          const match = /Listening for client connections on [^\s]*:(\d+)/.exec(line);
+          if (match !== null) resolve(Number(match[1]));
+          newline = buffered.indexOf("\n");
+        }
+      });
+      proc.once("error", reject);
+      proc.once("exit", (code, signal) =>
+        reject(new Error(`nats-server exited (${signal ?? code}) before it listened:\n${log.join("\n")}`)),
+      );
+    });
+    proc.once("exit", () => running.delete(proc));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const bound = await Promise.race([
+        listening,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new Error(`nats-server did not listen within ${startTimeoutMs} ms:\n${log.join("\n")}`)),
+            startTimeoutMs,
+          );
+        }),
+      ]);
+      port = bound;
+      await acceptsConnections(port, startTimeoutMs);
+    } catch (error) {
+      await terminate(proc);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const halt = async (): Promise<void> => {
+    const proc = child;
+    child = null;
+    if (proc !== null) await terminate(proc);
+  };
+
+  try {
+    await launch();
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  return {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    dataDir,
+    async stop() {
+      await halt();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+    async restart(downMs = 0) {
+      await halt();
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      await launch();
+    },
+  };
+}
+
+async function terminate(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  proc.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const forced = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), STOP_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (forced) {
+    proc.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Resolves once a TCP connection to the port succeeds; the server logs "listening" a moment early. */
+async function acceptsConnections(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nats-server on port ${port} refuses connections`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
