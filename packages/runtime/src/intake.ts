@@ -15,15 +15,8 @@ export function digestOf(bytes: Uint8Array): ModuleDigest {
   return ModuleDigest.fromHex(createHash("sha256").update(bytes).digest("hex"));
 }
 
-/**
- * Checks size, header and validity before anything else touches the bytes, and says precisely
- * what is wrong: a user who passed a text file or a truncated download learns that, not "invalid".
- */
-export async function intakeModule(
-  bytes: Uint8Array,
-  options: { maxModuleBytes?: number } = {},
-): Promise<IntakeResult> {
-  const maxModuleBytes = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+/** Refuses a module over the size cap, before anything else (hashing included) touches it. */
+export function checkModuleSize(bytes: Uint8Array, maxModuleBytes = DEFAULT_MAX_MODULE_BYTES): void {
   if (bytes.byteLength > maxModuleBytes) {
     throw new WasmatrixError(
       ErrorCode.MODULE_TOO_LARGE,
@@ -31,6 +24,13 @@ export async function intakeModule(
       { sizeBytes: bytes.byteLength, maxModuleBytes },
     );
   }
+}
+
+/**
+ * Checks header and validity, and says precisely what is wrong: a user who passed a text file or
+ * a truncated download learns that, not "invalid".
+ */
+export async function validateModule(bytes: Uint8Array): Promise<void> {
   checkHeader(bytes);
   if (!WebAssembly.validate(bytes as BufferSource)) {
     // validate() gives no reason; compiling the invalid bytes does, and fails fast.
@@ -43,6 +43,15 @@ export async function intakeModule(
       validation: reason,
     });
   }
+}
+
+/** Size cap, header, validation and digest: everything a module must pass before it is compiled. */
+export async function intakeModule(
+  bytes: Uint8Array,
+  options: { maxModuleBytes?: number } = {},
+): Promise<IntakeResult> {
+  checkModuleSize(bytes, options.maxModuleBytes);
+  await validateModule(bytes);
   return { digest: digestOf(bytes), sizeBytes: bytes.byteLength };
 }
 

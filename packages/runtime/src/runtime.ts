@@ -5,7 +5,7 @@ import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRIES, ModuleCache } from 
 import type { InstanceKind } from "./guest/instance.js";
 import type { HostCallRouter } from "./host-call.js";
 import { instrument, type ModuleInfo } from "./instrument/index.js";
-import { DEFAULT_MAX_MODULE_BYTES, intakeModule } from "./intake.js";
+import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } from "./intake.js";
 import { type InstanceLimits, MAX_MEMORY_BYTES_CEILING, resolveLimits, WASM_PAGE_BYTES } from "./limits.js";
 import type { InvokeResult, Outcome } from "./outcome.js";
 import { OutputRing } from "./output/index.js";
@@ -101,11 +101,13 @@ export class Runtime {
 
   /** Checks, instruments and compiles module bytes, or returns the cached result for the same bytes. */
   async compile(bytes: Uint8Array): Promise<CompiledModule> {
-    const { digest, sizeBytes } = await intakeModule(bytes, {
-      maxModuleBytes: this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES,
-    });
+    checkModuleSize(bytes, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
+    // A hit means these very bytes passed validation before: only a miss pays for it again.
+    const digest = digestOf(bytes);
     const hit = this.cache.get(digest);
     if (hit !== undefined) return { ...hit, cached: true };
+    await validateModule(bytes);
+    const sizeBytes = bytes.byteLength;
     const { bytes: instrumented, info } = instrument(bytes, {
       maxMemoryPages: MAX_MEMORY_BYTES_CEILING / WASM_PAGE_BYTES,
     });
