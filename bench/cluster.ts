@@ -162,6 +162,66 @@ async function controlPlanePlacementFigure(log: (line: string) => void): Promise
   };
 }
 
+/**
+ * What one status report costs: a node sends its whole table (live instances and up to 1,000
+ * retained ended ones) on every heartbeat and, coalesced, on every change.
+ */
+function reportFigure(log: (line: string) => void): Figure {
+  log("cluster: status report encode/decode/apply");
+  const now = Date.now();
+  const instance = (i: number) =>
+    pb.Instance.fromPartial({
+      instanceId: `inst-${i}`,
+      moduleDigest: `sha256:${"c".repeat(64)}`,
+      nodeId: "ra",
+      status: "running",
+      kind: "reactor",
+      restartPolicy: { policy: { $case: "never", value: {} } },
+      createdAtMs: now,
+      updatedAtMs: now,
+      limits: {
+        maxMemoryBytes: 256 * 1024 * 1024,
+        fuel: 10_000_000_000,
+        invokeTimeoutMs: 30_000,
+        maxHostCallPayloadBytes: 1024 * 1024,
+        maxOutputBytes: 1024 * 1024,
+      },
+      requiredNodeLabels: { node: "ra" },
+    });
+  const cp = new ControlPlane();
+  cp.registerNode(pb.Node.fromPartial({ nodeId: "ra", address: "10.0.0.1:7401" }), {} as pb.NodeAgentApi);
+  const cost = (count: number) => {
+    const report = pb.ReportStatusRequest.fromPartial({
+      nodeId: "ra",
+      instances: Array.from({ length: count }, (_, i) => instance(i)),
+    });
+    let size = 0;
+    const summary = sampleSync(
+      () => {
+        const bytes = pb.ReportStatusRequest.encode(report).finish();
+        size = bytes.byteLength;
+        cp.reportStatus("ra", pb.ReportStatusRequest.decode(bytes).instances);
+      },
+      { samples: count > 100 ? 100 : 2_000, warmup: 20 },
+    );
+    return { summary, size };
+  };
+  const big = cost(RECOVERY_PER_NODE);
+  const one = cost(1);
+  cp.close();
+  return {
+    name: `status report of ${RECOVERY_PER_NODE.toLocaleString("en-US")} instances (${Math.round(big.size / 1024)} KiB): encode + decode + ControlPlane.reportStatus`,
+    value: big.summary.median / 1000,
+    p99: big.summary.p99 / 1000,
+    unit: "ms",
+    baselines: [
+      { label: "the same for a 1-instance report", value: one.summary.median / 1000 },
+      { label: "heartbeat interval", value: HEARTBEAT_MS },
+    ],
+    note: "a node sends one per heartbeat and one per change (coalesced over 5 ms), so during churn it bounds start throughput; the node's own viewToProto per instance is not included",
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // round trips over gRPC
 
@@ -389,7 +449,11 @@ async function recoveryFigure(cluster: Cluster, log: (line: string) => void): Pr
 
 async function run({ log }: SuiteOptions): Promise<SuiteResult> {
   const started = performance.now();
-  const figures: Figure[] = [...placementFigures(log), await controlPlanePlacementFigure(log)];
+  const figures: Figure[] = [
+    ...placementFigures(log),
+    await controlPlanePlacementFigure(log),
+    reportFigure(log),
+  ];
   const cluster = new Cluster();
   try {
     const cp = await cluster.controlPlane({ heartbeatMs: HEARTBEAT_MS });

@@ -115,20 +115,19 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const reported = new Set<string>();
     for (const instance of instances) {
       const known = this.instances.get(instance.instanceId);
-      if (
-        known !== undefined &&
-        known.nodeId !== nodeId &&
-        !isEnded(known.status) &&
-        !isEnded(instance.status)
-      ) {
-        // The instance was started elsewhere while this node was out of reach: this copy goes.
-        this.logger.warn(
-          { instanceId: instance.instanceId, nodeId, runningOn: known.nodeId },
-          "stopping a moved instance",
-        );
-        void entry.api
-          .stopInstance({ instanceId: instance.instanceId, deadlineMs: 0 })
-          .catch(() => undefined);
+      if (known !== undefined && known.nodeId !== nodeId && !isEnded(known.status)) {
+        // The instance runs elsewhere now (moved while this node was out of reach, or started
+        // again there): this node's copy never replaces it in the table, and if it still runs,
+        // it goes.
+        if (!isEnded(instance.status)) {
+          this.logger.warn(
+            { instanceId: instance.instanceId, nodeId, runningOn: known.nodeId },
+            "stopping a moved instance",
+          );
+          void entry.api
+            .stopInstance({ instanceId: instance.instanceId, deadlineMs: 0 })
+            .catch(() => undefined);
+        }
         continue;
       }
       reported.add(instance.instanceId);
@@ -235,6 +234,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
     } else {
       InstanceId.parse(request.instanceId);
     }
+    // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
+    for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
     const existing = this.instances.get(request.instanceId);
     if (existing !== undefined && !isEnded(existing.status)) {
       throw new WasmatrixError(

@@ -23,13 +23,15 @@ export interface PlacementRequest {
 export function place(candidates: Iterable<PlacementCandidate>, request: PlacementRequest): string {
   let best: PlacementCandidate | undefined;
   let bestScore = -1;
+  let rejectedCount = 0;
+  // Why nodes were passed over is kept for the first few only: it is for error messages.
   const rejected: Record<string, string> = {};
   const preferred = Object.entries(request.preferred);
   const required = Object.entries(request.required);
   for (const node of candidates) {
     const reason = ineligible(node, request.capabilities, required);
     if (reason !== null) {
-      if (Object.keys(rejected).length < 20) rejected[node.nodeId] = reason;
+      if (rejectedCount++ < 20) rejected[node.nodeId] = reason;
       continue;
     }
     let score = 0;
@@ -47,7 +49,7 @@ export function place(candidates: Iterable<PlacementCandidate>, request: Placeme
   if (best === undefined) {
     throw new WasmatrixError(
       ErrorCode.NODE_UNAVAILABLE,
-      Object.keys(rejected).length === 0
+      rejectedCount === 0
         ? "no node is registered; start a node agent or use `wasmatrix up`"
         : "no eligible node for this instance; see details for why each node was passed over",
       { rejected },

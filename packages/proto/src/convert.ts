@@ -20,6 +20,14 @@ export function restartPolicyToProto(policy: RestartPolicy): pb.RestartPolicy {
     case "always":
       return { policy: { $case: "always", value: {} } };
     case "backoff":
+      // The wire fields are 32-bit: a larger value would arrive wrapped, meaning something else.
+      if (policy.resetAfterMs > 0xffffffff || (policy.maxRestarts ?? 0) > 0x7fffffff) {
+        throw new WasmatrixError(
+          ErrorCode.INVALID_REQUEST,
+          "backoff resetAfterMs must fit in 32 bits unsigned and maxRestarts in 32 bits signed",
+          { resetAfterMs: policy.resetAfterMs, maxRestarts: policy.maxRestarts },
+        );
+      }
       return {
         policy: {
           $case: "backoff",

@@ -37,7 +37,8 @@ export function streaming<Req, Res>(
         }
         if (!abort.signal.aborted) call.end();
       } catch (error) {
-        if (!abort.signal.aborted) call.destroy(toServiceError(error) as Error);
+        // emit, not destroy: a destroyed stream never runs _final, so the status would never be sent.
+        if (!abort.signal.aborted) call.emit("error", toServiceError(error));
       }
     })();
   };

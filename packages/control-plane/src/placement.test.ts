@@ -1,0 +1,141 @@
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type PlacementCandidate, type PlacementRequest, place } from "./placement.js";
+
+const node = (nodeId: string, fields: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
+  nodeId,
+  labels: {},
+  capabilities: ["logging", "keyvalue", "http"],
+  alive: true,
+  instances: 0,
+  ...fields,
+});
+const request = (fields: Partial<PlacementRequest> = {}): PlacementRequest => ({
+  capabilities: [],
+  required: {},
+  preferred: {},
+  ...fields,
+});
+
+function refusal(fn: () => unknown): WasmatrixError {
+  try {
+    fn();
+  } catch (error) {
+    if (WasmatrixError.is(error)) return error;
+    throw error;
+  }
+  throw new Error("placement succeeded; it should have been refused");
+}
+
+describe("place()", () => {
+  it("only picks a node that serves every capability the instance is assigned", () => {
+    const nodes = [
+      node("a", { capabilities: ["logging", "keyvalue"], instances: 0 }),
+      node("b", { capabilities: ["logging", "keyvalue", "messaging"], instances: 5 }),
+      node("c", { capabilities: ["logging", "http", "messaging"], instances: 9 }),
+    ];
+    expect(place(nodes, request({ capabilities: ["keyvalue"] }))).toBe("a");
+    expect(place(nodes, request({ capabilities: ["messaging"] }))).toBe("b");
+    expect(place(nodes, request({ capabilities: ["messaging", "http"] }))).toBe("c");
+    const error = refusal(() => place(nodes, request({ capabilities: ["keyvalue", "http"] })));
+    expect(error.code).toBe(ErrorCode.NODE_UNAVAILABLE);
+    expect(error.details).toEqual({
+      rejected: { a: "does not serve http", b: "does not serve http", c: "does not serve keyvalue" },
+    });
+  });
+
+  it("only picks a node carrying every required label, and never a lost one", () => {
+    const nodes = [
+      node("a", { labels: { zone: "a", arch: "arm" } }),
+      node("b", { labels: { zone: "b", arch: "x86" }, instances: 3 }),
+      node("c", { labels: { zone: "b", arch: "arm" }, alive: false }),
+    ];
+    expect(place(nodes, request({ required: { zone: "b" } }))).toBe("b");
+    expect(place(nodes, request({ required: { arch: "arm" } }))).toBe("a");
+    const error = refusal(() => place(nodes, request({ required: { zone: "b", arch: "arm" } })));
+    expect(error.details).toEqual({
+      rejected: { a: "label zone=b missing", b: "label arch=arm missing", c: "node is lost" },
+    });
+  });
+
+  it("prefers more matching preferred labels over a lighter load, then the lighter load, then the smaller id", () => {
+    const nodes = [
+      node("a", { labels: { zone: "a" }, instances: 10 }),
+      node("b", { labels: { zone: "b", disk: "ssd" }, instances: 20 }),
+      node("c", { labels: { zone: "b" }, instances: 1 }),
+      node("d", { labels: { zone: "b" }, instances: 1 }),
+    ];
+    expect(place(nodes, request({ preferred: { zone: "a" } }))).toBe("a");
+    expect(place(nodes, request({ preferred: { zone: "b", disk: "ssd" } }))).toBe("b");
+    expect(place(nodes, request({ preferred: { zone: "b" } }))).toBe("c");
+    expect(place([...nodes].reverse(), request({ preferred: { zone: "b" } }))).toBe("c");
+    expect(place(nodes, request({ preferred: { zone: "z" } }))).toBe("c");
+    expect(place(nodes, request())).toBe("c");
+  });
+
+  it("says so when there is no node at all", () => {
+    const error = refusal(() => place([], request()));
+    expect(error.code).toBe(ErrorCode.NODE_UNAVAILABLE);
+    expect(error.message).toMatch(/no node is registered/);
+    expect(error.details).toEqual({ rejected: {} });
+  });
+
+  it("keeps at most 20 reasons in a refusal, however many nodes were passed over", () => {
+    const nodes = Array.from({ length: 1000 }, (_, i) => node(`n${i}`, { alive: false }));
+    const error = refusal(() => place(nodes, request()));
+    expect(Object.keys(error.details["rejected"] as object)).toHaveLength(20);
+  });
+
+  // The reference: filter, then sort by (preferred matches desc, instances asc, id asc).
+  const labelValue = fc.constantFrom("a", "b", "c");
+  const labels = fc.record({ zone: labelValue, arch: labelValue, disk: labelValue }, { requiredKeys: [] });
+  const capabilities = fc.subarray(["logging", "keyvalue", "http", "messaging"]);
+  const candidates = fc.uniqueArray(
+    fc.record({
+      nodeId: fc.stringMatching(/^n[0-9a-z]{1,4}$/),
+      labels,
+      capabilities,
+      alive: fc.boolean(),
+      instances: fc.nat({ max: 5 }),
+    }),
+    { selector: (n) => n.nodeId, maxLength: 12 },
+  );
+  const requests = fc.record({
+    capabilities: fc.subarray(["keyvalue", "http", "messaging"], { maxLength: 2 }),
+    required: labels,
+    preferred: labels,
+  });
+
+  function reference(nodes: PlacementCandidate[], req: PlacementRequest): string | null {
+    const eligible = nodes.filter(
+      (n) =>
+        n.alive &&
+        req.capabilities.every((c) => n.capabilities.includes(c)) &&
+        Object.entries(req.required).every(([k, v]) => n.labels[k] === v),
+    );
+    const score = (n: PlacementCandidate) =>
+      Object.entries(req.preferred).filter(([k, v]) => n.labels[k] === v).length;
+    eligible.sort(
+      (x, y) => score(y) - score(x) || x.instances - y.instances || (x.nodeId < y.nodeId ? -1 : 1),
+    );
+    return eligible[0]?.nodeId ?? null;
+  }
+
+  it("agrees with a sort-based reference on random clusters, in any order of candidates", () => {
+    fc.assert(
+      fc.property(candidates, requests, fc.func(fc.integer()), (nodes, req, key) => {
+        const expected = reference(nodes, req);
+        const shuffled = [...nodes].sort((x, y) => key(x.nodeId) - key(y.nodeId));
+        for (const order of [nodes, shuffled]) {
+          if (expected === null) {
+            expect(refusal(() => place(order, req)).code).toBe(ErrorCode.NODE_UNAVAILABLE);
+          } else {
+            expect(place(order, req)).toBe(expected);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,117 @@
+import { listRequest, type WasmatrixClient, watchRequest } from "@wasmatrix/client";
+import { DEFAULT_LOSS_AFTER_INTERVALS } from "@wasmatrix/control-plane";
+import { ErrorCode } from "@wasmatrix/core";
+import type * as pb from "@wasmatrix/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { always, count, never, startReactor } from "./guest.js";
+import { Cluster, type Daemon, TEST_HEARTBEAT_MS, waitFor } from "./harness.js";
+
+/** The control plane checks liveness four times per interval (ControlPlane.startLivenessChecks). */
+const CHECK_PERIOD_MS = TEST_HEARTBEAT_MS / 4;
+/** Scheduling slack on a busy 2-core machine. */
+const SLACK_MS = 300;
+
+async function facts(client: WasmatrixClient, kinds: string[]): Promise<pb.Fact[]> {
+  const out: pb.Fact[] = [];
+  for await (const fact of client.watchEvents(watchRequest({ noFollow: true, kinds }))) out.push(fact);
+  return out;
+}
+
+describe("kill -9 of a node agent", () => {
+  const cluster = new Cluster();
+  let client: WasmatrixClient;
+  let nb: Daemon;
+
+  beforeAll(async () => {
+    const cp = await cluster.controlPlane();
+    [, nb] = await Promise.all([
+      cluster.nodeAgent({ nodeId: "na", controlPlane: cp.address, labels: { zone: "a" } }),
+      cluster.nodeAgent({ nodeId: "nb", controlPlane: cp.address, labels: { zone: "b" } }),
+    ]);
+    client = cluster.client(cp.address);
+    await cluster.nodesAlive(client, ["na", "nb"]);
+  });
+  afterAll(() => cluster.close());
+
+  it("marks the node lost within 3 intervals, records the facts and moves only the `always` instances", async () => {
+    const prefer = { preferredNodeLabels: { zone: "b" } };
+    expect(
+      (await startReactor(client, { instanceId: "keeper", restartPolicy: always, ...prefer })).nodeId,
+    ).toBe("nb");
+    expect(
+      (await startReactor(client, { instanceId: "goner", restartPolicy: never, ...prefer })).nodeId,
+    ).toBe("nb");
+    expect(
+      (await startReactor(client, { instanceId: "bystander", requiredNodeLabels: { zone: "a" } })).nodeId,
+    ).toBe("na");
+    for (let i = 1; i <= 3; i++) expect(await count(client, "keeper")).toBe(i);
+    expect(await count(client, "bystander")).toBe(1);
+
+    const { sentAt } = await nb.kill("SIGKILL");
+
+    const lost = await waitFor(
+      "nb to be lost",
+      async () => {
+        const { nodes } = await client.listNodes();
+        return nodes.find((n) => n.nodeId === "nb" && n.status === "lost");
+      },
+      { timeoutMs: 5_000 },
+    );
+    expect(lost.instances).toBe(0);
+    const [nodeLost] = (await facts(client, ["node.lost"])).filter((f) => f.nodeId === "nb");
+    expect(nodeLost).toBeDefined();
+    const detectedAfterMs = nodeLost!.atMs - sentAt;
+    const budgetMs = DEFAULT_LOSS_AFTER_INTERVALS * TEST_HEARTBEAT_MS + CHECK_PERIOD_MS + SLACK_MS;
+    console.log(
+      `[cluster] node.lost ${detectedAfterMs} ms after kill -9 (heartbeat ${TEST_HEARTBEAT_MS} ms, budget ${budgetMs} ms)`,
+    );
+    expect(detectedAfterMs).toBeLessThanOrEqual(budgetMs);
+    // Not before the node had really been silent for the loss interval.
+    expect(nodeLost!.atMs - JSON.parse(nodeLost!.dataJson).lastHeartbeatAt).toBeGreaterThan(
+      DEFAULT_LOSS_AFTER_INTERVALS * TEST_HEARTBEAT_MS,
+    );
+
+    const instanceLost = (await facts(client, ["instance.lost"])).filter((f) => f.nodeId === "nb");
+    expect(instanceLost.map((f) => f.instanceId).sort()).toEqual(["goner", "keeper"]);
+    for (const fact of instanceLost) expect(JSON.parse(fact.dataJson)).toEqual({ reason: "node_lost" });
+
+    // The `always` instance runs again on the only other node: a fresh instance, so its
+    // in-memory counter starts over.
+    const moved = await waitFor("keeper to run on na", async () => {
+      const { instance } = await client.queryInstance({ instanceId: "keeper", factLimit: 0 });
+      return instance?.nodeId === "na" && instance.status === "running" ? instance : undefined;
+    });
+    expect(await count(client, "keeper")).toBe(1);
+    console.log(`[cluster] keeper answering on na ${Date.now() - sentAt} ms after kill -9`);
+    expect(moved.moduleDigest).toMatch(/^sha256:/);
+
+    // The `never` instance stays lost, across several more heartbeats of the surviving node.
+    const until = Date.now() + 3 * TEST_HEARTBEAT_MS;
+    while (Date.now() < until) {
+      const { instances } = await client.listInstances(listRequest());
+      const byId = Object.fromEntries(instances.map((i) => [i.instanceId, i]));
+      expect(byId["goner"]).toMatchObject({ nodeId: "nb", status: "lost" });
+      expect(byId["keeper"]).toMatchObject({ nodeId: "na", status: "running" });
+      expect(byId["bystander"]).toMatchObject({ nodeId: "na", status: "running", restarts: 0 });
+      await new Promise((r) => setTimeout(r, TEST_HEARTBEAT_MS / 2));
+    }
+    await expect(count(client, "goner")).rejects.toMatchObject({ code: ErrorCode.NODE_UNAVAILABLE });
+    // The bystander on the surviving node was never touched.
+    expect(await count(client, "bystander")).toBe(2);
+  });
+
+  it("places new instances only on live nodes", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (await startReactor(client, { instanceId: `after-${i}`, ...{ preferredNodeLabels: { zone: "b" } } }))
+          .nodeId,
+      ).toBe("na");
+    }
+    await expect(
+      startReactor(client, { instanceId: "needs-b", requiredNodeLabels: { zone: "b" } }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.NODE_UNAVAILABLE,
+      details: { rejected: { na: "label zone=b missing", nb: "node is lost" } },
+    });
+  });
+});
