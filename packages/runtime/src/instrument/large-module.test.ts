@@ -25,20 +25,18 @@ function bigModule(functions: number): Uint8Array {
   );
 }
 
-describe("instrumentation speed", () => {
-  it("instruments a 1 MB module in well under 100 ms", () => {
-    const source = bigModule(3000);
+// How fast this goes is measured by `npm run bench -- runtime` ("instrument() alone"), not here.
+describe("a 1 MB module", () => {
+  it("is instrumented into a valid module, the same bytes every time, with a charge per function and loop", () => {
+    const functions = 3000;
+    const source = bigModule(functions);
     expect(source.length).toBeGreaterThan(1_000_000);
     expect(validates(source)).toBe(true);
-    // First run warms up the JIT, as it would be in a long-running node agent.
-    const output = instrument(source, { maxMemoryPages: 1024 }).bytes;
-    expect(validates(output)).toBe(true);
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 5; i++) {
-      const started = performance.now();
-      instrument(source, { maxMemoryPages: 1024 });
-      best = Math.min(best, performance.now() - started);
-    }
-    expect(best).toBeLessThan(100);
+    const first = instrument(source, { maxMemoryPages: 1024 });
+    expect(validates(first.bytes)).toBe(true);
+    // One loop per body: a charge at each function entry and each loop head.
+    expect(first.info.meteredPoints).toBe(2 * functions);
+    expect(first.info.functionCount).toBe(functions);
+    expect(instrument(source, { maxMemoryPages: 1024 }).bytes).toEqual(first.bytes);
   });
 });
