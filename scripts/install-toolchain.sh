@@ -3,6 +3,7 @@
 #   clang + lld + wasi-libc + libclang-rt-14-dev-wasm32  → C guests for wasm32-wasi
 #   wabt                                                  → wat2wasm for WAT guests, wasm-objdump
 #   nats-server                                           → messaging and JetStream keyvalue tests
+#   etcd-server + etcd-client                             → etcd cluster tests (etcd 3.4, etcdctl)
 #   protobuf-compiler                                     → protoc, for `npm run proto` (ts-proto)
 # Idempotent: each need is probed by the command or file it provides, and apt runs only when one
 # is missing, so a machine that already has everything spends a few milliseconds here.
@@ -28,10 +29,11 @@ have_sysroot || missing+=(wasi-libc)
 have_builtins || missing+=(libclang-rt-14-dev-wasm32)
 command -v wat2wasm >/dev/null 2>&1 || missing+=(wabt)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+{ command -v etcd && command -v etcdctl; } >/dev/null 2>&1 || missing+=(etcd-server etcd-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, nats-server, protoc)"
+  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, nats-server, etcd, protoc)"
   exit 0
 fi
 

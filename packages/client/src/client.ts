@@ -92,13 +92,32 @@ function rpc(raw: RawClient, timeoutMs: number) {
 const CHANNEL_OPTIONS = {
   "grpc.max_receive_message_length": 80 * 1024 * 1024,
   "grpc.max_send_message_length": 80 * 1024 * 1024,
+  // grpc-js waits 1 s after a failed connection and backs off to 120 s: a node would find a
+  // restarted control plane minutes late. Peers here are daemons that come back quickly.
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
+/**
+ * ListFacts of node_agent.proto. It is spelled out here rather than in @wasmatrix/proto's
+ * NodeAgentApi, which predates it, so that the embedded node need not implement it.
+ */
+export interface NodeFactsRequest {
+  /** Facts with a node sequence above this; 0 for all the node still holds. */
+  afterSeq: number;
+  /** At most this many; 0 for the node's default. */
+  limit: number;
+}
+
+export interface NodeFactsApi {
+  listFacts(request: NodeFactsRequest): Promise<{ facts: pb.Fact[] }>;
+}
+
+/** A node agent reached over gRPC. */
+export type NodeConnection = pb.NodeAgentApi & NodeFactsApi & { close(): void };
+
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
-export function connectNode(
-  address: string,
-  options: ClientOptions = {},
-): pb.NodeAgentApi & { close(): void } {
+export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
   const raw = new pb.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
   const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000);
   return {
@@ -110,6 +129,7 @@ export function connectNode(
       call(raw.listInstances as Unary<pb.ListInstancesRequest, pb.ListInstancesResponse>, r),
     setAssignments: (r) => call(raw.setAssignments as Unary<pb.SetAssignmentsRequest, pb.Instance>, r),
     nodeInfo: () => call(raw.nodeInfo as Unary<pb.Empty, pb.Node>, {}),
+    listFacts: (r) => call(raw.listFacts as Unary<NodeFactsRequest, { facts: pb.Fact[] }>, r),
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
     close: () => raw.close(),
   };

@@ -1,9 +1,12 @@
 import { connectNode } from "@wasmatrix/client";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
 import { ControlPlane } from "./control-plane.js";
+import { EtcdNodes } from "./etcd-nodes.js";
 import { controlPlaneService } from "./grpc-server.js";
+import { NodePoller } from "./node-poller.js";
 
 export const DEFAULT_CONTROL_PLANE_ADDRESS = "127.0.0.1:7400";
 
@@ -12,6 +15,11 @@ export interface ControlPlaneDaemonOptions {
   heartbeatIntervalMs?: number;
   /** Node agents known by address instead of by registration; polled every heartbeat interval. */
   staticNodes?: string[];
+  /**
+   * etcd client URLs: node agents registered there (under leases) are found by watching, polled
+   * every heartbeat interval, and lost when their lease expires. etcd holds nothing else.
+   */
+  etcdEndpoints?: string[];
   logger?: Logger;
 }
 
@@ -61,53 +69,41 @@ export async function startControlPlaneDaemon(
     { definition: pb.ControlPlaneService, implementation: service },
   ]);
   controlPlane.startLivenessChecks();
-  const pollers = (options.staticNodes ?? []).map((address) => pollStaticNode(controlPlane, address, logger));
-  logger.info({ address: server.address }, "control plane listening");
+  // A node from a static list cannot register: it is asked who it is and what it runs every
+  // interval instead, and one that stops answering is lost like any other.
+  const pollers = (options.staticNodes ?? []).map(
+    (address) =>
+      new NodePoller(controlPlane, { address, intervalMs: controlPlane.heartbeatIntervalMs, logger }),
+  );
+  for (const poller of pollers) poller.start();
+  let etcd: EtcdNodes | null = null;
+  if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
+    const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
+    etcd = new EtcdNodes(controlPlane, metadata, { intervalMs: controlPlane.heartbeatIntervalMs, logger });
+    try {
+      await etcd.start();
+    } catch (error) {
+      await etcd.close();
+      for (const poller of pollers) poller.stop();
+      controlPlane.close();
+      await server.close();
+      throw new WasmatrixError(
+        ErrorCode.NODE_UNAVAILABLE,
+        `cannot read nodes from etcd at ${options.etcdEndpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
+        { endpoints: options.etcdEndpoints },
+        { cause: error },
+      );
+    }
+  }
+  logger.info({ address: server.address, etcd: options.etcdEndpoints }, "control plane listening");
   return {
     controlPlane,
     address: server.address,
     async close() {
-      for (const stop of pollers) stop();
+      for (const poller of pollers) poller.stop();
+      await etcd?.close();
       controlPlane.close();
       await server.close();
     },
-  };
-}
-
-/**
- * A node from a static list cannot register: the control plane asks it who it is and what it
- * runs on every heartbeat interval instead, and a node that stops answering is lost like any other.
- */
-function pollStaticNode(controlPlane: ControlPlane, address: string, logger: Logger): () => void {
-  // Polls give up within an interval; the calls the control plane routes get the usual deadline.
-  const probe = connectNode(address, { timeoutMs: controlPlane.heartbeatIntervalMs });
-  const api = connectNode(address);
-  let registered: string | null = null;
-  let busy = false;
-  const poll = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const info = await probe.nodeInfo();
-      if (registered !== info.nodeId) {
-        controlPlane.registerNode({ ...info, address }, api);
-        registered = info.nodeId;
-      }
-      controlPlane.reportStatus(
-        info.nodeId,
-        (await probe.listInstances({ nodeId: "", status: "" })).instances,
-      );
-    } catch (error) {
-      logger.debug({ address, error: (error as Error).message }, "static node did not answer");
-    } finally {
-      busy = false;
-    }
-  };
-  void poll();
-  const timer = setInterval(() => void poll(), controlPlane.heartbeatIntervalMs);
-  return () => {
-    clearInterval(timer);
-    probe.close();
-    api.close();
   };
 }

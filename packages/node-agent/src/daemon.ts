@@ -1,6 +1,7 @@
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
-import { NodeId, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, NodeId, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { EtcdMetadata, leaseTtlSeconds, type NodeRegistration } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
 import { NodeAgent, type NodeAgentOptions } from "./agent.js";
 import { viewToProto } from "./convert.js";
@@ -8,6 +9,10 @@ import { nodeAgentService } from "./grpc-service.js";
 import { LocalNodeApi } from "./local-api.js";
 
 export const DEFAULT_NODE_AGENT_ADDRESS = "127.0.0.1:7401";
+/** Until a control plane sets the pace, and for the etcd lease when none does. */
+export const DEFAULT_NODE_HEARTBEAT_INTERVAL_MS = 1_000;
+/** On shutdown, how long revoking the etcd lease may take before the key is left to expire. */
+const REVOKE_TIMEOUT_MS = 2_000;
 /** Facts sent in one report at most; the rest follow in the next. */
 const MAX_FACTS_PER_REPORT = 1_000;
 
@@ -15,8 +20,21 @@ export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
   listen?: string;
   /** Where the control plane can reach this node; default: the address it listens on. */
   advertise?: string;
-  /** The control plane to register with; without one the node only serves its own API (static lists). */
+  /**
+   * The control plane to register with. Without one (and without etcd) the node only serves its
+   * own API (static lists).
+   */
   controlPlane?: string;
+  /**
+   * etcd client URLs: the node registers itself there under a lease, and control planes watching
+   * etcd find it and poll it. With etcd and no `controlPlane`, the node reports to nobody.
+   */
+  etcdEndpoints?: string[];
+  /**
+   * The node's pace before a control plane sets one, and what its etcd lease's TTL is derived
+   * from (3 intervals, at least 2 s). @default DEFAULT_NODE_HEARTBEAT_INTERVAL_MS
+   */
+  heartbeatIntervalMs?: number;
   labels?: Record<string, string>;
   logger?: Logger;
 }
@@ -24,7 +42,9 @@ export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
 export interface NodeDaemon {
   readonly agent: NodeAgent;
   readonly address: string;
-  /** Stops every instance, reports that, deregisters and closes the server. */
+  /** The etcd lease's TTL, when the node registered in etcd. */
+  readonly leaseTtlSeconds: number | null;
+  /** Stops every instance, reports that, deregisters (revokes its etcd lease) and closes the server. */
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -52,19 +72,89 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   ]);
   info.address ||= server.address;
   const address = info.address;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS;
+  let etcd: EtcdRegistration | null = null;
+  if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
+    try {
+      etcd = await registerInEtcd(api, options.etcdEndpoints, leaseTtlSeconds(heartbeatIntervalMs), logger);
+    } catch (error) {
+      await server.close();
+      await agent.close(0);
+      throw error;
+    }
+  }
   const reporter =
     options.controlPlane === undefined
       ? null
-      : new Reporter(agent, api, connect(options.controlPlane), logger);
+      : new Reporter(agent, api, connect(options.controlPlane), logger, heartbeatIntervalMs);
   reporter?.start();
-  logger.info({ nodeId: agent.nodeId, address, controlPlane: options.controlPlane }, "node agent listening");
+  logger.info(
+    { nodeId: agent.nodeId, address, controlPlane: options.controlPlane, etcd: options.etcdEndpoints },
+    "node agent listening",
+  );
   return {
     agent,
     address,
+    leaseTtlSeconds: etcd?.ttlSeconds ?? null,
     async close(deadlineMs) {
       await agent.close(deadlineMs);
       await reporter?.stop();
+      // Every instance has stopped: control planes that see the key go find nothing to move.
+      await etcd?.close();
       await server.close();
+    },
+  };
+}
+
+interface EtcdRegistration {
+  readonly ttlSeconds: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes the node's record (id, address, labels, capabilities, protocol version) under a lease.
+ * etcd3 keeps the lease alive; if it is lost (etcd away for longer than the TTL), the record is
+ * written again under a new lease as soon as etcd answers. Running instances never notice.
+ */
+async function registerInEtcd(
+  api: LocalNodeApi,
+  endpoints: string[],
+  ttlSeconds: number,
+  logger: Logger,
+): Promise<EtcdRegistration> {
+  const metadata = await EtcdMetadata.connect({ endpoints });
+  const { nodeId, address, labels, capabilities, version } = await api.nodeInfo();
+  let registration: NodeRegistration;
+  try {
+    registration = await metadata.registerNode(
+      { nodeId, address, labels, capabilities, version },
+      { ttlSeconds },
+    );
+  } catch (error) {
+    await metadata.close();
+    if (WasmatrixError.is(error)) throw error;
+    throw new WasmatrixError(
+      ErrorCode.NODE_UNAVAILABLE,
+      `cannot register node '${nodeId}' in etcd at ${endpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
+      { nodeId, endpoints },
+      { cause: error },
+    );
+  }
+  registration.onLost((error) =>
+    logger.warn({ error: error.message, ttlSeconds }, "etcd lease lost; registering again when etcd answers"),
+  );
+  registration.onRestored(() => logger.info({ ttlSeconds }, "registered in etcd again"));
+  logger.info({ key: registration.key, ttlSeconds }, "registered in etcd");
+  return {
+    ttlSeconds,
+    async close() {
+      // The instances have stopped: say so before the key goes, so that no control plane takes
+      // the departure for a loss and starts them elsewhere.
+      await withTimeout(registration.markLeaving(), REVOKE_TIMEOUT_MS).catch((error: unknown) =>
+        logger.warn({ error: (error as Error).message }, "could not mark the node as leaving in etcd"),
+      );
+      await registration.revoke(REVOKE_TIMEOUT_MS);
+      await metadata.close();
     },
   };
 }
@@ -76,7 +166,7 @@ class Reporter {
   private sentSeq = 0;
   private running: Promise<void> | null = null;
   private again = false;
-  private intervalMs = 1_000;
+  private intervalMs: number;
   private unreachableLogged = false;
   private readonly stopChanges: () => void;
 
@@ -85,7 +175,9 @@ class Reporter {
     private readonly api: LocalNodeApi,
     private readonly client: WasmatrixClient,
     private readonly logger: Logger,
+    initialIntervalMs: number,
   ) {
+    this.intervalMs = initialIntervalMs;
     // A change is reported at once (coalesced), so the control plane's table follows closely.
     this.stopChanges = agent.onChange(() => this.reportSoon());
   }
@@ -164,7 +256,7 @@ class Reporter {
       protocolVersion: pb.PROTOCOL_VERSION,
     });
     pb.checkProtocolVersion(response.protocolVersion);
-    const interval = response.heartbeatIntervalMs > 0 ? response.heartbeatIntervalMs : 1_000;
+    const interval = response.heartbeatIntervalMs > 0 ? response.heartbeatIntervalMs : this.intervalMs;
     this.registered = true;
     // It may be a control plane that never heard of us (it restarted): send the facts we still
     // hold from the start. Ones it has seen are ignored by their source sequence.
@@ -187,4 +279,14 @@ class Reporter {
     this.unreachableLogged = true;
     this.registered = false;
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from etcd within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

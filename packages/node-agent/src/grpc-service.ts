@@ -1,9 +1,10 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { NodeFactsApi } from "@wasmatrix/client";
 import * as pb from "@wasmatrix/proto";
 import { streaming, unary } from "@wasmatrix/proto";
 
 /** The NodeAgent gRPC service over any implementation of the node API. */
-export function nodeAgentService(api: pb.NodeAgentApi): UntypedServiceImplementation {
+export function nodeAgentService(api: pb.NodeAgentApi & NodeFactsApi): UntypedServiceImplementation {
   const handlers: pb.NodeAgentServer = {
     startInstance: unary((r) => api.startInstance(r)),
     stopInstance: unary((r) => api.stopInstance(r)),
@@ -12,6 +13,7 @@ export function nodeAgentService(api: pb.NodeAgentApi): UntypedServiceImplementa
     listInstances: unary((r) => api.listInstances(r)),
     setAssignments: unary((r) => api.setAssignments(r)),
     nodeInfo: unary(() => api.nodeInfo()),
+    listFacts: unary((r) => api.listFacts(r)),
     streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
   };
   return handlers as unknown as UntypedServiceImplementation;

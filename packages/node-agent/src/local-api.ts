@@ -1,4 +1,5 @@
-import { isEnded } from "@wasmatrix/core";
+import type { NodeFactsApi, NodeFactsRequest } from "@wasmatrix/client";
+import { ErrorCode, isEnded, WasmatrixError } from "@wasmatrix/core";
 import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
@@ -6,8 +7,15 @@ import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from 
 import type { LogLine } from "./logs.js";
 import { followed } from "./stream.js";
 
+/** Facts in one ListFacts answer when the caller names no limit, and at most. */
+export const DEFAULT_FACTS_PER_PAGE = 1_000;
+export const MAX_FACTS_PER_PAGE = 10_000;
+
 /** A node agent behind the protocol's node API: what the embedded control plane and the gRPC server call. */
-export class LocalNodeApi implements pb.NodeAgentApi {
+export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
+  /** Ids whose start is in progress (see startInstance). */
+  private readonly starting = new Set<string>();
+
   constructor(
     readonly agent: NodeAgent,
     private readonly info: { address: string; labels: Record<string, string> } = { address: "", labels: {} },
@@ -28,7 +36,24 @@ export class LocalNodeApi implements pb.NodeAgentApi {
   }
 
   async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
-    return viewToProto(await this.agent.start(startSpecFromProto(request)));
+    const instanceId = request.instanceId;
+    if (instanceId === "") return viewToProto(await this.agent.start(startSpecFromProto(request)));
+    // Two control planes that both saw a node's lease expire both start its instances again,
+    // under the same ids, at nearly the same moment. The agent checks for an id in use before
+    // compiling, so two starts in flight would both pass; the second one is refused here.
+    if (this.starting.has(instanceId)) {
+      throw new WasmatrixError(
+        ErrorCode.ALREADY_EXISTS,
+        `instance '${instanceId}' is being started on node ${this.agent.nodeId} already`,
+        { instanceId, nodeId: this.agent.nodeId },
+      );
+    }
+    this.starting.add(instanceId);
+    try {
+      return viewToProto(await this.agent.start(startSpecFromProto(request)));
+    } finally {
+      this.starting.delete(instanceId);
+    }
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
@@ -58,6 +83,12 @@ export class LocalNodeApi implements pb.NodeAgentApi {
     return viewToProto(
       this.agent.setAssignments(request.instanceId, request.assignments.map(assignmentFromProto)),
     );
+  }
+
+  /** The node's own facts after `afterSeq`, oldest first: what a polling control plane records. */
+  async listFacts(request: NodeFactsRequest): Promise<{ facts: pb.Fact[] }> {
+    const limit = request.limit > 0 ? Math.min(request.limit, MAX_FACTS_PER_PAGE) : DEFAULT_FACTS_PER_PAGE;
+    return { facts: this.agent.facts.query({ afterSeq: request.afterSeq, limit }).map(pb.factToProto) };
   }
 
   async *streamLogs(request: pb.StreamLogsRequest, signal?: AbortSignal): AsyncIterable<pb.LogLine> {

@@ -24,7 +24,11 @@ function call(payload: unknown, remainingMs = 5_000): ProviderCall {
 describe("HTTP provider against a real server on 127.0.0.1", () => {
   let server: Server;
   let base: string;
-  const provider = new HttpProvider({ allowPrivateAddresses: true, maxResponseBytes: 1024, timeoutMs: 2_000 });
+  const provider = new HttpProvider({
+    allowPrivateAddresses: true,
+    maxResponseBytes: 1024,
+    timeoutMs: 2_000,
+  });
 
   beforeAll(async () => {
     server = createServer((request, response) => {
@@ -52,7 +56,9 @@ describe("HTTP provider against a real server on 127.0.0.1", () => {
   it("sends the method, headers and body and answers with status, headers and body", async () => {
     const answer = JSON.parse(
       decoder.decode(
-        await provider.handle(call({ method: "POST", url: `${base}/echo`, headers: { "x-test": "yes" }, body: "hi" })),
+        await provider.handle(
+          call({ method: "POST", url: `${base}/echo`, headers: { "x-test": "yes" }, body: "hi" }),
+        ),
       ),
     );
     expect(answer.status).toBe(200);
@@ -100,20 +106,36 @@ describe("HTTP provider against a real server on 127.0.0.1", () => {
   });
 
   it("asks for the request's host as its permission and refuses other operations and schemes", () => {
-    expect(provider.required("request", encoder.encode(JSON.stringify({ url: "https://API.example.com:8443/x" })))).toEqual({
+    expect(
+      provider.required("request", encoder.encode(JSON.stringify({ url: "https://API.example.com:8443/x" }))),
+    ).toEqual({
       kind: "http",
       host: "api.example.com",
     });
     expect(() => provider.required("get", encoder.encode("{}"))).toThrow(/no operation/);
-    expect(() => provider.required("request", encoder.encode(JSON.stringify({ url: "file:///etc/passwd" })))).toThrow(
-      /only http and https/,
-    );
+    expect(() =>
+      provider.required("request", encoder.encode(JSON.stringify({ url: "file:///etc/passwd" }))),
+    ).toThrow(/only http and https/);
   });
 });
 
 describe("private address detection", () => {
   it("classifies loopback, private, link-local and mapped addresses as private", () => {
-    for (const a of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.1.1", "100.64.0.1", "0.0.0.0", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1"]) {
+    for (const a of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "169.254.1.1",
+      "100.64.0.1",
+      "0.0.0.0",
+      "::1",
+      "::",
+      "fd00::1",
+      "fe80::1",
+      "::ffff:127.0.0.1",
+    ]) {
       expect(isPrivateAddress(a), a).toBe(true);
     }
     for (const a of ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:1.1.1.1"]) {
@@ -123,7 +145,9 @@ describe("private address detection", () => {
 
   it("never calls an address in 10.0.0.0/8 public", () => {
     fc.assert(
-      fc.property(fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255)), ([b, c, d]) => isPrivateAddress(`10.${b}.${c}.${d}`)),
+      fc.property(fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255)), ([b, c, d]) =>
+        isPrivateAddress(`10.${b}.${c}.${d}`),
+      ),
       { numRuns: 100 },
     );
   });

@@ -1,3 +1,4 @@
+export * from "./defaults.js";
 export * from "./http.js";
 export * from "./jetstream-keyvalue.js";
 export * from "./keyvalue.js";
@@ -7,4 +8,3 @@ export * from "./nats-errors.js";
 export * from "./nats-link.js";
 export * from "./nats-names.js";
 export type { CapabilityProvider, ProviderCall } from "./provider.js";
-export * from "./defaults.js";

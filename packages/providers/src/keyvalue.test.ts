@@ -37,13 +37,19 @@ describe("in-memory keyvalue", () => {
   it("refuses bad payloads, non-integer increments and anything past its limits", () => {
     const kv = new MemoryKeyvalueProvider({ maxKeysPerScope: 2, maxValueBytes: 4, maxTotalBytes: 1_000 });
     const run = (op: string, payload: Uint8Array) => () => kv.handleSync("s", op, payload);
-    expect(run("get", encoder.encode("not json"))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }));
-    expect(run("get", json({ key: "" }))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }));
+    expect(run("get", encoder.encode("not json"))).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }),
+    );
+    expect(run("get", json({ key: "" }))).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }),
+    );
     expect(run("set", json({ key: "k", value: "too long" }))).toThrow(
       expect.objectContaining({ code: ErrorCode.RESOURCE_EXHAUSTED }),
     );
     kv.handleSync("s", "set", json({ key: "t", value: "text" }));
-    expect(run("increment", json({ key: "t" }))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }));
+    expect(run("increment", json({ key: "t" }))).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_REQUEST }),
+    );
     kv.handleSync("s", "set", json({ key: "u", value: "1" }));
     expect(run("set", json({ key: "v", value: "1" }))).toThrow(
       expect.objectContaining({ code: ErrorCode.RESOURCE_EXHAUSTED }),

@@ -1,3 +1,4 @@
+import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
@@ -9,6 +10,7 @@ interface ControlPlaneOptions {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
+  etcdEndpoints?: string[];
   logLevel: string;
   config?: string;
 }
@@ -43,17 +45,27 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_STATIC_NODES")
         .argParser(parseAddressList),
     )
+    .addOption(
+      new Option(
+        "--etcd-endpoints <host:port,...>",
+        "find node agents in etcd (registered there under leases) instead of waiting for them to register",
+      )
+        .env("WASMATRIX_ETCD_ENDPOINTS")
+        .argParser(usage(parseEndpoints)),
+    )
     .addOption(logLevelOption())
     .addOption(configOption())
     .addHelpText(
       "after",
       `
 The control plane keeps no state of its own: it learns nodes from their registrations and
-heartbeats, and instances from the nodes' reports. Restart it at any time; nothing running stops.
+heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
+running stops. Several control planes may share one etcd; a client may talk to any of them.
 
 Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
   wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
+  wasmatrix control-plane --etcd-endpoints 10.0.0.2:2379,10.0.0.3:2379
   wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
     )
     .action(async (options: ControlPlaneOptions, command: Command) => {
@@ -74,6 +86,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       logger,
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
+      etcdEndpoints: options.etcdEndpoints ?? [],
     });
     return runUntilSignalled(() => daemon.close(), logger, 2_000);
   } catch (error) {

@@ -1,3 +1,4 @@
+import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
@@ -6,6 +7,8 @@ import { printError } from "../output.js";
 
 interface NodeAgentOptions {
   controlPlane?: string;
+  etcdEndpoints?: string[];
+  heartbeatInterval?: number;
   listen: string;
   advertise?: string;
   nodeId?: string;
@@ -26,6 +29,22 @@ export function registerNodeAgent(program: Command): void {
         "--control-plane <address>",
         "control plane to register with (omit for a node on a static list)",
       ).env("WASMATRIX_CONTROL_PLANE"),
+    )
+    .addOption(
+      new Option(
+        "--etcd-endpoints <host:port,...>",
+        "register this node in etcd under a lease; control planes watching etcd find it there",
+      )
+        .env("WASMATRIX_ETCD_ENDPOINTS")
+        .argParser(usage(parseEndpoints)),
+    )
+    .addOption(
+      new Option(
+        "--heartbeat-interval <duration>",
+        "pace until a control plane sets one; the etcd lease lasts 3 intervals, at least 2s (default 1s)",
+      )
+        .env("WASMATRIX_HEARTBEAT_INTERVAL")
+        .argParser(usage(parseMs)),
     )
     .addOption(
       new Option("--listen <address>", "address to serve the node API on")
@@ -60,10 +79,13 @@ export function registerNodeAgent(program: Command): void {
     .addHelpText(
       "after",
       `
-SIGTERM stops every instance (within --stop-deadline), reports that, deregisters and exits 0.
+SIGTERM stops every instance (within --stop-deadline), reports that, deregisters (revoking its
+etcd lease, so its key goes at once) and exits 0. A node killed outright leaves etcd when its
+lease expires: 3 s with the default heartbeat.
 
 Examples:
   wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --labels zone=a
+  wasmatrix node-agent --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401
   WASMATRIX_CONTROL_PLANE=10.0.0.1:7400 wasmatrix node-agent --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401`,
     )
     .action(async (options: NodeAgentOptions, command: Command) => {
@@ -83,6 +105,8 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       listen: options.listen,
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+      ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),
+      ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       stopDeadlineMs,

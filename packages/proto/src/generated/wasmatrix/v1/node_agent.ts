@@ -23,6 +23,7 @@ import {
 import {
   CapabilityAssignment,
   Empty,
+  Fact,
   Instance,
   InvokeRequest,
   InvokeResponse,
@@ -48,6 +49,17 @@ export interface QueryStatusRequest {
 export interface SetAssignmentsRequest {
   instanceId: string;
   assignments: CapabilityAssignment[];
+}
+
+export interface ListFactsRequest {
+  /** Facts with a node sequence above this; 0 for everything the node still holds. */
+  afterSeq: number;
+  /** At most this many; 0 means the node's default (1 000). */
+  limit: number;
+}
+
+export interface ListFactsResponse {
+  facts: Fact[];
 }
 
 function createBaseQueryStatusRequest(): QueryStatusRequest {
@@ -214,6 +226,162 @@ export const SetAssignmentsRequest: MessageFns<SetAssignmentsRequest> = {
   },
 };
 
+function createBaseListFactsRequest(): ListFactsRequest {
+  return { afterSeq: 0, limit: 0 };
+}
+
+export const ListFactsRequest: MessageFns<ListFactsRequest> = {
+  encode(message: ListFactsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterSeq !== 0) {
+      writer.uint32(8).uint64(message.afterSeq);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFactsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFactsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterSeq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFactsRequest {
+    return {
+      afterSeq: isSet(object.afterSeq)
+        ? globalThis.Number(object.afterSeq)
+        : isSet(object.after_seq)
+        ? globalThis.Number(object.after_seq)
+        : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListFactsRequest): unknown {
+    const obj: any = {};
+    if (message.afterSeq !== 0) {
+      obj.afterSeq = Math.round(message.afterSeq);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFactsRequest>, I>>(base?: I): ListFactsRequest {
+    return ListFactsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFactsRequest>, I>>(object: I): ListFactsRequest {
+    const message = createBaseListFactsRequest();
+    message.afterSeq = object.afterSeq ?? 0;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListFactsResponse(): ListFactsResponse {
+  return { facts: [] };
+}
+
+export const ListFactsResponse: MessageFns<ListFactsResponse> = {
+  encode(message: ListFactsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.facts) {
+      Fact.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFactsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFactsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.facts.push(Fact.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFactsResponse {
+    return { facts: globalThis.Array.isArray(object?.facts) ? object.facts.map((e: any) => Fact.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListFactsResponse): unknown {
+    const obj: any = {};
+    if (message.facts?.length) {
+      obj.facts = message.facts.map((e) => Fact.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFactsResponse>, I>>(base?: I): ListFactsResponse {
+    return ListFactsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFactsResponse>, I>>(object: I): ListFactsResponse {
+    const message = createBaseListFactsResponse();
+    message.facts = object.facts?.map((e) => Fact.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type NodeAgentService = typeof NodeAgentService;
 export const NodeAgentService = {
   startInstance: {
@@ -291,6 +459,19 @@ export const NodeAgentService = {
     responseSerialize: (value: Node): Buffer => Buffer.from(Node.encode(value).finish()),
     responseDeserialize: (value: Buffer): Node => Node.decode(value),
   },
+  /**
+   * Facts the node recorded after `after_seq` (its own sequence), oldest first: how a control
+   * plane that polls the node (static lists, etcd discovery) learns what happened there.
+   */
+  listFacts: {
+    path: "/wasmatrix.v1.NodeAgent/ListFacts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFactsRequest): Buffer => Buffer.from(ListFactsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFactsRequest => ListFactsRequest.decode(value),
+    responseSerialize: (value: ListFactsResponse): Buffer => Buffer.from(ListFactsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFactsResponse => ListFactsResponse.decode(value),
+  },
 } as const;
 
 export interface NodeAgentServer extends UntypedServiceImplementation {
@@ -303,6 +484,11 @@ export interface NodeAgentServer extends UntypedServiceImplementation {
   streamLogs: handleServerStreamingCall<StreamLogsRequest, LogLine>;
   /** Who the node is: used by control planes that know nodes from a static list. */
   nodeInfo: handleUnaryCall<Empty, Node>;
+  /**
+   * Facts the node recorded after `after_seq` (its own sequence), oldest first: how a control
+   * plane that polls the node (static lists, etcd discovery) learns what happened there.
+   */
+  listFacts: handleUnaryCall<ListFactsRequest, ListFactsResponse>;
 }
 
 export interface NodeAgentClient extends Client {
@@ -415,6 +601,25 @@ export interface NodeAgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Node) => void,
   ): ClientUnaryCall;
+  /**
+   * Facts the node recorded after `after_seq` (its own sequence), oldest first: how a control
+   * plane that polls the node (static lists, etcd discovery) learns what happened there.
+   */
+  listFacts(
+    request: ListFactsRequest,
+    callback: (error: ServiceError | null, response: ListFactsResponse) => void,
+  ): ClientUnaryCall;
+  listFacts(
+    request: ListFactsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFactsResponse) => void,
+  ): ClientUnaryCall;
+  listFacts(
+    request: ListFactsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFactsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const NodeAgentClient = makeGenericClientConstructor(NodeAgentService, "wasmatrix.v1.NodeAgent") as unknown as {
@@ -435,6 +640,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,146 @@
+import { ErrorCode, MAX_ID_LENGTH, WasmatrixError } from "@wasmatrix/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  ALLOWED_PREFIXES,
+  assertAllowedKey,
+  NODES_PREFIX,
+  nodeKey,
+  PROVIDERS_PREFIX,
+  parseKey,
+  providerKey,
+} from "./keys.js";
+
+// Written independently of keys.ts: the whole of what may be written to etcd, as one expression.
+const ORACLE = new RegExp(
+  `^/wasmatrix/v1/(nodes|providers)/[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ID_LENGTH - 1}}$`,
+);
+
+function refusal(key: unknown): WasmatrixError | null {
+  try {
+    assertAllowedKey(key);
+    return null;
+  } catch (error) {
+    if (!WasmatrixError.is(error)) throw error;
+    return error;
+  }
+}
+
+const idChar = fc.constantFrom(..."abcXYZ019._-".split(""));
+const validId = fc
+  .tuple(fc.constantFrom(..."aZ09".split("")), fc.string({ unit: idChar, maxLength: MAX_ID_LENGTH - 1 }))
+  .map(([first, rest]) => first + rest);
+// Near misses: the right prefixes around the wrong things, the wrong prefixes around the right
+// things, and the words that name what must never be stored.
+const segment = fc.oneof(
+  validId,
+  fc.constantFrom("", ".", "..", "-x", "_x", "a b", "a/b", "a*", "a>", "é", "\u0000", "x\n"),
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: "binary", maxLength: 12 }),
+);
+const root = fc.constantFrom(
+  "/wasmatrix/v1/",
+  "/wasmatrix/v2/",
+  "/wasmatrix/",
+  "wasmatrix/v1/",
+  "/Wasmatrix/v1/",
+  "//wasmatrix/v1/",
+  "/wasmatrix/v1//",
+  "",
+  "/",
+);
+const kind = fc.constantFrom(
+  "nodes",
+  "providers",
+  "node",
+  "provider",
+  "instances",
+  "facts",
+  "logs",
+  "desired",
+  "state",
+  "leases",
+  "nodes/x/instances",
+  "providers/p/data",
+  "NODES",
+);
+const nearMiss = fc
+  .tuple(root, kind, fc.constantFrom("/", "", "//"), segment, fc.constantFrom("", "/", "/extra", "/..", "\n"))
+  .map((parts) => parts.join(""));
+const anyKey = fc.oneof(nearMiss, fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 80 }));
+
+describe("the etcd key guard", () => {
+  it("refuses, with INVALID_REQUEST, every key outside the node and provider prefixes", () => {
+    fc.assert(
+      fc.property(anyKey, (key) => {
+        const error = refusal(key);
+        if (ORACLE.test(key)) {
+          expect(error).toBeNull();
+        } else {
+          expect(error?.code).toBe(ErrorCode.INVALID_REQUEST);
+          expect(error?.details["allowedPrefixes"]).toEqual([...ALLOWED_PREFIXES]);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("refuses every key that would hold instance state, logs, facts or desired state", () => {
+    const forbidden = fc
+      .tuple(
+        fc.constantFrom("instances", "facts", "logs", "desired", "desired-state", "state", "events"),
+        validId,
+        fc.constantFrom("", "/status", "/log/1"),
+      )
+      .chain(([what, id, rest]) =>
+        fc.constantFrom(
+          `/wasmatrix/v1/${what}/${id}${rest}`,
+          `${NODES_PREFIX}${id}/${what}${rest}`,
+          `${PROVIDERS_PREFIX}${id}/${what}${rest}`,
+          `/${what}/${id}`,
+        ),
+      );
+    fc.assert(
+      fc.property(forbidden, (key) => {
+        expect(refusal(key)?.code).toBe(ErrorCode.INVALID_REQUEST);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("accepts every valid node and provider key and names what it holds", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom("node", "provider") as fc.Arbitrary<"node" | "provider">,
+        validId,
+        (kind, id) => {
+          const key = kind === "node" ? nodeKey(id) : providerKey(id);
+          expect(refusal(key)).toBeNull();
+          expect(parseKey(key)).toEqual({ kind, id });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses keys that are not strings", () => {
+    for (const key of [
+      Buffer.from(`${NODES_PREFIX}n1`),
+      7,
+      null,
+      undefined,
+      { toString: () => `${NODES_PREFIX}n1` },
+    ]) {
+      expect(refusal(key)?.code).toBe(ErrorCode.INVALID_REQUEST);
+    }
+  });
+
+  it("builds keys only from valid ids", () => {
+    expect(nodeKey("n-1")).toBe("/wasmatrix/v1/nodes/n-1");
+    expect(providerKey("kv.1")).toBe("/wasmatrix/v1/providers/kv.1");
+    for (const bad of ["", "../x", "a/b", "x".repeat(MAX_ID_LENGTH + 1), " a"]) {
+      expect(() => nodeKey(bad)).toThrow(WasmatrixError);
+      expect(() => providerKey(bad)).toThrow(WasmatrixError);
+    }
+  });
+});

@@ -1,0 +1,63 @@
+import { ErrorCode, NodeId, ProviderId, WasmatrixError } from "@wasmatrix/core";
+
+/**
+ * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease.
+ * Instance state, logs, facts and desired state have no key here, and `assertAllowedKey` is the
+ * one door every write goes through, so they cannot get one by accident.
+ */
+
+export const KEY_ROOT = "/wasmatrix/v1/";
+export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
+export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
+export const ALLOWED_PREFIXES: readonly string[] = [NODES_PREFIX, PROVIDERS_PREFIX];
+
+export type KeyKind = "node" | "provider";
+
+export interface ParsedKey {
+  kind: KeyKind;
+  /** A valid NodeId or ProviderId (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters). */
+  id: string;
+}
+
+/** The key of a node's record. INVALID_REQUEST for an id that is not a valid NodeId. */
+export function nodeKey(nodeId: string): string {
+  return `${NODES_PREFIX}${NodeId.parse(nodeId)}`;
+}
+
+/** The key of a provider's record. INVALID_REQUEST for an id that is not a valid ProviderId. */
+export function providerKey(providerId: string): string {
+  return `${PROVIDERS_PREFIX}${ProviderId.parse(providerId)}`;
+}
+
+/** What a key names, or null when it is not exactly `<prefix><valid id>` for an allowed prefix. */
+export function parseKey(key: unknown): ParsedKey | null {
+  if (typeof key !== "string") return null;
+  if (key.startsWith(NODES_PREFIX)) {
+    const id = key.slice(NODES_PREFIX.length);
+    return NodeId.isValid(id) ? { kind: "node", id } : null;
+  }
+  if (key.startsWith(PROVIDERS_PREFIX)) {
+    const id = key.slice(PROVIDERS_PREFIX.length);
+    return ProviderId.isValid(id) ? { kind: "provider", id } : null;
+  }
+  return null;
+}
+
+/**
+ * Refuses, with INVALID_REQUEST, any key that is not a node or provider key. Pure, so it can be
+ * property-tested; called before every put and delete this package makes.
+ */
+export function assertAllowedKey(key: unknown): ParsedKey {
+  const parsed = parseKey(key);
+  if (parsed !== null) return parsed;
+  const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
+  throw new WasmatrixError(
+    ErrorCode.INVALID_REQUEST,
+    `etcd holds only node and provider metadata: key '${shown}' is not ${NODES_PREFIX}<node id> or ${PROVIDERS_PREFIX}<provider id>; instance state, logs, facts and desired state never go to etcd`,
+    { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
+  );
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}

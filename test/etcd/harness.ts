@@ -1,0 +1,264 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  connect,
+  connectNode,
+  invokeRequest,
+  startRequest,
+  type WasmatrixClient,
+  watchRequest,
+} from "@wasmatrix/client";
+import type * as pb from "@wasmatrix/proto";
+import { guests } from "../../packages/node-agent/src/test-support/guests.js";
+
+/**
+ * Real `wasmatrix control-plane` and `wasmatrix node-agent` processes that meet through a real
+ * etcd, on free loopback ports. Every child is killed with the test process even when a test
+ * fails half-way.
+ */
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = join(ROOT, "packages/cli/bin/wasmatrix.js");
+
+/** Short heartbeats: a node's lease is then 2 s (the shortest), a poll every 300 ms. */
+export const TEST_HEARTBEAT_MS = 300;
+/** From spawn to serving, on a busy 2-core machine (the first start may bundle the CLI). */
+const READY_TIMEOUT_MS = 30_000;
+const STDERR_KEPT_CHARS = 16_000;
+
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no free port");
+  return address.port;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `probe` until it returns something other than undefined (a thrown error counts as "not
+ * yet") and returns that; fails with `what` and the last error when the time runs out.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      const why = last === undefined ? "" : `; last error: ${(last as Error).message}`;
+      throw new Error(`timed out waiting for ${what}${why}`);
+    }
+    await sleep(options.intervalMs ?? 25);
+  }
+}
+
+export interface Daemon {
+  readonly name: string;
+  readonly address: string;
+  readonly child: ChildProcess;
+  stderr(): string;
+  /** Sends the signal and waits for the exit; resolves with the time the signal was sent. */
+  kill(signal: NodeJS.Signals): Promise<{ sentAt: number; code: number | null; signal: string | null }>;
+}
+
+export interface EtcdClusterOptions {
+  /** etcd client URLs given to every daemon; empty for daemons that meet without etcd (baselines). */
+  endpoints: string[];
+  /** @default TEST_HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** @default "warn" */
+  logLevel?: string;
+}
+
+/** The daemons and clients of one test file; `close()` kills whatever is still alive. */
+export class EtcdCluster {
+  private readonly daemons: Daemon[] = [];
+  private readonly clients: { close(): void }[] = [];
+
+  constructor(private readonly options: EtcdClusterOptions) {}
+
+  /** Spawns a control plane and resolves once its API answers. */
+  async controlPlane(extraArgs: string[] = []): Promise<Daemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const daemon = this.spawn(`control-plane ${address}`, address, [
+      "control-plane",
+      "--listen",
+      address,
+      ...extraArgs,
+    ]);
+    const client = this.client(address, 2_000);
+    await this.untilServing(daemon, () => client.serverInfo());
+    return daemon;
+  }
+
+  /** Spawns a node agent and resolves as soon as its API answers (not when control planes know it). */
+  async nodeAgent(
+    nodeId: string,
+    labels: Record<string, string> = {},
+    extraArgs: string[] = [],
+  ): Promise<Daemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const args = ["node-agent", "--listen", address, "--node-id", nodeId, ...extraArgs];
+    const pairs = Object.entries(labels);
+    if (pairs.length > 0) args.push("--labels", pairs.map(([k, v]) => `${k}=${v}`).join(","));
+    const daemon = this.spawn(`node-agent ${nodeId}`, address, args);
+    const node = connectNode(address, { timeoutMs: 2_000 });
+    this.clients.push(node);
+    await this.untilServing(daemon, () => node.nodeInfo());
+    return daemon;
+  }
+
+  client(address: string, timeoutMs = 10_000): WasmatrixClient {
+    const client = connect(address, { timeoutMs });
+    this.clients.push(client);
+    return client;
+  }
+
+  node(address: string): ReturnType<typeof connectNode> {
+    const node = connectNode(address, { timeoutMs: 5_000 });
+    this.clients.push(node);
+    return node;
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.clients) client.close();
+    await Promise.all(
+      this.daemons
+        .filter((d) => d.child.exitCode === null && d.child.signalCode === null)
+        .map((d) => d.kill("SIGKILL")),
+    );
+  }
+
+  private spawn(name: string, address: string, args: string[]): Daemon {
+    const common = [
+      ...(this.options.endpoints.length === 0 ? [] : ["--etcd-endpoints", this.options.endpoints.join(",")]),
+      "--heartbeat-interval",
+      `${this.options.heartbeatMs ?? TEST_HEARTBEAT_MS}ms`,
+      "--log-level",
+      this.options.logLevel ?? "warn",
+    ];
+    const child = spawn(process.execPath, [BIN, ...args, ...common], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+      env: daemonEnv(),
+    });
+    running.add(child);
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
+    });
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once("exit", (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+    const daemon: Daemon = {
+      name,
+      address,
+      child,
+      stderr: () => stderr,
+      async kill(signal) {
+        const sentAt = Date.now();
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        return { sentAt, ...(await exited) };
+      },
+    };
+    this.daemons.push(daemon);
+    return daemon;
+  }
+
+  private async untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
+        throw new Error(
+          `${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.stderr()}`,
+        );
+      }
+      try {
+        await probe();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new Error(`${daemon.name} did not serve: ${(error as Error).message}\n${daemon.stderr()}`);
+        }
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** The test's environment minus every WASMATRIX_ variable: the daemons get their options from flags only. */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith("WASMATRIX_")) delete env[key];
+  return env;
+}
+
+/** Waits until the control plane lists every one of `nodeIds` as alive. */
+export function nodesAlive(
+  client: WasmatrixClient,
+  nodeIds: string[],
+  timeoutMs = 15_000,
+): Promise<pb.Node[]> {
+  return waitFor(
+    `nodes ${nodeIds.join(", ")} alive at ${client.address}`,
+    async () => {
+      const { nodes } = await client.listNodes();
+      const alive = nodes.filter((n) => nodeIds.includes(n.nodeId) && n.status === "alive");
+      return alive.length === nodeIds.length ? nodes : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+export async function facts(client: WasmatrixClient, kinds: string[]): Promise<pb.Fact[]> {
+  const out: pb.Fact[] = [];
+  for await (const fact of client.watchEvents(watchRequest({ noFollow: true, kinds }))) out.push(fact);
+  return out;
+}
+
+/**
+ * The reactor the tests run: the node agent's proxy guest, whose `count` keeps a counter in
+ * linear memory. A count that keeps climbing proves the instance was never restarted; one that
+ * starts again at 1 proves it is a fresh instance.
+ */
+let reactorBytes: Buffer | undefined;
+export async function startReactor(
+  client: WasmatrixClient,
+  fields: pb.DeepPartial<pb.StartInstanceRequest>,
+): Promise<pb.Instance> {
+  reactorBytes ??= Buffer.from(await guests.proxy());
+  return client.startInstance(startRequest({ module: reactorBytes, ...fields }));
+}
+
+/** Invokes `count` and returns the counter it answers with (u32, little endian). */
+export async function count(client: WasmatrixClient, instanceId: string): Promise<number> {
+  const result = await client.invoke(invokeRequest(instanceId, "count"));
+  if (result.outcome?.status !== "ok" || result.response.byteLength !== 4) {
+    throw new Error(`count on ${instanceId} failed: ${JSON.stringify(result.outcome)} ${result.guestError}`);
+  }
+  return result.response.readUInt32LE(0);
+}
+
+export const always = { policy: { $case: "always" as const, value: {} } };
+export const never = { policy: { $case: "never" as const, value: {} } };
