@@ -4,13 +4,14 @@
  */
 import { clusterSuite } from "./cluster.js";
 import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
+import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
 
-const SUITES: Suite[] = [runtimeSuite, embeddedSuite, clusterSuite, soakSuite];
+const SUITES: Suite[] = [runtimeSuite, embeddedSuite, clusterSuite, etcdSuite, soakSuite];
 const FLAGS = new Set(["--write", "--long"]);
 
 const args = process.argv.slice(2);

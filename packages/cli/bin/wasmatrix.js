@@ -59,9 +59,12 @@ async function bundle(dir) {
     // Another process built the same bundle first.
     rmSync(staging, { recursive: true, force: true });
   }
+  // Bundles of older sources go once nothing can still be running them: daemons started from a
+  // bundle load its worker entry long after they start, so only day-old ones are removed.
+  const dayAgo = Date.now() - 24 * 60 * 60 * 1000;
   for (const old of readdirSync(dirname(dir))) {
     const path = join(dirname(dir), old);
-    if (path !== dir && !old.endsWith(".tmp")) rmSync(path, { recursive: true, force: true });
+    if (path !== dir && statSync(path).mtimeMs < dayAgo) rmSync(path, { recursive: true, force: true });
   }
 }
 

@@ -81,6 +81,7 @@ export class NodeAgent {
   /** Messaging subscriptions delivered as invocations; null when no messaging provider runs here. */
   readonly subscriptions: SubscriptionManager | null;
   private readonly instances = new Map<string, ManagedInstance>();
+  private readonly starting = new Set<string>();
   private readonly changeListeners = new Set<ChangeListener>();
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -115,13 +116,24 @@ export class NodeAgent {
     const instanceId =
       spec.instanceId === undefined ? InstanceId.generate() : InstanceId.parse(spec.instanceId);
     const existing = this.instances.get(instanceId);
-    if (existing?.isActive) {
+    if (existing?.isActive || this.starting.has(instanceId)) {
       throw new WasmatrixError(
         ErrorCode.ALREADY_EXISTS,
-        `instance '${instanceId}' already exists and is ${existing.status}; stop it first or pick another id`,
-        { instanceId, status: existing.status },
+        `instance '${instanceId}' already exists and is ${existing?.status ?? "starting"}; stop it first or pick another id`,
+        { instanceId, status: existing?.status ?? "starting" },
       );
     }
+    // Compiling takes a while: a second start of the same id meanwhile (two control planes
+    // reacting to one node loss) must not pass the check above too.
+    this.starting.add(instanceId);
+    try {
+      return await this.startChecked(instanceId, spec);
+    } finally {
+      this.starting.delete(instanceId);
+    }
+  }
+
+  private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
     if (!compiled.kinds.includes(kind)) {

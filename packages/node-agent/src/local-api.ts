@@ -1,5 +1,5 @@
 import type { NodeFactsApi, NodeFactsRequest } from "@wasmatrix/client";
-import { ErrorCode, isEnded, WasmatrixError } from "@wasmatrix/core";
+import { isEnded } from "@wasmatrix/core";
 import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
@@ -14,7 +14,6 @@ export const MAX_FACTS_PER_PAGE = 10_000;
 /** A node agent behind the protocol's node API: what the embedded control plane and the gRPC server call. */
 export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
   /** Ids whose start is in progress (see startInstance). */
-  private readonly starting = new Set<string>();
 
   constructor(
     readonly agent: NodeAgent,
@@ -36,24 +35,7 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
   }
 
   async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
-    const instanceId = request.instanceId;
-    if (instanceId === "") return viewToProto(await this.agent.start(startSpecFromProto(request)));
-    // Two control planes that both saw a node's lease expire both start its instances again,
-    // under the same ids, at nearly the same moment. The agent checks for an id in use before
-    // compiling, so two starts in flight would both pass; the second one is refused here.
-    if (this.starting.has(instanceId)) {
-      throw new WasmatrixError(
-        ErrorCode.ALREADY_EXISTS,
-        `instance '${instanceId}' is being started on node ${this.agent.nodeId} already`,
-        { instanceId, nodeId: this.agent.nodeId },
-      );
-    }
-    this.starting.add(instanceId);
-    try {
-      return viewToProto(await this.agent.start(startSpecFromProto(request)));
-    } finally {
-      this.starting.delete(instanceId);
-    }
+    return viewToProto(await this.agent.start(startSpecFromProto(request)));
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {

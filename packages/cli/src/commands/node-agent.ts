@@ -1,6 +1,6 @@
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
-import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
+import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
@@ -14,6 +14,7 @@ interface NodeAgentOptions {
   nodeId?: string;
   labels?: Record<string, string>;
   allowPrivateHttp?: boolean;
+  nats?: string;
   stopDeadline?: number;
   logLevel: string;
   config?: string;
@@ -66,6 +67,7 @@ export function registerNodeAgent(program: Command): void {
         .argParser(usage(parseLabelList)),
     )
     .option("--allow-private-http", "let the http capability reach private and loopback addresses")
+    .addOption(natsOption())
     .addOption(
       new Option(
         "--stop-deadline <duration>",
@@ -95,11 +97,18 @@ Examples:
 }
 
 async function nodeAgent(options: NodeAgentOptions): Promise<number> {
-  const [{ startNodeDaemon }, { createLogger }, { HttpProvider, MemoryKeyvalueProvider }] = await Promise.all(
-    [import("@wasmatrix/node-agent"), import("@wasmatrix/core/logger"), import("@wasmatrix/providers")],
-  );
+  const [{ startNodeDaemon }, { createLogger }, { localProviders }] = await Promise.all([
+    import("@wasmatrix/node-agent"),
+    import("@wasmatrix/core/logger"),
+    import("@wasmatrix/providers"),
+  ]);
   const logger = createLogger("wasmatrix-node-agent", { level: options.logLevel });
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
+  const local = localProviders({
+    http: { allowPrivateAddresses: options.allowPrivateHttp === true },
+    ...(options.nats === undefined ? {} : { nats: options.nats }),
+    ...(options.nodeId === undefined ? {} : { name: `wasmatrix-${options.nodeId}` }),
+  });
   try {
     const daemon = await startNodeDaemon({
       listen: options.listen,
@@ -110,14 +119,19 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       stopDeadlineMs,
-      providers: [
-        new MemoryKeyvalueProvider(),
-        new HttpProvider({ allowPrivateAddresses: options.allowPrivateHttp === true }),
-      ],
+      providers: local.providers,
       logger,
     });
-    return runUntilSignalled(() => daemon.close(stopDeadlineMs), logger, stopDeadlineMs);
+    return runUntilSignalled(
+      async () => {
+        await daemon.close(stopDeadlineMs);
+        await local.close();
+      },
+      logger,
+      stopDeadlineMs,
+    );
   } catch (error) {
+    await local.close().catch(() => undefined);
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;
