@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, connectNode, type WasmatrixClient } from "@wasmatrix/client";
+import { connect, connectNode, connectProvider, type WasmatrixClient } from "@wasmatrix/client";
 import { WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 
@@ -164,6 +164,34 @@ export class Cluster {
     const node = connectNode(address, { timeoutMs: 2_000 });
     this.clients.push(node);
     await this.untilServing(daemon, () => node.nodeInfo());
+    return daemon;
+  }
+
+  /** A provider process (`wasmatrix provider`) registered with the control plane. */
+  async provider(spec: {
+    capability: string;
+    providerId: string;
+    controlPlane: string;
+    port?: number;
+  }): Promise<Daemon> {
+    const address = `127.0.0.1:${spec.port ?? (await freePort())}`;
+    const args = [
+      "provider",
+      spec.capability,
+      "--id",
+      spec.providerId,
+      "--control-plane",
+      spec.controlPlane,
+      "--listen",
+      address,
+      "--heartbeat-interval",
+      `${TEST_HEARTBEAT_MS}ms`,
+    ];
+    await bundleOnce();
+    const daemon = this.spawn(`provider ${spec.providerId}`, address, args);
+    const probe = connectProvider(address);
+    this.clients.push(probe);
+    await this.untilServing(daemon, () => probe.providerInfo());
     return daemon;
   }
 

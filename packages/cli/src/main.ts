@@ -8,6 +8,7 @@ import { registerInvoke } from "./commands/invoke.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerNodeAgent } from "./commands/node-agent.js";
 import { registerNodes } from "./commands/nodes.js";
+import { registerProvider } from "./commands/provider.js";
 import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
@@ -44,6 +45,7 @@ Commands that talk to a server read its address from --server or WASMATRIX_SERVE
 registerUp(program);
 registerControlPlane(program);
 registerNodeAgent(program);
+registerProvider(program);
 registerStart(program);
 registerStop(program);
 registerPs(program);

@@ -14,6 +14,9 @@ export interface WasmatrixClient extends pb.ControlPlaneApi {
   registerNode(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
   reportStatus(request: pb.ReportStatusRequest): Promise<pb.ReportStatusResponse>;
   deregisterNode(request: pb.DeregisterNodeRequest): Promise<pb.Empty>;
+  /** What provider processes call: announce themselves on every heartbeat. */
+  registerProvider(request: pb.RegisterProviderRequest): Promise<pb.Empty>;
+  listProviders(): Promise<pb.ListProvidersResponse>;
   close(): void;
 }
 
@@ -53,6 +56,8 @@ export function connect(
     registerNode: (r) => call(raw.registerNode as Unary<pb.RegisterNodeRequest, pb.RegisterNodeResponse>, r),
     reportStatus: (r) => call(raw.reportStatus as Unary<pb.ReportStatusRequest, pb.ReportStatusResponse>, r),
     deregisterNode: (r) => call(raw.deregisterNode as Unary<pb.DeregisterNodeRequest, pb.Empty>, r),
+    registerProvider: (r) => call(raw.registerProvider as Unary<pb.RegisterProviderRequest, pb.Empty>, r),
+    listProviders: () => call(raw.listProviders as Unary<pb.Empty, pb.ListProvidersResponse>, {}),
     watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
     close: () => raw.close(),
@@ -131,6 +136,23 @@ export function connectNode(address: string, options: ClientOptions = {}): NodeC
     nodeInfo: () => call(raw.nodeInfo as Unary<pb.Empty, pb.Node>, {}),
     listFacts: (r) => call(raw.listFacts as Unary<NodeFactsRequest, { facts: pb.Fact[] }>, r),
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    close: () => raw.close(),
+  };
+}
+
+export interface ProviderConnection {
+  call(request: pb.ProviderCallRequest, timeoutMs: number): Promise<pb.ProviderCallResponse>;
+  providerInfo(): Promise<pb.Provider>;
+  close(): void;
+}
+
+/** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
+export function connectProvider(address: string): ProviderConnection {
+  const raw = new pb.CapabilityProviderClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  return {
+    call: (request, timeoutMs) =>
+      rpc(raw, timeoutMs).call(raw.call as Unary<pb.ProviderCallRequest, pb.ProviderCallResponse>, request),
+    providerInfo: () => rpc(raw, 5_000).call(raw.providerInfo as Unary<pb.Empty, pb.Provider>, {}),
     close: () => raw.close(),
   };
 }

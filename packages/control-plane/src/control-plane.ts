@@ -1,4 +1,13 @@
-import { ErrorCode, type Fact, FactLog, InstanceId, isEnded, NodeId, WasmatrixError } from "@wasmatrix/core";
+import {
+  ErrorCode,
+  type Fact,
+  FactLog,
+  InstanceId,
+  isEnded,
+  NodeId,
+  ProviderId,
+  WasmatrixError,
+} from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
@@ -40,6 +49,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
   private readonly nodes = new Map<string, NodeEntry>();
   /** instance id → the instance as its node last reported it. */
   private readonly instances = new Map<string, pb.Instance>();
+  /** provider id → the provider process as it last announced itself. */
+  private readonly providers = new Map<string, pb.Provider>();
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
@@ -138,6 +149,39 @@ export class ControlPlane implements pb.ControlPlaneApi {
     }
     entry.node.instances = instances.filter((i) => !isEnded(i.status)).length;
     return true;
+  }
+
+  /** A provider process announcing itself; it does so again on every heartbeat. */
+  registerProvider(provider: pb.Provider): void {
+    ProviderId.parse(provider.providerId);
+    if (provider.address === "" || !["keyvalue", "http", "messaging"].includes(provider.capability)) {
+      throw new WasmatrixError(
+        ErrorCode.INVALID_REQUEST,
+        "a provider registration needs its address and a capability of keyvalue, http or messaging",
+        { providerId: provider.providerId, capability: provider.capability },
+      );
+    }
+    const known = this.providers.get(provider.providerId);
+    this.providers.set(provider.providerId, { ...provider, status: "alive", lastHeartbeatMs: this.now() });
+    if (known === undefined || known.status !== "alive") {
+      this.logger.info({ providerId: provider.providerId, address: provider.address }, "provider registered");
+    }
+  }
+
+  /** Every provider process known, with its liveness. */
+  async listProviders(): Promise<pb.ListProvidersResponse> {
+    const limit = this.heartbeatIntervalMs * (this.options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
+    const now = this.now();
+    const providers = [...this.providers.values()].map((p) => ({
+      ...p,
+      status: now - p.lastHeartbeatMs > limit ? "lost" : "alive",
+    }));
+    return { providers };
+  }
+
+  /** The live providers, as node agents receive them with every report's answer. */
+  async liveProviders(): Promise<pb.Provider[]> {
+    return (await this.listProviders()).providers.filter((p) => p.status === "alive");
   }
 
   /** A node leaving on purpose: it has stopped its instances, so nothing is lost or moved. */

@@ -58,12 +58,21 @@ export async function startControlPlaneDaemon(
     async reportStatus(request) {
       const known = controlPlane.reportStatus(request.nodeId, request.instances);
       if (known) controlPlane.recordProtoFacts(request.facts);
-      return { known };
+      return { known, providers: known ? await controlPlane.liveProviders() : [] };
     },
     async deregisterNode(request) {
       controlPlane.deregisterNode(request.nodeId);
       return {};
     },
+    async registerProvider(request) {
+      pb.checkProtocolVersion(request.protocolVersion);
+      if (request.provider === undefined) {
+        throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "a provider registration needs the provider");
+      }
+      controlPlane.registerProvider(request.provider);
+      return {};
+    },
+    listProviders: () => controlPlane.listProviders(),
   });
   const server = await pb.startGrpcServer(options.listen ?? DEFAULT_CONTROL_PLANE_ADDRESS, [
     { definition: pb.ControlPlaneService, implementation: service },

@@ -7,6 +7,8 @@ export interface ControlPlaneHooks {
   registerNode?(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
   reportStatus?(request: pb.ReportStatusRequest): Promise<pb.ReportStatusResponse>;
   deregisterNode?(request: pb.DeregisterNodeRequest): Promise<pb.Empty>;
+  registerProvider?(request: pb.RegisterProviderRequest): Promise<pb.Empty>;
+  listProviders?(): Promise<pb.ListProvidersResponse>;
 }
 
 function notHere(what: string): () => Promise<never> {
@@ -38,6 +40,8 @@ export function controlPlaneService(
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),
     reportStatus: unary(hooks.reportStatus ?? notHere("ReportStatus")),
     deregisterNode: unary(hooks.deregisterNode ?? notHere("DeregisterNode")),
+    registerProvider: unary(hooks.registerProvider ?? notHere("RegisterProvider")),
+    listProviders: unary(hooks.listProviders ?? (async () => ({ providers: [] }))),
   };
   return handlers as unknown as UntypedServiceImplementation;
 }

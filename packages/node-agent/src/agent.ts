@@ -9,6 +9,7 @@ import {
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import type * as pb from "@wasmatrix/proto";
 import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@wasmatrix/providers";
 import {
   type InstanceKind,
@@ -21,6 +22,7 @@ import {
 import { CapabilityRouter } from "./capability-router.js";
 import type { LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
+import { RemoteProvider } from "./remote-provider.js";
 import { type MessageBus, SubscriptionManager, type SubscriptionSpec } from "./subscriptions.js";
 
 export interface StartSpec {
@@ -82,6 +84,8 @@ export class NodeAgent {
   readonly subscriptions: SubscriptionManager | null;
   private readonly instances = new Map<string, ManagedInstance>();
   private readonly starting = new Set<string>();
+  /** Provider processes this node may route to, by provider id (learned from the control plane). */
+  private readonly remote = new Map<string, RemoteProvider>();
   private readonly changeListeners = new Set<ChangeListener>();
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -96,7 +100,10 @@ export class NodeAgent {
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 10_000, now: this.now });
     const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider()];
     this.providers = new Map(providers.map((p) => [p.capability, p]));
-    const router = new CapabilityRouter((id) => this.instances.get(id), this.providers);
+    const router = new CapabilityRouter(
+      (id) => this.instances.get(id),
+      (assignment) => this.providerFor(assignment),
+    );
     this.runtime = new Runtime({ ...options.runtime, hostCallRouter: router, logger: this.logger });
     const messaging = this.providers.get("messaging");
     this.subscriptions =
@@ -176,6 +183,34 @@ export class NodeAgent {
       throw error;
     }
     return managed.view();
+  }
+
+  /**
+   * The provider processes the control plane lists as alive. Calls for a capability this node
+   * does not serve, or assigned to a named provider, go to them.
+   */
+  setRemoteProviders(providers: readonly pb.Provider[]): void {
+    const live = new Map(providers.map((p) => [p.providerId, p]));
+    for (const [id, remote] of this.remote) {
+      const now = live.get(id);
+      if (now === undefined || now.address !== remote.info.address) {
+        this.remote.delete(id);
+        void remote.close();
+      }
+    }
+    for (const [id, info] of live)
+      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId));
+  }
+
+  private providerFor(assignment: CapabilityAssignment): CapabilityProvider | undefined {
+    if (assignment.provider !== "local") {
+      const remote = this.remote.get(assignment.provider);
+      return remote?.capability === assignment.capability ? remote : undefined;
+    }
+    const local = this.providers.get(assignment.capability);
+    if (local !== undefined) return local;
+    for (const remote of this.remote.values()) if (remote.capability === assignment.capability) return remote;
+    return undefined;
   }
 
   /** Delivers the messages of a subject to the instance as invocations (needs msg:subscribe). */
@@ -314,7 +349,7 @@ export class NodeAgent {
       [...this.instances.values()].map((m) => m.stop(deadlineMs ?? this.options.stopDeadlineMs ?? 5_000)),
     );
     await this.runtime.close();
-    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+    await Promise.all([...this.providers.values(), ...this.remote.values()].map((p) => p.close?.()));
   }
 
   private async compile(spec: StartSpec) {

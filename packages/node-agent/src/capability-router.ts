@@ -53,7 +53,8 @@ export function scopeOf(instanceId: string, assignment: CapabilityAssignment): s
 export class CapabilityRouter implements HostCallRouter {
   constructor(
     private readonly lookup: (instanceId: string) => RoutingState | undefined,
-    private readonly providers: ReadonlyMap<string, CapabilityProvider>,
+    /** The provider serving an assignment: local, or a provider process. */
+    private readonly providerFor: (assignment: CapabilityAssignment) => CapabilityProvider | undefined,
   ) {}
 
   async call(instanceId: string, request: HostCallRequest): Promise<Uint8Array> {
@@ -72,6 +73,7 @@ export class CapabilityRouter implements HostCallRouter {
         operation: request.operation,
         payload: request.payload,
         scope: scopeOf(instanceId, assignment),
+        permissions: assignment.permissions,
         remainingMs: Math.max(1, state.deadline() - Date.now()),
       });
     } catch (error) {
@@ -110,11 +112,13 @@ export class CapabilityRouter implements HostCallRouter {
         { capability, binding, instanceId },
       );
     }
-    const provider = this.providers.get(capability);
+    const provider = this.providerFor(assignment);
     if (provider === undefined) {
       throw new WasmatrixError(
         ErrorCode.PROVIDER_UNAVAILABLE,
-        `no provider for '${capability}' runs on this node`,
+        assignment.provider === "local"
+          ? `no provider for '${capability}' runs on this node, and no provider process serves it`
+          : `provider '${assignment.provider}' is not registered with the control plane, or not alive`,
         { capability, provider: assignment.provider },
       );
     }

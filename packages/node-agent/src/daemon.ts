@@ -237,6 +237,7 @@ class Reporter {
       instances: this.agent.list().map(viewToProto),
       facts: facts.map(pb.factToProto),
     });
+    this.agent.setRemoteProviders(response.providers);
     if (!response.known) {
       // The control plane restarted and lost its memory: introduce ourselves and tell it all again.
       this.registered = false;

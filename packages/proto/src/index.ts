@@ -9,10 +9,12 @@ export {
   DeregisterNodeRequest,
   ListNodesRequest,
   ListNodesResponse,
+  ListProvidersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
   RegisterNodeRequest,
   RegisterNodeResponse,
+  RegisterProviderRequest,
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
@@ -26,6 +28,13 @@ export {
   QueryStatusRequest,
   SetAssignmentsRequest,
 } from "./generated/wasmatrix/v1/node_agent.js";
+export {
+  CapabilityProviderClient,
+  type CapabilityProviderServer,
+  CapabilityProviderService,
+  ProviderCallRequest,
+  ProviderCallResponse,
+} from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./server.js";
 export * from "./version.js";

@@ -1,7 +1,7 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 
 /** The wire protocol's version: a different major is incompatible, a newer minor only adds. */
-export const PROTOCOL_VERSION = "1.1";
+export const PROTOCOL_VERSION = "1.2";
 
 export function checkProtocolVersion(peer: string): void {
   const [major] = PROTOCOL_VERSION.split(".");

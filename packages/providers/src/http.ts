@@ -92,16 +92,7 @@ export class HttpProvider implements CapabilityProvider {
   }
 
   required(operation: string, payload: Uint8Array): PermissionRequest {
-    if (operation !== "request") {
-      throw new WasmatrixError(
-        ErrorCode.INVALID_REQUEST,
-        `http has no operation '${operation}'; use 'request'`,
-        {
-          operation,
-        },
-      );
-    }
-    return { kind: "http", host: this.target(parseObject(payload, "http request")).hostname };
+    return httpRequired(operation, payload);
   }
 
   async handle(call: ProviderCall): Promise<Uint8Array> {
@@ -186,19 +177,7 @@ export class HttpProvider implements CapabilityProvider {
   }
 
   private target(body: Record<string, unknown>): URL {
-    const text = stringField(body, "url", "http request");
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `http: '${text}' is not a URL`, { url: text });
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `http: only http and https URLs are allowed`, {
-        url: text,
-      });
-    }
-    return url;
+    return targetOf(body);
   }
 
   private headers(value: unknown): Record<string, string> {
@@ -215,4 +194,34 @@ export class HttpProvider implements CapabilityProvider {
     }
     return headers;
   }
+}
+
+/** The permission an http call needs: the host it would reach (a pure function, checked by the node). */
+export function httpRequired(operation: string, payload: Uint8Array): PermissionRequest {
+  if (operation !== "request") {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `http has no operation '${operation}'; use 'request'`,
+      {
+        operation,
+      },
+    );
+  }
+  return { kind: "http", host: targetOf(parseObject(payload, "http request")).hostname };
+}
+
+function targetOf(body: Record<string, unknown>): URL {
+  const text = stringField(body, "url", "http request");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `http: '${text}' is not a URL`, { url: text });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `http: only http and https URLs are allowed`, {
+      url: text,
+    });
+  }
+  return url;
 }

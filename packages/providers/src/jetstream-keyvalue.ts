@@ -1,7 +1,7 @@
 import { ErrorCode, type PermissionRequest, WasmatrixError } from "@wasmatrix/core";
 import { type KV, type KvEntry, ErrorCode as NatsErrorCode, StorageType } from "nats";
 import { encoder, jsonBytes, parseObject, stringField } from "./json.js";
-import { KEYVALUE_OPERATIONS, type KeyvalueOperation } from "./keyvalue.js";
+import { type KeyvalueOperation, keyvalueRequired } from "./keyvalue.js";
 import { JetStreamErrCode, jetStreamErrCode, natsFailure } from "./nats-errors.js";
 import { NatsLink, type NatsLinkOptions } from "./nats-link.js";
 import { natsName } from "./nats-names.js";
@@ -71,10 +71,6 @@ export function decodeKey(encoded: string): string {
   return Buffer.from(bytes).toString("utf8");
 }
 
-function isOperation(operation: string): operation is KeyvalueOperation {
-  return Object.hasOwn(KEYVALUE_OPERATIONS, operation);
-}
-
 /** No stream answered (the client's "503") or the stream is not found. */
 function bucketMissing(error: unknown): boolean {
   return (
@@ -125,14 +121,7 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
   }
 
   required(operation: string): PermissionRequest {
-    if (!isOperation(operation)) {
-      throw new WasmatrixError(
-        ErrorCode.INVALID_REQUEST,
-        `keyvalue has no operation '${operation}'; use one of ${Object.keys(KEYVALUE_OPERATIONS).join(", ")}`,
-        { operation },
-      );
-    }
-    return { kind: "kv", action: KEYVALUE_OPERATIONS[operation] };
+    return keyvalueRequired(operation);
   }
 
   /** The bucket that holds a scope's keys. */

@@ -44,6 +44,18 @@ function isOperation(operation: string): operation is KeyvalueOperation {
   return Object.hasOwn(KEYVALUE_OPERATIONS, operation);
 }
 
+/** The permission a keyvalue operation needs: one kv action, whatever the key. */
+export function keyvalueRequired(operation: string): PermissionRequest {
+  if (!isOperation(operation)) {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `keyvalue has no operation '${operation}'; use one of ${Object.keys(KEYVALUE_OPERATIONS).join(", ")}`,
+      { operation },
+    );
+  }
+  return { kind: "kv", action: KEYVALUE_OPERATIONS[operation] };
+}
+
 /**
  * In-memory keyvalue for embedded mode. Each scope is its own map, so isolation does not depend
  * on key prefixes a guest could forge. Data lives as long as the provider: it outlives instances
@@ -60,14 +72,7 @@ export class MemoryKeyvalueProvider implements CapabilityProvider {
   }
 
   required(operation: string): PermissionRequest {
-    if (!isOperation(operation)) {
-      throw new WasmatrixError(
-        ErrorCode.INVALID_REQUEST,
-        `keyvalue has no operation '${operation}'; use one of ${Object.keys(KEYVALUE_OPERATIONS).join(", ")}`,
-        { operation },
-      );
-    }
-    return { kind: "kv", action: KEYVALUE_OPERATIONS[operation] };
+    return keyvalueRequired(operation);
   }
 
   async handle(call: ProviderCall): Promise<Uint8Array> {

@@ -110,18 +110,7 @@ export class MessagingProvider implements CapabilityProvider {
   }
 
   required(operation: string, payload: Uint8Array): PermissionRequest {
-    if (!isOperation(operation)) {
-      throw new WasmatrixError(
-        ErrorCode.INVALID_REQUEST,
-        `messaging has no operation '${operation}'; use one of ${MESSAGING_OPERATIONS.join(", ")}`,
-        { operation },
-      );
-    }
-    return {
-      kind: "msg",
-      action: "publish",
-      subject: this.subject(parseObject(payload, `messaging ${operation}`), operation),
-    };
+    return messagingRequired(operation, payload);
   }
 
   async handle(call: ProviderCall): Promise<Uint8Array> {
@@ -251,15 +240,7 @@ export class MessagingProvider implements CapabilityProvider {
   }
 
   private subject(request: Record<string, unknown>, operation: string): string {
-    const subject = stringField(request, "subject", `messaging ${operation}`);
-    if (!isValidSubject(subject)) {
-      throw new WasmatrixError(
-        ErrorCode.INVALID_REQUEST,
-        `messaging ${operation}: '${subject.slice(0, MAX_SUBJECT_LENGTH)}' is not a subject (dot-separated tokens, no wildcards)`,
-        { subject: subject.slice(0, MAX_SUBJECT_LENGTH) },
-      );
-    }
-    return subject;
+    return subjectOf(request, operation);
   }
 
   private data(request: Record<string, unknown>, what: string): Uint8Array {
@@ -300,3 +281,31 @@ function inbound(msg: Msg): InboundMessage {
 }
 
 export { firstValues as headerValues };
+
+/** The permission a messaging call needs (a pure function: the node checks it before any provider runs). */
+export function messagingRequired(operation: string, payload: Uint8Array): PermissionRequest {
+  if (!isOperation(operation)) {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `messaging has no operation '${operation}'; use one of ${MESSAGING_OPERATIONS.join(", ")}`,
+      { operation },
+    );
+  }
+  return {
+    kind: "msg",
+    action: "publish",
+    subject: subjectOf(parseObject(payload, `messaging ${operation}`), operation),
+  };
+}
+
+function subjectOf(request: Record<string, unknown>, operation: string): string {
+  const subject = stringField(request, "subject", `messaging ${operation}`);
+  if (!isValidSubject(subject)) {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `messaging ${operation}: '${subject.slice(0, MAX_SUBJECT_LENGTH)}' is not a subject (dot-separated tokens, no wildcards)`,
+      { subject: subject.slice(0, MAX_SUBJECT_LENGTH) },
+    );
+  }
+  return subject;
+}

@@ -1,4 +1,4 @@
-import type { CapabilityKind, PermissionRequest } from "@wasmatrix/core";
+import type { CapabilityKind, Permission, PermissionRequest } from "@wasmatrix/core";
 
 /** One capability call that has passed the router's assignment and permission checks. */
 export interface ProviderCall {
@@ -13,6 +13,8 @@ export interface ProviderCall {
   scope: string;
   /** Milliseconds the guest's deadline leaves for this call. */
   remainingMs: number;
+  /** The assignment's grants, for a provider that is another process and checks them again. */
+  permissions?: readonly Permission[];
 }
 
 /**

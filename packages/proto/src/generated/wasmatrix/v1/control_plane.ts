@@ -31,6 +31,7 @@ import {
   ListInstancesResponse,
   LogLine,
   Node,
+  Provider,
   StartInstanceRequest,
   StopInstanceRequest,
   StreamLogsRequest,
@@ -104,6 +105,17 @@ export interface ReportStatusRequest {
 export interface ReportStatusResponse {
   /** False when the control plane does not know the node (e.g. it restarted): register again. */
   known: boolean;
+  /** The live provider processes, so the node can route calls for capabilities it lacks. */
+  providers: Provider[];
+}
+
+export interface RegisterProviderRequest {
+  provider: Provider | undefined;
+  protocolVersion: string;
+}
+
+export interface ListProvidersResponse {
+  providers: Provider[];
 }
 
 export interface ServerInfoResponse {
@@ -1036,13 +1048,16 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
 };
 
 function createBaseReportStatusResponse(): ReportStatusResponse {
-  return { known: false };
+  return { known: false, providers: [] };
 }
 
 export const ReportStatusResponse: MessageFns<ReportStatusResponse> = {
   encode(message: ReportStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.known !== false) {
       writer.uint32(8).bool(message.known);
+    }
+    for (const v of message.providers) {
+      Provider.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1068,6 +1083,14 @@ export const ReportStatusResponse: MessageFns<ReportStatusResponse> = {
             message.known = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.providers.push(Provider.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1081,13 +1104,21 @@ export const ReportStatusResponse: MessageFns<ReportStatusResponse> = {
   },
 
   fromJSON(object: any): ReportStatusResponse {
-    return { known: isSet(object.known) ? globalThis.Boolean(object.known) : false };
+    return {
+      known: isSet(object.known) ? globalThis.Boolean(object.known) : false,
+      providers: globalThis.Array.isArray(object?.providers)
+        ? object.providers.map((e: any) => Provider.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: ReportStatusResponse): unknown {
     const obj: any = {};
     if (message.known !== false) {
       obj.known = message.known;
+    }
+    if (message.providers?.length) {
+      obj.providers = message.providers.map((e) => Provider.toJSON(e));
     }
     return obj;
   },
@@ -1098,6 +1129,169 @@ export const ReportStatusResponse: MessageFns<ReportStatusResponse> = {
   fromPartial<I extends Exact<DeepPartial<ReportStatusResponse>, I>>(object: I): ReportStatusResponse {
     const message = createBaseReportStatusResponse();
     message.known = object.known ?? false;
+    message.providers = object.providers?.map((e) => Provider.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRegisterProviderRequest(): RegisterProviderRequest {
+  return { provider: undefined, protocolVersion: "" };
+}
+
+export const RegisterProviderRequest: MessageFns<RegisterProviderRequest> = {
+  encode(message: RegisterProviderRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== undefined) {
+      Provider.encode(message.provider, writer.uint32(10).fork()).join();
+    }
+    if (message.protocolVersion !== "") {
+      writer.uint32(18).string(message.protocolVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterProviderRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterProviderRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = Provider.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.protocolVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterProviderRequest {
+    return {
+      provider: isSet(object.provider) ? Provider.fromJSON(object.provider) : undefined,
+      protocolVersion: isSet(object.protocolVersion)
+        ? globalThis.String(object.protocolVersion)
+        : isSet(object.protocol_version)
+        ? globalThis.String(object.protocol_version)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterProviderRequest): unknown {
+    const obj: any = {};
+    if (message.provider !== undefined) {
+      obj.provider = Provider.toJSON(message.provider);
+    }
+    if (message.protocolVersion !== "") {
+      obj.protocolVersion = message.protocolVersion;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterProviderRequest>, I>>(base?: I): RegisterProviderRequest {
+    return RegisterProviderRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterProviderRequest>, I>>(object: I): RegisterProviderRequest {
+    const message = createBaseRegisterProviderRequest();
+    message.provider = (object.provider !== undefined && object.provider !== null)
+      ? Provider.fromPartial(object.provider)
+      : undefined;
+    message.protocolVersion = object.protocolVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseListProvidersResponse(): ListProvidersResponse {
+  return { providers: [] };
+}
+
+export const ListProvidersResponse: MessageFns<ListProvidersResponse> = {
+  encode(message: ListProvidersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.providers) {
+      Provider.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListProvidersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListProvidersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.providers.push(Provider.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListProvidersResponse {
+    return {
+      providers: globalThis.Array.isArray(object?.providers)
+        ? object.providers.map((e: any) => Provider.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListProvidersResponse): unknown {
+    const obj: any = {};
+    if (message.providers?.length) {
+      obj.providers = message.providers.map((e) => Provider.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListProvidersResponse>, I>>(base?: I): ListProvidersResponse {
+    return ListProvidersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListProvidersResponse>, I>>(object: I): ListProvidersResponse {
+    const message = createBaseListProvidersResponse();
+    message.providers = object.providers?.map((e) => Provider.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1429,6 +1623,27 @@ export const ControlPlaneService = {
     responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
     responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
   },
+  /** Provider processes: announce themselves (again on every heartbeat); listed for nodes and users. */
+  registerProvider: {
+    path: "/wasmatrix.v1.ControlPlane/RegisterProvider" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegisterProviderRequest): Buffer =>
+      Buffer.from(RegisterProviderRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegisterProviderRequest => RegisterProviderRequest.decode(value),
+    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+  },
+  listProviders: {
+    path: "/wasmatrix.v1.ControlPlane/ListProviders" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): Empty => Empty.decode(value),
+    responseSerialize: (value: ListProvidersResponse): Buffer =>
+      Buffer.from(ListProvidersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListProvidersResponse => ListProvidersResponse.decode(value),
+  },
   serverInfo: {
     path: "/wasmatrix.v1.ControlPlane/ServerInfo" as const,
     requestStream: false as const,
@@ -1457,6 +1672,9 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   reportStatus: handleUnaryCall<ReportStatusRequest, ReportStatusResponse>;
   /** A node agent shutting down: its instances are stopped and it leaves without being "lost". */
   deregisterNode: handleUnaryCall<DeregisterNodeRequest, Empty>;
+  /** Provider processes: announce themselves (again on every heartbeat); listed for nodes and users. */
+  registerProvider: handleUnaryCall<RegisterProviderRequest, Empty>;
+  listProviders: handleUnaryCall<Empty, ListProvidersResponse>;
   serverInfo: handleUnaryCall<Empty, ServerInfoResponse>;
 }
 
@@ -1640,6 +1858,37 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  /** Provider processes: announce themselves (again on every heartbeat); listed for nodes and users. */
+  registerProvider(
+    request: RegisterProviderRequest,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  registerProvider(
+    request: RegisterProviderRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  registerProvider(
+    request: RegisterProviderRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  listProviders(
+    request: Empty,
+    callback: (error: ServiceError | null, response: ListProvidersResponse) => void,
+  ): ClientUnaryCall;
+  listProviders(
+    request: Empty,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListProvidersResponse) => void,
+  ): ClientUnaryCall;
+  listProviders(
+    request: Empty,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListProvidersResponse) => void,
   ): ClientUnaryCall;
   serverInfo(
     request: Empty,

@@ -243,6 +243,18 @@ export interface StreamLogsRequest {
   tail: number;
 }
 
+/** A capability provider process: which capability it serves and where. */
+export interface Provider {
+  providerId: string;
+  /** keyvalue, http or messaging. */
+  capability: string;
+  address: string;
+  version: string;
+  /** "alive" or "lost". */
+  status: string;
+  lastHeartbeatMs: number;
+}
+
 function createBaseInstanceLimits(): InstanceLimits {
   return {
     maxMemoryBytes: 0,
@@ -3989,6 +4001,163 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     message.instanceId = object.instanceId ?? "";
     message.follow = object.follow ?? false;
     message.tail = object.tail ?? 0;
+    return message;
+  },
+};
+
+function createBaseProvider(): Provider {
+  return { providerId: "", capability: "", address: "", version: "", status: "", lastHeartbeatMs: 0 };
+}
+
+export const Provider: MessageFns<Provider> = {
+  encode(message: Provider, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.providerId !== "") {
+      writer.uint32(10).string(message.providerId);
+    }
+    if (message.capability !== "") {
+      writer.uint32(18).string(message.capability);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
+    }
+    if (message.status !== "") {
+      writer.uint32(42).string(message.status);
+    }
+    if (message.lastHeartbeatMs !== 0) {
+      writer.uint32(48).uint64(message.lastHeartbeatMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Provider {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProvider();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.providerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.capability = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.lastHeartbeatMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Provider {
+    return {
+      providerId: isSet(object.providerId)
+        ? globalThis.String(object.providerId)
+        : isSet(object.provider_id)
+        ? globalThis.String(object.provider_id)
+        : "",
+      capability: isSet(object.capability) ? globalThis.String(object.capability) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      lastHeartbeatMs: isSet(object.lastHeartbeatMs)
+        ? globalThis.Number(object.lastHeartbeatMs)
+        : isSet(object.last_heartbeat_ms)
+        ? globalThis.Number(object.last_heartbeat_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Provider): unknown {
+    const obj: any = {};
+    if (message.providerId !== "") {
+      obj.providerId = message.providerId;
+    }
+    if (message.capability !== "") {
+      obj.capability = message.capability;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.lastHeartbeatMs !== 0) {
+      obj.lastHeartbeatMs = Math.round(message.lastHeartbeatMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Provider>, I>>(base?: I): Provider {
+    return Provider.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Provider>, I>>(object: I): Provider {
+    const message = createBaseProvider();
+    message.providerId = object.providerId ?? "";
+    message.capability = object.capability ?? "";
+    message.address = object.address ?? "";
+    message.version = object.version ?? "";
+    message.status = object.status ?? "";
+    message.lastHeartbeatMs = object.lastHeartbeatMs ?? 0;
     return message;
   },
 };

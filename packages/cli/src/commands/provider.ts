@@ -1,0 +1,110 @@
+import { type Command, Option } from "commander";
+import { DEFAULT_SERVER } from "../connection.js";
+import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
+import { failureFrom, formatFailure } from "../failure.js";
+import { parseMs, usage } from "../options.js";
+import { printError } from "../output.js";
+
+interface ProviderOptions {
+  controlPlane: string;
+  listen: string;
+  advertise?: string;
+  id?: string;
+  nats?: string;
+  allowPrivateHttp?: boolean;
+  heartbeatInterval?: number;
+  logLevel: string;
+  config?: string;
+}
+
+const CAPABILITIES = ["keyvalue", "http", "messaging"] as const;
+
+export function registerProvider(program: Command): void {
+  program
+    .command("provider")
+    .description(
+      "Run a capability provider as a process of its own, for node agents that do not serve it locally",
+    )
+    .argument("<capability>", `one of ${CAPABILITIES.join(", ")}`)
+    .addOption(
+      new Option("--control-plane <address>", "control plane to register with")
+        .env("WASMATRIX_CONTROL_PLANE")
+        .default(DEFAULT_SERVER),
+    )
+    .addOption(
+      new Option("--listen <address>", "address to serve calls on")
+        .env("WASMATRIX_LISTEN")
+        .default("127.0.0.1:7402"),
+    )
+    .addOption(
+      new Option("--advertise <address>", "address node agents should use (default: --listen)").env(
+        "WASMATRIX_ADVERTISE",
+      ),
+    )
+    .addOption(
+      new Option("--id <provider-id>", "the provider's id, named in assignments as <capability>@<id>").env(
+        "WASMATRIX_PROVIDER_ID",
+      ),
+    )
+    .addOption(natsOption())
+    .option("--allow-private-http", "let the http capability reach private and loopback addresses")
+    .addOption(
+      new Option(
+        "--heartbeat-interval <duration>",
+        "how often it announces itself to the control plane (default 1s)",
+      )
+        .env("WASMATRIX_HEARTBEAT_INTERVAL")
+        .argParser(usage(parseMs)),
+    )
+    .addOption(logLevelOption())
+    .addOption(configOption())
+    .addHelpText(
+      "after",
+      `
+It serves only node agents the control plane lists as alive, and checks each call's permission
+again. A guest reaches it through an assignment naming it (keyvalue@kv-1=kv:read,...) or, for a
+capability its node does not serve, through any live provider of that capability.
+
+Examples:
+  wasmatrix provider keyvalue --id kv-1 --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7402
+  wasmatrix provider messaging --nats nats://127.0.0.1:4222 --id bus`,
+    )
+    .action(async (capability: string, options: ProviderOptions, command: Command) => {
+      if (!(CAPABILITIES as readonly string[]).includes(capability)) {
+        command.error(`error: capability must be one of ${CAPABILITIES.join(", ")}`, { exitCode: 2 });
+      }
+      applyConfigFile(command, options.config);
+      process.exit(
+        await provider(capability as (typeof CAPABILITIES)[number], command.opts<ProviderOptions>()),
+      );
+    });
+}
+
+async function provider(
+  capability: (typeof CAPABILITIES)[number],
+  options: ProviderOptions,
+): Promise<number> {
+  const [{ startProviderDaemon }, { createLogger }] = await Promise.all([
+    import("@wasmatrix/providers"),
+    import("@wasmatrix/core/logger"),
+  ]);
+  const logger = createLogger("wasmatrix-provider", { level: options.logLevel });
+  try {
+    const daemon = await startProviderDaemon({
+      capability,
+      controlPlane: options.controlPlane,
+      listen: options.listen,
+      ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
+      ...(options.id === undefined ? {} : { providerId: options.id }),
+      ...(options.nats === undefined ? {} : { nats: options.nats }),
+      ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
+      http: { allowPrivateAddresses: options.allowPrivateHttp === true },
+      logger,
+    });
+    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+  } catch (error) {
+    const failure = failureFrom(error);
+    printError(formatFailure(failure));
+    return failure.exitCode;
+  }
+}

@@ -1,0 +1,157 @@
+import { connect } from "@wasmatrix/client";
+import {
+  type CapabilityKind,
+  ErrorCode,
+  isAllowed,
+  ProviderId,
+  parsePermission,
+  WasmatrixError,
+} from "@wasmatrix/core";
+import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import * as pb from "@wasmatrix/proto";
+import { localProviders } from "./defaults.js";
+import type { HttpProviderOptions } from "./http.js";
+import type { CapabilityProvider } from "./provider.js";
+import { requiredPermission } from "./required.js";
+
+export const DEFAULT_PROVIDER_ADDRESS = "127.0.0.1:7402";
+
+export interface ProviderDaemonOptions {
+  capability: Exclude<CapabilityKind, "logging">;
+  providerId?: string;
+  listen?: string;
+  /** Where node agents reach it; default: the address it listens on. */
+  advertise?: string;
+  /** The control plane it registers with; node agents learn of it there. */
+  controlPlane: string;
+  /** NATS: keyvalue on JetStream, and what messaging needs. */
+  nats?: string;
+  http?: HttpProviderOptions;
+  /** How often it announces itself and refreshes the nodes it serves. Default 1 s. */
+  heartbeatIntervalMs?: number;
+  logger?: Logger;
+}
+
+export interface ProviderDaemon {
+  readonly providerId: string;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A capability provider as a process of its own. It serves only node agents the control plane
+ * lists as alive, and checks every call's permission again: a node's word is not enough.
+ */
+export async function startProviderDaemon(options: ProviderDaemonOptions): Promise<ProviderDaemon> {
+  const logger = options.logger ?? silentLogger;
+  const providerId = ProviderId.parse(options.providerId ?? ProviderId.generate(options.capability));
+  const local = localProviders({
+    ...(options.nats === undefined ? {} : { nats: options.nats }),
+    ...(options.http === undefined ? {} : { http: options.http }),
+    name: `wasmatrix-${providerId}`,
+  });
+  const provider = local.providers.find((p) => p.capability === options.capability);
+  if (provider === undefined) {
+    await local.close();
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `a ${options.capability} provider needs NATS: start it with --nats <url>`,
+      { capability: options.capability },
+    );
+  }
+  const controlPlane = connect(options.controlPlane, { timeoutMs: 5_000 });
+  const nodes = new Set<string>();
+  const refreshNodes = async () => {
+    const { nodes: listed } = await controlPlane.listNodes();
+    nodes.clear();
+    for (const node of listed) if (node.status === "alive") nodes.add(node.nodeId);
+  };
+  const info: pb.Provider = {
+    providerId,
+    capability: options.capability,
+    address: options.advertise ?? "",
+    version: pb.PROTOCOL_VERSION,
+    status: "alive",
+    lastHeartbeatMs: 0,
+  };
+  const service: pb.CapabilityProviderServer = {
+    call: pb.unary((request: pb.ProviderCallRequest) =>
+      serve(provider, request, nodes, refreshNodes, options.capability),
+    ),
+    providerInfo: pb.unary(async () => info),
+  };
+  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_PROVIDER_ADDRESS, [
+    { definition: pb.CapabilityProviderService, implementation: service as never },
+  ]);
+  info.address ||= server.address;
+  const intervalMs = options.heartbeatIntervalMs ?? 1_000;
+  let unreachable = false;
+  const beat = async () => {
+    try {
+      await controlPlane.registerProvider({ provider: info, protocolVersion: pb.PROTOCOL_VERSION });
+      await refreshNodes();
+      if (unreachable) logger.info("control plane reachable again");
+      unreachable = false;
+    } catch (error) {
+      if (!unreachable)
+        logger.warn({ error: (error as Error).message }, "control plane unreachable; will keep trying");
+      unreachable = true;
+    }
+  };
+  await beat();
+  const timer = setInterval(() => void beat(), intervalMs);
+  logger.info({ providerId, capability: options.capability, address: info.address }, "provider listening");
+  return {
+    providerId,
+    address: info.address,
+    async close() {
+      clearInterval(timer);
+      await server.close();
+      await provider.close?.();
+      await local.close();
+      controlPlane.close();
+    },
+  };
+}
+
+async function serve(
+  provider: CapabilityProvider,
+  request: pb.ProviderCallRequest,
+  nodes: Set<string>,
+  refreshNodes: () => Promise<void>,
+  capability: CapabilityKind,
+): Promise<pb.ProviderCallResponse> {
+  if (!nodes.has(request.nodeId)) {
+    // A node that registered since the last refresh is looked up once more before refusing.
+    await refreshNodes().catch(() => undefined);
+    if (!nodes.has(request.nodeId)) {
+      throw new WasmatrixError(
+        ErrorCode.PERMISSION_DENIED,
+        `this provider serves only node agents the control plane lists as alive; '${request.nodeId}' is not one`,
+        { nodeId: request.nodeId },
+      );
+    }
+  }
+  const needed = requiredPermission(capability, request.operation, request.payload);
+  if (
+    !isAllowed(
+      request.permissions.map((p) => parsePermission(p)),
+      needed,
+    )
+  ) {
+    throw new WasmatrixError(
+      ErrorCode.PERMISSION_DENIED,
+      `the assignment's permissions do not allow this ${capability} call`,
+      { capability, operation: request.operation, instanceId: request.instanceId },
+    );
+  }
+  const payload = await provider.handle({
+    instanceId: request.instanceId,
+    binding: request.binding,
+    operation: request.operation,
+    payload: request.payload,
+    scope: request.scope,
+    remainingMs: Math.max(1, request.remainingMs),
+  });
+  return { payload: pb.toBuffer(payload) };
+}
