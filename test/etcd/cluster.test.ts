@@ -1,9 +1,10 @@
 import { listRequest, stopRequest, type WasmatrixClient } from "@wasmatrix/client";
 import { isEnded } from "@wasmatrix/core";
-import { NODES_PREFIX, nodeKey, PROVIDERS_PREFIX, parseKey } from "@wasmatrix/etcd";
+import { NODES_PREFIX, nodeKey, PROVIDERS_PREFIX, parseKey, providerKey } from "@wasmatrix/etcd";
 import type * as pb from "@wasmatrix/proto";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capabilityCall } from "../../packages/node-agent/src/test-support/guests.js";
 import { type EtcdServer, startEtcd } from "../support/etcd.js";
 import {
   always,
@@ -237,6 +238,30 @@ describe("three node agents and two control planes meeting through one etcd", ()
   });
 
   it("holds nothing in etcd but node and provider keys after a busy run", async () => {
+    // A provider process keeps its record in etcd; the control plane still up (a was killed
+    // above) finds it there and offers it to nodes.
+    await cluster.provider("keyvalue", "kv-1");
+    await waitFor("kv-1 listed by the control plane", async () =>
+      (await b.listProviders()).providers.some((p) => p.providerId === "kv-1" && p.status === "alive")
+        ? true
+        : undefined,
+    );
+    await startReactor(b, {
+      instanceId: "kv-user",
+      assignments: [
+        { capability: "keyvalue", provider: "kv-1", binding: "default", permissions: ["kv:write"] },
+      ],
+    });
+    const increment = () =>
+      b.invoke({
+        instanceId: "kv-user",
+        operation: "call",
+        payload: Buffer.from(capabilityCall("default", "wasmatrix:keyvalue", "increment", { key: "k" })),
+      });
+    await waitFor("kv-user reaches kv-1", async () =>
+      (await increment()).guestError === "" ? true : undefined,
+    );
+    expect((await increment()).response.toString()).toBe("2");
     const ids = Array.from({ length: 12 }, (_, i) => `busy-${i}`);
     await Promise.all(ids.map((instanceId) => startReactor(b, { instanceId, restartPolicy: always })));
     await Promise.all(ids.map((id) => count(b, id)));
@@ -259,15 +284,13 @@ describe("three node agents and two control planes meeting through one etcd", ()
         expect(key.startsWith(NODES_PREFIX) || key.startsWith(PROVIDERS_PREFIX)).toBe(true);
         expect(parseKey(key)).not.toBeNull();
       }
-      expect(keys.sort()).toEqual([nodeKey("n1"), nodeKey("n2")]);
-      for (const value of Object.values(await client.getAll().strings())) {
-        expect(Object.keys(JSON.parse(value)).sort()).toEqual([
-          "address",
-          "capabilities",
-          "labels",
-          "nodeId",
-          "version",
-        ]);
+      expect(keys.sort()).toEqual([nodeKey("n1"), nodeKey("n2"), providerKey("kv-1")]);
+      for (const [key, value] of Object.entries(await client.getAll().strings())) {
+        expect(Object.keys(JSON.parse(value)).sort()).toEqual(
+          key.startsWith(NODES_PREFIX)
+            ? ["address", "capabilities", "labels", "nodeId", "version"]
+            : ["address", "capability", "providerId", "version"],
+        );
       }
     } finally {
       client.close();

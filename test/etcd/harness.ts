@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import {
   connect,
   connectNode,
+  connectProvider,
   invokeRequest,
   startRequest,
   type WasmatrixClient,
@@ -123,6 +124,23 @@ export class EtcdCluster {
     const node = connectNode(address, { timeoutMs: 2_000 });
     this.clients.push(node);
     await this.untilServing(daemon, () => node.nodeInfo());
+    return daemon;
+  }
+
+  /** Spawns a provider process that keeps its record in etcd, and resolves once it answers. */
+  async provider(capability: string, providerId: string): Promise<Daemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const daemon = this.spawn(`provider ${providerId}`, address, [
+      "provider",
+      capability,
+      "--id",
+      providerId,
+      "--listen",
+      address,
+    ]);
+    const probe = connectProvider(address);
+    this.clients.push(probe);
+    await this.untilServing(daemon, () => probe.providerInfo());
     return daemon;
   }
 

@@ -51,6 +51,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
   private readonly instances = new Map<string, pb.Instance>();
   /** provider id → the provider process as it last announced itself. */
   private readonly providers = new Map<string, pb.Provider>();
+  private readonly leasedProviders = new Set<string>();
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
@@ -151,8 +152,11 @@ export class ControlPlane implements pb.ControlPlaneApi {
     return true;
   }
 
-  /** A provider process announcing itself; it does so again on every heartbeat. */
-  registerProvider(provider: pb.Provider): void {
+  /**
+   * A provider process announcing itself: again on every heartbeat, or once per etcd record
+   * (`leased`), whose lease then says whether it lives.
+   */
+  registerProvider(provider: pb.Provider, options: { leased?: boolean } = {}): void {
     ProviderId.parse(provider.providerId);
     if (provider.address === "" || !["keyvalue", "http", "messaging"].includes(provider.capability)) {
       throw new WasmatrixError(
@@ -163,9 +167,17 @@ export class ControlPlane implements pb.ControlPlaneApi {
     }
     const known = this.providers.get(provider.providerId);
     this.providers.set(provider.providerId, { ...provider, status: "alive", lastHeartbeatMs: this.now() });
+    if (options.leased) this.leasedProviders.add(provider.providerId);
+    else this.leasedProviders.delete(provider.providerId);
     if (known === undefined || known.status !== "alive") {
       this.logger.info({ providerId: provider.providerId, address: provider.address }, "provider registered");
     }
+  }
+
+  /** A provider whose etcd record went (its lease expired or was revoked). */
+  removeProvider(providerId: string): void {
+    this.providers.delete(providerId);
+    this.leasedProviders.delete(providerId);
   }
 
   /** Every provider process known, with its liveness. */
@@ -174,7 +186,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const now = this.now();
     const providers = [...this.providers.values()].map((p) => ({
       ...p,
-      status: now - p.lastHeartbeatMs > limit ? "lost" : "alive",
+      status: this.leasedProviders.has(p.providerId) || now - p.lastHeartbeatMs <= limit ? "alive" : "lost",
     }));
     return { providers };
   }

@@ -33,6 +33,7 @@ export interface EtcdNodesOptions {
 export class EtcdNodes {
   private readonly nodes = new Map<string, Discovered>();
   private watch: MetadataWatch | null = null;
+  private providerWatch: MetadataWatch | null = null;
   private closed = false;
 
   constructor(
@@ -53,11 +54,31 @@ export class EtcdNodes {
         logger.warn({ error: error.message }, "lost etcd; nodes stay as they are until it answers again"),
       onReconnected: () => logger.info("watching etcd again"),
     });
+    // Provider processes registered in etcd are offered to nodes while their lease lives.
+    this.providerWatch = await this.metadata.watchProviders({
+      onPut: (record) => {
+        if (record.address === "local") return;
+        this.controlPlane.registerProvider(
+          {
+            providerId: record.providerId,
+            capability: record.capability,
+            address: record.address,
+            version: record.version,
+            status: "alive",
+            lastHeartbeatMs: Date.now(),
+          },
+          { leased: true },
+        );
+      },
+      onDelete: (providerId) => this.controlPlane.removeProvider(providerId),
+      onInvalid: (key, error) => logger.warn({ key, error: error.message }, "ignoring an invalid record in etcd"),
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.watch?.close();
+    await this.providerWatch?.close();
     for (const entry of this.nodes.values()) entry.poller.stop();
     this.nodes.clear();
     await this.metadata.close();

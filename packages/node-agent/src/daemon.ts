@@ -76,7 +76,13 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   let etcd: EtcdRegistration | null = null;
   if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
     try {
-      etcd = await registerInEtcd(api, options.etcdEndpoints, leaseTtlSeconds(heartbeatIntervalMs), logger);
+      etcd = await registerInEtcd(
+        agent,
+        api,
+        options.etcdEndpoints,
+        leaseTtlSeconds(heartbeatIntervalMs),
+        logger,
+      );
     } catch (error) {
       await server.close();
       await agent.close(0);
@@ -117,6 +123,7 @@ interface EtcdRegistration {
  * written again under a new lease as soon as etcd answers. Running instances never notice.
  */
 async function registerInEtcd(
+  agent: NodeAgent,
   api: LocalNodeApi,
   endpoints: string[],
   ttlSeconds: number,
@@ -145,9 +152,31 @@ async function registerInEtcd(
   );
   registration.onRestored(() => logger.info({ ttlSeconds }, "registered in etcd again"));
   logger.info({ key: registration.key, ttlSeconds }, "registered in etcd");
+  // Provider processes with a record in etcd are where this node sends calls it cannot serve.
+  const providers = new Map<string, pb.Provider>();
+  const publish = () => agent.setRemoteProviders([...providers.values()]);
+  const providerWatch = await metadata.watchProviders({
+    onPut: (record) => {
+      if (record.address === "local") return;
+      providers.set(record.providerId, {
+        providerId: record.providerId,
+        capability: record.capability,
+        address: record.address,
+        version: record.version,
+        status: "alive",
+        lastHeartbeatMs: Date.now(),
+      });
+      publish();
+    },
+    onDelete: (providerId) => {
+      providers.delete(providerId);
+      publish();
+    },
+  });
   return {
     ttlSeconds,
     async close() {
+      await providerWatch.close();
       // The instances have stopped: say so before the key goes, so that no control plane takes
       // the departure for a loss and starts them elsewhere.
       await withTimeout(registration.markLeaving(), REVOKE_TIMEOUT_MS).catch((error: unknown) =>

@@ -8,6 +8,7 @@ import {
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { EtcdMetadata, leaseTtlSeconds, parseEndpoints } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
 import { localProviders } from "./defaults.js";
 import type { HttpProviderOptions } from "./http.js";
@@ -23,7 +24,9 @@ export interface ProviderDaemonOptions {
   /** Where node agents reach it; default: the address it listens on. */
   advertise?: string;
   /** The control plane it registers with; node agents learn of it there. */
-  controlPlane: string;
+  controlPlane?: string;
+  /** etcd: the provider's record lives under a lease there, and it learns the nodes it serves there. */
+  etcdEndpoints?: string[];
   /** NATS: keyvalue on JetStream, and what messaging needs. */
   nats?: string;
   http?: HttpProviderOptions;
@@ -59,12 +62,24 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
       { capability: options.capability },
     );
   }
-  const controlPlane = connect(options.controlPlane, { timeoutMs: 5_000 });
-  const nodes = new Set<string>();
+  if (options.controlPlane === undefined && (options.etcdEndpoints ?? []).length === 0) {
+    await local.close();
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      "a provider registers with a control plane (--control-plane) or in etcd (--etcd-endpoints)",
+    );
+  }
+  const controlPlane =
+    options.controlPlane === undefined ? null : connect(options.controlPlane, { timeoutMs: 5_000 });
+  // The nodes it serves: those the control plane lists as alive, and those with a record in etcd.
+  const listedNodes = new Set<string>();
+  const etcdNodes = new Set<string>();
+  const nodes = { has: (nodeId: string) => listedNodes.has(nodeId) || etcdNodes.has(nodeId) };
   const refreshNodes = async () => {
+    if (controlPlane === null) return;
     const { nodes: listed } = await controlPlane.listNodes();
-    nodes.clear();
-    for (const node of listed) if (node.status === "alive") nodes.add(node.nodeId);
+    listedNodes.clear();
+    for (const node of listed) if (node.status === "alive") listedNodes.add(node.nodeId);
   };
   const info: pb.Provider = {
     providerId,
@@ -87,6 +102,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;
   let unreachable = false;
   const beat = async () => {
+    if (controlPlane === null) return;
     try {
       await controlPlane.registerProvider({ provider: info, protocolVersion: pb.PROTOCOL_VERSION });
       await refreshNodes();
@@ -100,16 +116,18 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   };
   await beat();
   const timer = setInterval(() => void beat(), intervalMs);
+  const etcd = await registerInEtcd(options.etcdEndpoints ?? [], info, intervalMs, etcdNodes);
   logger.info({ providerId, capability: options.capability, address: info.address }, "provider listening");
   return {
     providerId,
     address: info.address,
     async close() {
       clearInterval(timer);
+      await etcd?.close();
       await server.close();
       await provider.close?.();
       await local.close();
-      controlPlane.close();
+      controlPlane?.close();
     },
   };
 }
@@ -117,7 +135,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
 async function serve(
   provider: CapabilityProvider,
   request: pb.ProviderCallRequest,
-  nodes: Set<string>,
+  nodes: { has(nodeId: string): boolean },
   refreshNodes: () => Promise<void>,
   capability: CapabilityKind,
 ): Promise<pb.ProviderCallResponse> {
@@ -127,7 +145,7 @@ async function serve(
     if (!nodes.has(request.nodeId)) {
       throw new WasmatrixError(
         ErrorCode.PERMISSION_DENIED,
-        `this provider serves only node agents the control plane lists as alive; '${request.nodeId}' is not one`,
+        `this provider serves only node agents listed as alive (by the control plane or in etcd); '${request.nodeId}' is not one`,
         { nodeId: request.nodeId },
       );
     }
@@ -154,4 +172,36 @@ async function serve(
     remainingMs: Math.max(1, request.remainingMs),
   });
   return { payload: pb.toBuffer(payload) };
+}
+
+/** The provider's record under an etcd lease, and a watch on the nodes it may serve. */
+async function registerInEtcd(
+  endpoints: string[],
+  info: pb.Provider,
+  intervalMs: number,
+  nodes: Set<string>,
+): Promise<{ close(): Promise<void> } | null> {
+  if (endpoints.length === 0) return null;
+  const metadata = await EtcdMetadata.connect({ endpoints: parseEndpoints(endpoints) });
+  const registration = await metadata.putProvider(
+    {
+      providerId: info.providerId,
+      capability: info.capability,
+      address: info.address,
+      version: info.version,
+    },
+    { ttlSeconds: leaseTtlSeconds(intervalMs) },
+  );
+  const watch = await metadata.watchNodes({
+    onPut: (node) => nodes.add(node.nodeId),
+    onDelete: (nodeId) => nodes.delete(nodeId),
+  });
+  return {
+    async close() {
+      await watch.close();
+      // Revoked, not left to expire: nodes stop routing here at once.
+      await registration.revoke();
+      await metadata.close();
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
@@ -6,7 +7,8 @@ import { parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
 
 interface ProviderOptions {
-  controlPlane: string;
+  controlPlane?: string;
+  etcdEndpoints?: string[];
   listen: string;
   advertise?: string;
   id?: string;
@@ -27,9 +29,18 @@ export function registerProvider(program: Command): void {
     )
     .argument("<capability>", `one of ${CAPABILITIES.join(", ")}`)
     .addOption(
-      new Option("--control-plane <address>", "control plane to register with")
-        .env("WASMATRIX_CONTROL_PLANE")
-        .default(DEFAULT_SERVER),
+      new Option(
+        "--control-plane <address>",
+        `control plane to register with (default ${DEFAULT_SERVER} unless --etcd-endpoints)`,
+      ).env("WASMATRIX_CONTROL_PLANE"),
+    )
+    .addOption(
+      new Option(
+        "--etcd-endpoints <host:port,...>",
+        "keep the provider's record in etcd under a lease; control planes watching etcd offer it to nodes",
+      )
+        .env("WASMATRIX_ETCD_ENDPOINTS")
+        .argParser(usage(parseEndpoints)),
     )
     .addOption(
       new Option("--listen <address>", "address to serve calls on")
@@ -67,7 +78,8 @@ capability its node does not serve, through any live provider of that capability
 
 Examples:
   wasmatrix provider keyvalue --id kv-1 --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7402
-  wasmatrix provider messaging --nats nats://127.0.0.1:4222 --id bus`,
+  wasmatrix provider messaging --nats nats://127.0.0.1:4222 --id bus
+  wasmatrix provider http --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7402 --advertise 10.0.0.7:7402`,
     )
     .action(async (capability: string, options: ProviderOptions, command: Command) => {
       if (!(CAPABILITIES as readonly string[]).includes(capability)) {
@@ -92,7 +104,11 @@ async function provider(
   try {
     const daemon = await startProviderDaemon({
       capability,
-      controlPlane: options.controlPlane,
+      ...(options.controlPlane !== undefined || options.etcdEndpoints !== undefined
+        ? {}
+        : { controlPlane: DEFAULT_SERVER }),
+      ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+      ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),
       listen: options.listen,
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.id === undefined ? {} : { providerId: options.id }),
