@@ -182,7 +182,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
 
   /** Every provider process known, with its liveness. */
   async listProviders(): Promise<pb.ListProvidersResponse> {
-    const limit = this.heartbeatIntervalMs * (this.options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
+    const limit =
+      this.heartbeatIntervalMs * (this.options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
     const now = this.now();
     const providers = [...this.providers.values()].map((p) => ({
       ...p,

@@ -71,7 +71,8 @@ export class EtcdNodes {
         );
       },
       onDelete: (providerId) => this.controlPlane.removeProvider(providerId),
-      onInvalid: (key, error) => logger.warn({ key, error: error.message }, "ignoring an invalid record in etcd"),
+      onInvalid: (key, error) =>
+        logger.warn({ key, error: error.message }, "ignoring an invalid record in etcd"),
     });
   }
 
