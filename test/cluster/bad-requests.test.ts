@@ -201,6 +201,7 @@ describe("bad requests against a control plane with one node", () => {
     // A report from a node the control plane does not know tells that node to register again.
     expect(await client.reportStatus({ nodeId: "stranger", instances: [], facts: [] })).toEqual({
       known: false,
+      providers: [],
     });
   });
 

@@ -97,6 +97,14 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   requiredNodeLabels: map,
   preferredNodeLabels: map,
 });
+const provider: fc.Arbitrary<pb.Provider> = fc.record({
+  providerId: text,
+  capability: shortText,
+  address: text,
+  version: shortText,
+  status: shortText,
+  lastHeartbeatMs: u64,
+});
 const fact: fc.Arbitrary<pb.Fact> = fc.record({
   seq: u64,
   source: text,
@@ -166,9 +174,11 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   ],
   reportStatus: [
     fc.record({ nodeId: text, instances: list(instance), facts: list(fact) }),
-    fc.record({ known: fc.boolean() }),
+    fc.record({ known: fc.boolean(), providers: list(provider) }),
   ],
   deregisterNode: [fc.record({ nodeId: text }), empty],
+  registerProvider: [fc.record({ provider: optional(provider), protocolVersion: shortText }), empty],
+  listProviders: [empty, fc.record({ providers: list(provider) })],
   serverInfo: [
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
@@ -178,6 +188,21 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],
   nodeInfo: [empty, node],
   listFacts: [fc.record({ afterSeq: u64, limit: u32 }), fc.record({ facts: list(fact) })],
+  // CapabilityProvider methods.
+  call: [
+    fc.record({
+      nodeId: text,
+      instanceId: text,
+      binding: shortText,
+      operation: shortText,
+      payload: bytes,
+      scope: text,
+      permissions: list(text),
+      remainingMs: u32,
+    }),
+    fc.record({ payload: bytes }),
+  ],
+  providerInfo: [empty, provider],
 };
 
 interface MethodDefinition {
@@ -191,6 +216,7 @@ interface MethodDefinition {
 const SERVICES = {
   ControlPlane: pb.ControlPlaneService as unknown as Record<string, MethodDefinition>,
   NodeAgent: pb.NodeAgentService as unknown as Record<string, MethodDefinition>,
+  CapabilityProvider: pb.CapabilityProviderService as unknown as Record<string, MethodDefinition>,
 };
 
 describe("protocol messages", () => {
