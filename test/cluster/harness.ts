@@ -18,7 +18,7 @@ const BIN = join(ROOT, "packages/cli/bin/wasmatrix.js");
 /** Heartbeats in the cluster tests: short, so a loss is seen within a second. */
 export const TEST_HEARTBEAT_MS = 300;
 /** From spawn to serving: node start-up plus loading the bundled CLI, on a busy 2-core machine. */
-const READY_TIMEOUT_MS = 20_000;
+const READY_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 25;
 const STDERR_KEPT_CHARS = 8_000;
 
@@ -226,55 +226,13 @@ export class Cluster {
   }
 
   private spawn(name: string, address: string, args: string[]): Daemon {
-    const child = spawn(process.execPath, [BIN, ...args, "--log-level", "warn"], {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: daemonEnv(),
-    });
-    running.add(child);
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once("exit", (code, signal) => {
-        running.delete(child);
-        resolve({ code, signal });
-      }),
-    );
-    const daemon: Daemon = {
-      name,
-      address,
-      child,
-      stderr: () => stderr,
-      async kill(signal) {
-        const sentAt = Date.now();
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        return { sentAt, ...(await exited) };
-      },
-    };
+    const daemon = spawnDaemon(name, address, [...args, "--log-level", "warn"]);
     this.daemons.push(daemon);
     return daemon;
   }
 
-  private async untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
-        throw new Error(
-          `${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.stderr()}`,
-        );
-      }
-      try {
-        await probe();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          throw new Error(`${daemon.name} did not serve: ${(error as Error).message}\n${daemon.stderr()}`);
-        }
-      }
-      await sleep(50);
-    }
+  private untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
+    return untilServing(daemon, probe);
   }
 }
 
@@ -283,4 +241,57 @@ function daemonEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith("WASMATRIX_")) delete env[key];
   return env;
+}
+
+/** Spawns `wasmatrix <args>` as a real child process, killed with the test process at the latest. */
+export function spawnDaemon(name: string, address: string, args: string[]): Daemon {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+    env: daemonEnv(),
+  });
+  running.add(child);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const daemon: Daemon = {
+    name,
+    address,
+    child,
+    stderr: () => stderr,
+    async kill(signal) {
+      const sentAt = Date.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return { sentAt, ...(await exited) };
+    },
+  };
+  return daemon;
+}
+
+/** Resolves once `probe` answers; fails with the daemon's stderr if it exits or never serves. */
+export async function untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
+      throw new Error(
+        `${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.stderr()}`,
+      );
+    }
+    try {
+      await probe();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`${daemon.name} did not serve: ${(error as Error).message}\n${daemon.stderr()}`);
+      }
+    }
+    await sleep(50);
+  }
 }

@@ -1,7 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   connect,
   connectNode,
@@ -13,6 +9,17 @@ import {
 } from "@wasmatrix/client";
 import type * as pb from "@wasmatrix/proto";
 import { guests } from "../../packages/node-agent/src/test-support/guests.js";
+import {
+  type Daemon,
+  freePort,
+  sleep,
+  spawnDaemon,
+  TEST_HEARTBEAT_MS,
+  untilServing,
+  waitFor,
+} from "../cluster/harness.js";
+
+export { type Daemon, freePort, sleep, TEST_HEARTBEAT_MS, waitFor };
 
 /**
  * Real `wasmatrix control-plane` and `wasmatrix node-agent` processes that meet through a real
@@ -20,65 +27,7 @@ import { guests } from "../../packages/node-agent/src/test-support/guests.js";
  * fails half-way.
  */
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = join(ROOT, "packages/cli/bin/wasmatrix.js");
-
-/** Short heartbeats: a node's lease is then 2 s (the shortest), a poll every 300 ms. */
-export const TEST_HEARTBEAT_MS = 300;
-/** From spawn to serving, on a busy 2-core machine (the first start may bundle the CLI). */
-const READY_TIMEOUT_MS = 30_000;
-const STDERR_KEPT_CHARS = 16_000;
-
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/**
- * Polls `probe` until it returns something other than undefined (a thrown error counts as "not
- * yet") and returns that; fails with `what` and the last error when the time runs out.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const why = last === undefined ? "" : `; last error: ${(last as Error).message}`;
-      throw new Error(`timed out waiting for ${what}${why}`);
-    }
-    await sleep(options.intervalMs ?? 25);
-  }
-}
-
-export interface Daemon {
-  readonly name: string;
-  readonly address: string;
-  readonly child: ChildProcess;
-  stderr(): string;
-  /** Sends the signal and waits for the exit; resolves with the time the signal was sent. */
-  kill(signal: NodeJS.Signals): Promise<{ sentAt: number; code: number | null; signal: string | null }>;
-}
+// Short heartbeats (TEST_HEARTBEAT_MS): a node's lease is then 2 s (the shortest), a poll every 300 ms.
 
 export interface EtcdClusterOptions {
   /** etcd client URLs given to every daemon; empty for daemons that meet without etcd (baselines). */
@@ -173,63 +122,14 @@ export class EtcdCluster {
       "--log-level",
       this.options.logLevel ?? "warn",
     ];
-    const child = spawn(process.execPath, [BIN, ...args, ...common], {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: daemonEnv(),
-    });
-    running.add(child);
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once("exit", (code, signal) => {
-        running.delete(child);
-        resolve({ code, signal });
-      }),
-    );
-    const daemon: Daemon = {
-      name,
-      address,
-      child,
-      stderr: () => stderr,
-      async kill(signal) {
-        const sentAt = Date.now();
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        return { sentAt, ...(await exited) };
-      },
-    };
+    const daemon = spawnDaemon(name, address, [...args, ...common]);
     this.daemons.push(daemon);
     return daemon;
   }
 
-  private async untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
-        throw new Error(
-          `${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}):\n${daemon.stderr()}`,
-        );
-      }
-      try {
-        await probe();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          throw new Error(`${daemon.name} did not serve: ${(error as Error).message}\n${daemon.stderr()}`);
-        }
-      }
-      await sleep(50);
-    }
+  private untilServing(daemon: Daemon, probe: () => Promise<unknown>): Promise<void> {
+    return untilServing(daemon, probe);
   }
-}
-
-/** The test's environment minus every WASMATRIX_ variable: the daemons get their options from flags only. */
-function daemonEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith("WASMATRIX_")) delete env[key];
-  return env;
 }
 
 /** Waits until the control plane lists every one of `nodeIds` as alive. */
