@@ -2,6 +2,7 @@
  * `npm run bench [-- <suite>…] [--write] [--long]`: runs the named suites (all by default),
  * prints a table per suite and, with `--write`, puts the results in docs/benchmarks.md.
  */
+import { capabilitiesSuite } from "./capabilities.js";
 import { clusterSuite } from "./cluster.js";
 import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
@@ -11,7 +12,7 @@ import { embeddedSuite } from "./suites/embedded.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
 
-const SUITES: Suite[] = [runtimeSuite, embeddedSuite, clusterSuite, etcdSuite, soakSuite];
+const SUITES: Suite[] = [runtimeSuite, embeddedSuite, clusterSuite, etcdSuite, capabilitiesSuite, soakSuite];
 const FLAGS = new Set(["--write", "--long"]);
 
 const args = process.argv.slice(2);
