@@ -199,7 +199,9 @@ describe("bad requests against a control plane with one node", () => {
     expect(accepted.protocolVersion).toBe(pb.PROTOCOL_VERSION);
     await client.deregisterNode({ nodeId: "newer-minor" });
     // A report from a node the control plane does not know tells that node to register again.
-    expect(await client.reportStatus({ nodeId: "stranger", instances: [], facts: [] })).toEqual({
+    expect(
+      await client.reportStatus({ nodeId: "stranger", instances: [], facts: [], partial: false }),
+    ).toEqual({
       known: false,
       providers: [],
     });

@@ -181,6 +181,15 @@ describe("status reports", () => {
     expect(await listed(cp)).toEqual([instance("dup", "n0", "running", 1)]);
   });
 
+  it("keep instances a partial report leaves out, and drop them at the next full report", async () => {
+    const { cp } = cluster(["n0"]);
+    cp.reportStatus("n0", [instance("a", "n0", "running", 1), instance("b", "n0", "running", 1)]);
+    cp.reportStatus("n0", [instance("b", "n0", "stopped", 2)], { partial: true });
+    expect(await listed(cp)).toEqual([instance("a", "n0", "running", 1), instance("b", "n0", "stopped", 2)]);
+    cp.reportStatus("n0", [instance("a", "n0", "running", 1)]);
+    expect(await listed(cp)).toEqual([instance("a", "n0", "running", 1)]);
+  });
+
   it("keep a live copy listed when another node reports a finished copy of the same id", async () => {
     const { cp } = cluster(["n0", "n1"]);
     cp.reportStatus("n0", [instance("mover", "n0", "stopped", 1)]);

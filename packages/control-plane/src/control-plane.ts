@@ -115,8 +115,11 @@ export class ControlPlane implements pb.ControlPlaneApi {
     }
   }
 
-  /** A node's whole instance table: afterwards the view of that node is exactly this report. */
-  reportStatus(nodeId: string, instances: pb.Instance[]): boolean {
+  /**
+   * A node's whole instance table: afterwards the view of that node is exactly this report. A
+   * `partial` report names only instances that changed; the others stay as last reported.
+   */
+  reportStatus(nodeId: string, instances: pb.Instance[], options: { partial?: boolean } = {}): boolean {
     const entry = this.nodes.get(nodeId);
     if (entry === undefined) return false;
     entry.node.lastHeartbeatMs = this.now();
@@ -145,10 +148,13 @@ export class ControlPlane implements pb.ControlPlaneApi {
       reported.add(instance.instanceId);
       this.instances.set(instance.instanceId, instance);
     }
+    let active = 0;
     for (const [id, instance] of this.instances) {
-      if (instance.nodeId === nodeId && !reported.has(id)) this.instances.delete(id);
+      if (instance.nodeId !== nodeId) continue;
+      if (!options.partial && !reported.has(id)) this.instances.delete(id);
+      else if (!isEnded(instance.status)) active++;
     }
-    entry.node.instances = instances.filter((i) => !isEnded(i.status)).length;
+    entry.node.instances = active;
     return true;
   }
 

@@ -56,7 +56,9 @@ export async function startControlPlaneDaemon(
       return { heartbeatIntervalMs: controlPlane.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
     },
     async reportStatus(request) {
-      const known = controlPlane.reportStatus(request.nodeId, request.instances);
+      const known = controlPlane.reportStatus(request.nodeId, request.instances, {
+        partial: request.partial,
+      });
       if (known) controlPlane.recordProtoFacts(request.facts);
       return { known, providers: known ? await controlPlane.liveProviders() : [] };
     },

@@ -241,9 +241,13 @@ export class NodeAgent {
     return this.require(instanceId).view();
   }
 
-  list(filter: { status?: string } = {}): InstanceView[] {
+  list(filter: { status?: string; ids?: ReadonlySet<string> } = {}): InstanceView[] {
     const out: InstanceView[] = [];
-    for (const managed of this.instances.values()) {
+    const candidates =
+      filter.ids === undefined
+        ? this.instances.values()
+        : [...filter.ids].flatMap((id) => this.instances.get(id) ?? []);
+    for (const managed of candidates) {
       if (filter.status === undefined || filter.status === "" || managed.status === filter.status) {
         out.push(managed.view());
       }

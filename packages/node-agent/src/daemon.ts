@@ -198,6 +198,10 @@ class Reporter {
   private intervalMs: number;
   private unreachableLogged = false;
   private readonly stopChanges: () => void;
+  /** Instances changed since the last report, sent alone between heartbeats. */
+  private changed = new Set<string>();
+  /** The next report carries the whole table (heartbeats, and after any registration). */
+  private full = true;
 
   constructor(
     private readonly agent: NodeAgent,
@@ -207,8 +211,12 @@ class Reporter {
     initialIntervalMs: number,
   ) {
     this.intervalMs = initialIntervalMs;
-    // A change is reported at once (coalesced), so the control plane's table follows closely.
-    this.stopChanges = agent.onChange(() => this.reportSoon());
+    // A change is reported at once (coalesced), and alone: encoding a table of thousands of
+    // instances on every start would stall this node's event loop for milliseconds each time.
+    this.stopChanges = agent.onChange((view) => {
+      this.changed.add(view.instanceId);
+      this.reportSoon();
+    });
   }
 
   start(): void {
@@ -233,6 +241,7 @@ class Reporter {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
+      this.full = true;
       this.reportSoon();
       this.schedule();
     }, this.intervalMs);
@@ -261,11 +270,24 @@ class Reporter {
   private async report(): Promise<void> {
     if (!this.registered) await this.register();
     const facts = this.agent.facts.query({ afterSeq: this.sentSeq, limit: MAX_FACTS_PER_REPORT });
-    const response = await this.client.reportStatus({
-      nodeId: this.agent.nodeId,
-      instances: this.agent.list().map(viewToProto),
-      facts: facts.map(pb.factToProto),
-    });
+    const partial = !this.full;
+    const changed = this.changed;
+    this.changed = new Set();
+    this.full = false;
+    const views = partial ? this.agent.list({ ids: changed }) : this.agent.list();
+    let response: pb.ReportStatusResponse;
+    try {
+      response = await this.client.reportStatus({
+        nodeId: this.agent.nodeId,
+        instances: views.map(viewToProto),
+        facts: facts.map(pb.factToProto),
+        partial,
+      });
+    } catch (error) {
+      // Not delivered: the next report must carry the whole table again.
+      this.full = true;
+      throw error;
+    }
     this.agent.setRemoteProviders(response.providers);
     if (!response.known) {
       // The control plane restarted and lost its memory: introduce ourselves and tell it all again.
@@ -288,6 +310,7 @@ class Reporter {
     pb.checkProtocolVersion(response.protocolVersion);
     const interval = response.heartbeatIntervalMs > 0 ? response.heartbeatIntervalMs : this.intervalMs;
     this.registered = true;
+    this.full = true;
     // It may be a control plane that never heard of us (it restarted): send the facts we still
     // hold from the start. Ones it has seen are ignored by their source sequence.
     this.sentSeq = 0;

@@ -173,7 +173,7 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     fc.record({ heartbeatIntervalMs: u32, protocolVersion: shortText }),
   ],
   reportStatus: [
-    fc.record({ nodeId: text, instances: list(instance), facts: list(fact) }),
+    fc.record({ nodeId: text, instances: list(instance), facts: list(fact), partial: fc.boolean() }),
     fc.record({ known: fc.boolean(), providers: list(provider) }),
   ],
   deregisterNode: [fc.record({ nodeId: text }), empty],

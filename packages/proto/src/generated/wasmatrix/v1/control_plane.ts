@@ -100,6 +100,11 @@ export interface ReportStatusRequest {
   instances: Instance[];
   /** Facts since the previous report; replays are ignored by (source, source_seq). */
   facts: Fact[];
+  /**
+   * True: `instances` holds only the instances that changed since the previous report, and the
+   * others keep their last reported state. Heartbeats always send the whole table.
+   */
+  partial: boolean;
 }
 
 export interface ReportStatusResponse {
@@ -941,7 +946,7 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
 };
 
 function createBaseReportStatusRequest(): ReportStatusRequest {
-  return { nodeId: "", instances: [], facts: [] };
+  return { nodeId: "", instances: [], facts: [], partial: false };
 }
 
 export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
@@ -954,6 +959,9 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
     }
     for (const v of message.facts) {
       Fact.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.partial !== false) {
+      writer.uint32(32).bool(message.partial);
     }
     return writer;
   },
@@ -995,6 +1003,14 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
             message.facts.push(Fact.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.partial = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1018,6 +1034,7 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
         ? object.instances.map((e: any) => Instance.fromJSON(e))
         : [],
       facts: globalThis.Array.isArray(object?.facts) ? object.facts.map((e: any) => Fact.fromJSON(e)) : [],
+      partial: isSet(object.partial) ? globalThis.Boolean(object.partial) : false,
     };
   },
 
@@ -1032,6 +1049,9 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
     if (message.facts?.length) {
       obj.facts = message.facts.map((e) => Fact.toJSON(e));
     }
+    if (message.partial !== false) {
+      obj.partial = message.partial;
+    }
     return obj;
   },
 
@@ -1043,6 +1063,7 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
     message.nodeId = object.nodeId ?? "";
     message.instances = object.instances?.map((e) => Instance.fromPartial(e)) || [];
     message.facts = object.facts?.map((e) => Fact.fromPartial(e)) || [];
+    message.partial = object.partial ?? false;
     return message;
   },
 };
