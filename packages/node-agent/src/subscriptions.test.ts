@@ -127,7 +127,7 @@ describe("subscriptions delivering NATS messages as invocations", () => {
     await publish("greet.alice", "hi");
     await publish("greet.bob", "yo", { "X-Id": "7" });
     raw.publish("greet.carol", new Uint8Array([0xff, 0x00]));
-    await until(() => calls.length === 3, 5_000, "three invocations");
+    await until(() => calls.length === 3, 15_000, "three invocations");
     expect(calls.map((c) => JSON.parse(c.payload))).toEqual([
       { subject: "greet.alice", data: "hi" },
       { subject: "greet.bob", data: "yo", headers: { "X-Id": "7" } },
@@ -238,7 +238,7 @@ describe("subscriptions delivering NATS messages as invocations", () => {
       messaging("msg:subscribe:work.>"),
     );
     await publish("work.flaky", "eventually");
-    await until(() => subs.counters("echo-3").delivered === 1, 5_000, "the delivery");
+    await until(() => subs.counters("echo-3").delivered === 1, 15_000, "the delivery");
     expect(subs.counters("echo-3")).toEqual({ delivered: 1, retried: 2, deadLettered: 0, dropped: 0 });
   });
 
@@ -255,7 +255,7 @@ describe("subscriptions delivering NATS messages as invocations", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(calls).toHaveLength(0);
     subs.resume("echo-3");
-    await until(() => calls.length === 3, 5_000, "three deliveries");
+    await until(() => calls.length === 3, 15_000, "three deliveries");
     expect(calls.map((c) => c.payload)).toEqual(["a", "b", "c"]);
     expect(subs.counters("echo-3")).toEqual({ delivered: 3, retried: 0, deadLettered: 0, dropped: 0 });
     await subs.unsubscribe("echo-3");
@@ -328,7 +328,7 @@ describe("subscriptions delivering NATS messages as invocations", () => {
     );
     await publish("life.durable", "d-before");
     await publish("life.core", "c-before");
-    await until(() => calls.length === 2, 5_000, "two deliveries");
+    await until(() => calls.length === 2, 15_000, "two deliveries");
 
     await server.restart();
     await publish("life.durable", "d-after");

@@ -109,7 +109,7 @@ describe("durable subscriptions on a real nats-server", () => {
     for (const subject of ["ov.b.c", "ov.x.c", "ov.b.x", "ov.x.x"])
       raw.publish(subject, encoder.encode(subject));
     await raw.flush();
-    await until(() => left.length === 2 && right.length === 2, 5_000, "both subscribers");
+    await until(() => left.length === 2 && right.length === 2, 15_000, "both subscribers");
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(left.map((m) => m.subject).sort()).toEqual(["ov.b.c", "ov.x.c"]);
     expect(right.map((m) => m.subject).sort()).toEqual(["ov.b.c", "ov.b.x"]);
@@ -131,7 +131,7 @@ describe("durable subscriptions on a real nats-server", () => {
     );
     raw.publish("resume.x", encoder.encode("0"));
     await raw.flush();
-    await until(() => first.length === 1, 5_000, "the first message");
+    await until(() => first.length === 1, 15_000, "the first message");
     await sub.unsubscribe();
     for (let i = 1; i <= 5; i++) raw.publish("resume.x", encoder.encode(String(i)));
     await raw.flush();
@@ -140,7 +140,7 @@ describe("durable subscriptions on a real nats-server", () => {
       { subject: "resume.x", durable: "resumer" },
       recordingSink(later),
     );
-    await until(() => later.length === 5, 5_000, "the backlog");
+    await until(() => later.length === 5, 15_000, "the backlog");
     expect(later.map((m) => decoder.decode(m.data))).toEqual(["1", "2", "3", "4", "5"]);
     await again.remove();
   });
@@ -191,7 +191,7 @@ describe("durable subscriptions on a real nats-server", () => {
     const sub = await provider.subscribeDurable({ subject: "rd.x", durable: "rd", ackWaitMs: 300 }, sink);
     raw.publish("rd.x", encoder.encode("once"));
     await raw.flush();
-    await until(() => got.length === 2, 5_000, "a redelivery");
+    await until(() => got.length === 2, 15_000, "a redelivery");
     expect(got.map((m) => [decoder.decode(m.data), m.deliveryCount])).toEqual([
       ["once", 1],
       ["once", 2],
@@ -204,7 +204,7 @@ describe("durable subscriptions on a real nats-server", () => {
     const sub = await provider.subscribeDurable({ subject: "rs.x", durable: "restarts" }, recordingSink(got));
     for (let i = 0; i < 10; i++) raw.publish("rs.x", encoder.encode(`before-${i}`));
     await raw.flush();
-    await until(() => got.length === 10, 5_000, "ten messages");
+    await until(() => got.length === 10, 15_000, "ten messages");
     await server.restart();
     for (let i = 0; i < 10; i++) {
       // `publish` waits for the reconnection, at most its unavailableAfterMs at a time.

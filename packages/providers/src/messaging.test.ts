@@ -81,7 +81,7 @@ describe("messaging provider on a real nats-server", () => {
     await provider.handle(
       call("publish", { subject: "orders.created", dataBase64: Buffer.from(bytes).toString("base64") }),
     );
-    await until(() => received.length === 2, 5_000, "two messages");
+    await until(() => received.length === 2, 15_000, "two messages");
     expect(decoder.decode(received[0])).toBe("héllo");
     expect([...received[1]!]).toEqual([...bytes]);
     sub.unsubscribe();
@@ -119,11 +119,11 @@ describe("messaging provider on a real nats-server", () => {
       got.push(m);
     });
     await provider.publish("events.one", encoder.encode("1"), { "X-Trace": "t1" });
-    await until(() => got.length === 1, 5_000, "first message");
+    await until(() => got.length === 1, 15_000, "first message");
     expect(got[0]).toMatchObject({ subject: "events.one", headers: { "X-Trace": "t1" }, deliveryCount: 1 });
 
     const restarting = server.restart(1_500);
-    await until(() => !provider.link.connected, 5_000, "the disconnect");
+    await until(() => !provider.link.connected, 15_000, "the disconnect");
     const started = Date.now();
     await expect(
       provider.handle(call("publish", { subject: "events.two", data: "lost" }, 10_000)),
@@ -162,7 +162,7 @@ describe("messaging provider on a real nats-server", () => {
     const b = await provider.subscribe("jobs.run", "workers", handler);
     for (let i = 0; i < 200; i++) raw.publish("jobs.run", encoder.encode(String(i)));
     await raw.flush();
-    await until(() => seen.size === 200, 5_000, "200 jobs");
+    await until(() => seen.size === 200, 15_000, "200 jobs");
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     await a.unsubscribe();
