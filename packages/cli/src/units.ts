@@ -1,4 +1,4 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, parseDurationMs, WasmatrixError } from "@wasmatrix/core";
 
 const BYTE_UNITS: Record<string, number> = {
   "": 1,
@@ -12,15 +12,6 @@ const BYTE_UNITS: Record<string, number> = {
   g: 1000 ** 3,
   gb: 1000 ** 3,
   gib: 1024 ** 3,
-};
-
-const DURATION_UNITS: Record<string, number> = {
-  "": 1,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  min: 60_000,
-  h: 3_600_000,
 };
 
 function parseWithUnit(what: string, input: string, units: Record<string, number>, example: string): number {
@@ -43,9 +34,9 @@ export function parseBytes(input: string): number {
   return parseWithUnit("a size", input, BYTE_UNITS, "64MiB, 512KiB or 1048576");
 }
 
-/** `2s`, `500ms`, `1m` → milliseconds. A bare number is milliseconds. */
+/** `2s`, `500ms`, `1m` → milliseconds. A bare number is milliseconds (the core's grammar). */
 export function parseDuration(input: string): number {
-  return parseWithUnit("a duration", input, DURATION_UNITS, "2s, 500ms or 1m");
+  return parseDurationMs(input);
 }
 
 /** A whole number, with `_` or `,` allowed as separators (`10_000_000`). */

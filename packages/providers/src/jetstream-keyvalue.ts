@@ -1,7 +1,7 @@
 import { ErrorCode, type PermissionRequest, WasmatrixError } from "@wasmatrix/core";
 import { type KV, type KvEntry, ErrorCode as NatsErrorCode, StorageType } from "nats";
 import { encoder, jsonBytes, parseObject, stringField } from "./json.js";
-import { type KeyvalueOperation, keyvalueRequired } from "./keyvalue.js";
+import { type KeyvalueOperation, keyvalueRequired, keyvalueValue } from "./keyvalue.js";
 import { JetStreamErrCode, jetStreamErrCode, natsFailure } from "./nats-errors.js";
 import { NatsLink, type NatsLinkOptions } from "./nats-link.js";
 import { natsName } from "./nats-names.js";
@@ -304,18 +304,7 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
   }
 
   private value(request: Record<string, unknown>, what: string): Uint8Array {
-    const value =
-      typeof request["valueBase64"] === "string"
-        ? new Uint8Array(Buffer.from(request["valueBase64"], "base64"))
-        : encoder.encode(stringField(request, "value", what));
-    if (value.byteLength > this.maxValueBytes) {
-      throw new WasmatrixError(
-        ErrorCode.RESOURCE_EXHAUSTED,
-        `${what}: value of ${value.byteLength} bytes exceeds the cap of ${this.maxValueBytes}`,
-        { sizeBytes: value.byteLength, maxBytes: this.maxValueBytes },
-      );
-    }
-    return value;
+    return keyvalueValue(request, what, this.maxValueBytes);
   }
 
   private by(request: Record<string, unknown>, what: string): bigint {

@@ -164,18 +164,7 @@ export class MemoryKeyvalueProvider implements CapabilityProvider {
   }
 
   private value(request: Record<string, unknown>, what: string): Uint8Array {
-    const value =
-      typeof request["valueBase64"] === "string"
-        ? new Uint8Array(Buffer.from(request["valueBase64"], "base64"))
-        : encoder.encode(stringField(request, "value", what));
-    if (value.byteLength > this.limits.maxValueBytes) {
-      throw new WasmatrixError(
-        ErrorCode.RESOURCE_EXHAUSTED,
-        `${what}: value of ${value.byteLength} bytes exceeds the cap of ${this.limits.maxValueBytes}`,
-        { sizeBytes: value.byteLength, maxBytes: this.limits.maxValueBytes },
-      );
-    }
-    return value;
+    return keyvalueValue(request, what, this.limits.maxValueBytes);
   }
 
   private put(scope: string, key: string, value: Uint8Array): void {
@@ -203,4 +192,24 @@ export class MemoryKeyvalueProvider implements CapabilityProvider {
     store.set(key, value);
     this.totalBytes += growth;
   }
+}
+
+/** The value of a `set`: `value` as text or `valueBase64` as bytes, within the cap. */
+export function keyvalueValue(
+  request: Record<string, unknown>,
+  what: string,
+  maxValueBytes: number,
+): Uint8Array {
+  const value =
+    typeof request["valueBase64"] === "string"
+      ? new Uint8Array(Buffer.from(request["valueBase64"], "base64"))
+      : encoder.encode(stringField(request, "value", what));
+  if (value.byteLength > maxValueBytes) {
+    throw new WasmatrixError(
+      ErrorCode.RESOURCE_EXHAUSTED,
+      `${what}: value of ${value.byteLength} bytes exceeds the cap of ${maxValueBytes}`,
+      { sizeBytes: value.byteLength, maxBytes: maxValueBytes },
+    );
+  }
+  return value;
 }
