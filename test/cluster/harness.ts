@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, connectNode, connectProvider, type WasmatrixClient } from "@wasmatrix/client";
 import { WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
+import { freePort } from "../support/ports.js";
+
+export { freePort };
 
 /**
  * Real `wasmatrix control-plane` and `wasmatrix node-agent` processes on free loopback ports, for
@@ -45,15 +47,6 @@ function bundleOnce(): Promise<void> {
     );
   });
   return bundled;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
