@@ -1,9 +1,14 @@
 import { subjectCovers, subjectMatches } from "@wasmatrix/core";
 import fc from "fast-check";
-import { connect, type NatsConnection } from "nats";
+import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNats } from "../../../test/support/nats.js";
-import { coverSubjects, type DurableSink, subjectsOverlap } from "./message-stream.js";
+import {
+  coverSubjects,
+  DEFAULT_MESSAGE_STREAM,
+  type DurableSink,
+  subjectsOverlap,
+} from "./message-stream.js";
 import { type InboundMessage, MessagingProvider } from "./messaging.js";
 
 const encoder = new TextEncoder();
@@ -32,6 +37,14 @@ async function until(condition: () => boolean, timeoutMs = 10_000, what = "condi
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function waitForNoPendingPull(jsm: JetStreamManager, consumer: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await jsm.consumers.info(DEFAULT_MESSAGE_STREAM, consumer)).num_waiting > 0) {
+    if (Date.now() > deadline) throw new Error(`consumer ${consumer} still has a pull waiting`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -133,6 +146,11 @@ describe("durable subscriptions on a real nats-server", () => {
     await raw.flush();
     await until(() => first.length === 1, 15_000, "the first message");
     await sub.unsubscribe();
+    // A pull the server still holds for the stopped subscription (it expires within the fetch
+    // window) would take the next messages, which then come back only after the ack wait. The
+    // backlog is published once no pull is waiting: what this test pins is the resumption.
+    const jsm = await raw.jetstreamManager();
+    await waitForNoPendingPull(jsm, sub.consumer);
     for (let i = 1; i <= 5; i++) raw.publish("resume.x", encoder.encode(String(i)));
     await raw.flush();
     const later: InboundMessage[] = [];
