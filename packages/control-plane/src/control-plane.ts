@@ -11,8 +11,9 @@ import {
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
+import { InstanceTable } from "./instance-table.js";
 import { ModuleStore } from "./module-store.js";
-import { place } from "./placement.js";
+import { Placement } from "./placement.js";
 
 export interface ControlPlaneOptions {
   /** "embedded" when it shares its process with a node agent (`wasmatrix up`). */
@@ -47,8 +48,12 @@ const SOURCE = "control-plane";
 export class ControlPlane implements pb.ControlPlaneApi {
   readonly facts: FactLog;
   private readonly nodes = new Map<string, NodeEntry>();
-  /** instance id → the instance as its node last reported it. */
-  private readonly instances = new Map<string, pb.Instance>();
+  private readonly placement = new Placement();
+  private readonly instances = new InstanceTable((nodeId, active) => {
+    const entry = this.nodes.get(nodeId);
+    if (entry !== undefined) entry.node.instances = active;
+    this.placement.setInstances(nodeId, active);
+  });
   /** provider id → the provider process as it last announced itself. */
   private readonly providers = new Map<string, pb.Provider>();
   private readonly leasedProviders = new Set<string>();
@@ -102,9 +107,17 @@ export class ControlPlane implements pb.ControlPlaneApi {
     NodeId.parse(node.nodeId);
     const previous = this.nodes.get(node.nodeId);
     if (previous !== undefined && previous.api !== api) previous.api.close?.();
+    const instances = this.instances.activeOn(node.nodeId);
     this.nodes.set(node.nodeId, {
-      node: { ...node, status: "alive", lastHeartbeatMs: this.now() },
+      node: { ...node, status: "alive", lastHeartbeatMs: this.now(), instances },
       api,
+    });
+    this.placement.set({
+      nodeId: node.nodeId,
+      labels: node.labels,
+      capabilities: node.capabilities,
+      alive: true,
+      instances,
     });
     if (previous === undefined || previous.node.status !== "alive") {
       this.record({
@@ -125,6 +138,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
     entry.node.lastHeartbeatMs = this.now();
     if (entry.node.status !== "alive") {
       entry.node.status = "alive";
+      this.placement.setAlive(nodeId, true);
       this.record({ kind: "node.registered", nodeId, data: { address: entry.node.address } });
     }
     const reported = new Set<string>();
@@ -146,15 +160,13 @@ export class ControlPlane implements pb.ControlPlaneApi {
         continue;
       }
       reported.add(instance.instanceId);
-      this.instances.set(instance.instanceId, instance);
+      this.instances.set(instance);
     }
-    let active = 0;
-    for (const [id, instance] of this.instances) {
-      if (instance.nodeId !== nodeId) continue;
-      if (!options.partial && !reported.has(id)) this.instances.delete(id);
-      else if (!isEnded(instance.status)) active++;
+    if (!options.partial) {
+      for (const instance of this.instances.onNode(nodeId)) {
+        if (!reported.has(instance.instanceId)) this.instances.delete(instance.instanceId);
+      }
     }
-    entry.node.instances = active;
     return true;
   }
 
@@ -208,8 +220,9 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const entry = this.nodes.get(nodeId);
     if (entry === undefined) return;
     this.nodes.delete(nodeId);
+    this.placement.delete(nodeId);
     entry.api.close?.();
-    for (const [id, instance] of this.instances) if (instance.nodeId === nodeId) this.instances.delete(id);
+    for (const instance of this.instances.onNode(nodeId)) this.instances.delete(instance.instanceId);
     this.logger.info({ nodeId }, "node deregistered");
   }
 
@@ -221,12 +234,12 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const entry = this.nodes.get(nodeId);
     if (entry === undefined || entry.node.status === "lost") return;
     entry.node.status = "lost";
-    entry.node.instances = 0;
+    this.placement.setAlive(nodeId, false);
     this.record({ kind: "node.lost", nodeId, data: { lastHeartbeatAt: entry.node.lastHeartbeatMs } });
     const moving: pb.Instance[] = [];
-    for (const instance of this.instances.values()) {
-      if (instance.nodeId !== nodeId || isEnded(instance.status)) continue;
-      this.instances.set(instance.instanceId, { ...instance, status: "lost", updatedAtMs: this.now() });
+    for (const instance of this.instances.onNode(nodeId)) {
+      if (isEnded(instance.status)) continue;
+      this.instances.set({ ...instance, status: "lost", updatedAtMs: this.now() });
       this.record({
         kind: "instance.lost",
         instanceId: instance.instanceId,
@@ -266,14 +279,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
 
   /** One instance changed on a node (the embedded node reports every change at once). */
   reportInstance(instance: pb.Instance): void {
-    this.instances.set(instance.instanceId, instance);
-    const entry = this.nodes.get(instance.nodeId);
-    if (entry !== undefined) {
-      let active = 0;
-      for (const i of this.instances.values())
-        if (i.nodeId === instance.nodeId && !isEnded(i.status)) active++;
-      entry.node.instances = active;
-    }
+    this.instances.set(instance);
   }
 
   /** Facts from a node, kept with their source sequence so replays are ignored. */
@@ -432,20 +438,18 @@ export class ControlPlane implements pb.ControlPlaneApi {
     this.recordFacts(facts.map(factFromProto));
   }
 
+  /** `previous`, the node that ran the instance before, keeps it: its module is cached there. */
   private chooseNode(request: pb.StartInstanceRequest, previous?: string): string {
-    const candidates = [...this.nodes.values()].map((e) => ({
-      nodeId: e.node.nodeId,
-      labels: e.node.labels,
-      capabilities: e.node.capabilities,
-      alive: e.node.status === "alive",
-      // The node that ran an instance before keeps it: its module is cached there.
-      instances: e.node.nodeId === previous ? -1 : e.node.instances,
-    }));
-    return place(candidates, {
-      capabilities: [...new Set(request.assignments.map((a) => a.capability))].filter((c) => c !== "logging"),
-      required: request.requiredNodeLabels,
-      preferred: request.preferredNodeLabels,
-    });
+    return this.placement.place(
+      {
+        capabilities: [...new Set(request.assignments.map((a) => a.capability))].filter(
+          (c) => c !== "logging",
+        ),
+        required: request.requiredNodeLabels,
+        preferred: request.preferredNodeLabels,
+      },
+      previous,
+    );
   }
 
   private instance(instanceId: string): pb.Instance {

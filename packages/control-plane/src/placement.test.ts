@@ -1,7 +1,7 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type PlacementCandidate, type PlacementRequest, place } from "./placement.js";
+import { Placement, type PlacementCandidate, type PlacementRequest, place } from "./placement.js";
 
 const node = (nodeId: string, fields: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
   nodeId,
@@ -137,5 +137,78 @@ describe("place()", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("keeps agreeing with the reference while nodes come, change, get lost and go", () => {
+    const nodeIds = fc.constantFrom("n1", "n2", "n3", "n4", "n5", "n6");
+    const operation = fc.oneof(
+      fc.record({
+        op: fc.constant("set" as const),
+        node: fc.record({
+          nodeId: nodeIds,
+          labels,
+          capabilities,
+          alive: fc.boolean(),
+          instances: fc.nat({ max: 5 }),
+        }),
+      }),
+      fc.record({ op: fc.constant("delete" as const), nodeId: nodeIds }),
+      fc.record({ op: fc.constant("alive" as const), nodeId: nodeIds, alive: fc.boolean() }),
+      fc.record({ op: fc.constant("load" as const), nodeId: nodeIds, instances: fc.nat({ max: 5 }) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(operation, { maxLength: 40 }),
+        requests,
+        fc.option(nodeIds),
+        (operations, req, sticky) => {
+          const placement = new Placement();
+          const model = new Map<string, PlacementCandidate>();
+          for (const operation of operations) {
+            if (operation.op === "set") {
+              placement.set(operation.node);
+              model.set(operation.node.nodeId, { ...operation.node });
+            } else if (operation.op === "delete") {
+              placement.delete(operation.nodeId);
+              model.delete(operation.nodeId);
+            } else if (operation.op === "alive") {
+              placement.setAlive(operation.nodeId, operation.alive);
+              const known = model.get(operation.nodeId);
+              if (known !== undefined) known.alive = operation.alive;
+            } else {
+              placement.setInstances(operation.nodeId, operation.instances);
+              const known = model.get(operation.nodeId);
+              if (known !== undefined) known.instances = operation.instances;
+            }
+          }
+          expect(placement.size).toBe(model.size);
+          const nodes = [...model.values()].map((n) => (n.nodeId === sticky ? { ...n, instances: -1 } : n));
+          const expected = reference(nodes, req);
+          if (expected === null) {
+            expect(refusal(() => placement.place(req, sticky ?? undefined)).code).toBe(
+              ErrorCode.NODE_UNAVAILABLE,
+            );
+          } else {
+            expect(placement.place(req, sticky ?? undefined)).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it("places among more nodes than one growth step holds, and forgets label values no node has", () => {
+    const placement = new Placement(
+      Array.from({ length: 100 }, (_, i) =>
+        node(`n${String(i).padStart(3, "0")}`, { labels: { host: `h${i}` }, instances: 100 - i }),
+      ),
+    );
+    expect(placement.place(request())).toBe("n099");
+    expect(placement.place(request({ required: { host: "h42" } }))).toBe("n042");
+    placement.delete("n042");
+    expect(refusal(() => placement.place(request({ required: { host: "h42" } }))).code).toBe(
+      ErrorCode.NODE_UNAVAILABLE,
+    );
+    expect((placement as unknown as { sets: Map<string, unknown> }).sets.has("label:host=h42")).toBe(false);
   });
 });

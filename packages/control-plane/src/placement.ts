@@ -15,59 +15,231 @@ export interface PlacementRequest {
   preferred: Readonly<Record<string, string>>;
 }
 
+/** Why nodes were passed over is kept for the first few only: it is for error messages. */
+const MAX_REASONS = 20;
+
+/** The slots (nodes) that have one property: a bit per slot, and how many bits are set. */
+interface Members {
+  bits: Uint32Array;
+  count: number;
+}
+
 /**
- * Picks the node for a new instance: among live nodes that serve every assigned capability and
- * carry every required label, the one matching most preferred labels, then the least loaded,
- * then the smallest id (so equal candidates give the same answer every time).
+ * The nodes placement chooses among, kept as bit sets: one of live nodes, one per capability and
+ * one per label `key=value`. A decision ANDs the sets the request requires, 32 nodes a step, and
+ * looks only at the nodes left: no allocation per node, no string comparison, no property
+ * lookup. The control plane keeps one and updates it as nodes register, report and get lost.
+ *
+ * The rule: among live nodes that serve every assigned capability and carry every required
+ * label, the one matching most preferred labels, then the least loaded, then the smallest id (so
+ * equal candidates give the same answer every time).
  */
-export function place(candidates: Iterable<PlacementCandidate>, request: PlacementRequest): string {
-  let best: PlacementCandidate | undefined;
-  let bestScore = -1;
-  let rejectedCount = 0;
-  // Why nodes were passed over is kept for the first few only: it is for error messages.
-  const rejected: Record<string, string> = {};
-  const preferred = Object.entries(request.preferred);
-  const required = Object.entries(request.required);
-  for (const node of candidates) {
-    const reason = ineligible(node, request.capabilities, required);
-    if (reason !== null) {
-      if (rejectedCount++ < 20) rejected[node.nodeId] = reason;
-      continue;
-    }
-    let score = 0;
-    for (const [key, value] of preferred) if (node.labels[key] === value) score++;
-    if (
-      best === undefined ||
-      score > bestScore ||
-      (score === bestScore &&
-        (node.instances < best.instances || (node.instances === best.instances && node.nodeId < best.nodeId)))
-    ) {
-      best = node;
-      bestScore = score;
-    }
+export class Placement {
+  private count = 0;
+  private capacity = 32;
+  private readonly ids: string[] = [];
+  private readonly candidates: PlacementCandidate[] = [];
+  private alive = new Uint32Array(1);
+  private load = new Float64Array(32);
+  private readonly slots = new Map<string, number>();
+  /** `capability:name` and `label:key=value` → the nodes that have it. Empty sets go. */
+  private readonly sets = new Map<string, Members>();
+
+  constructor(candidates: Iterable<PlacementCandidate> = []) {
+    for (const candidate of candidates) this.set(candidate);
   }
-  if (best === undefined) {
-    throw new WasmatrixError(
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a node, or replaces what is known of it. */
+  set(candidate: PlacementCandidate): void {
+    let slot = this.slots.get(candidate.nodeId);
+    if (slot === undefined) {
+      if (this.count === this.capacity) this.grow();
+      slot = this.count++;
+      this.slots.set(candidate.nodeId, slot);
+    } else {
+      this.clear(slot);
+    }
+    this.fill(slot, candidate);
+  }
+
+  delete(nodeId: string): void {
+    const slot = this.slots.get(nodeId);
+    if (slot === undefined) return;
+    this.slots.delete(nodeId);
+    this.clear(slot);
+    const last = --this.count;
+    if (slot !== last) {
+      const moved = this.candidates[last]!;
+      this.clear(last);
+      this.slots.set(moved.nodeId, slot);
+      this.fill(slot, moved);
+    }
+    this.ids.length = last;
+    this.candidates.length = last;
+  }
+
+  setAlive(nodeId: string, alive: boolean): void {
+    const slot = this.slots.get(nodeId);
+    if (slot === undefined) return;
+    this.candidates[slot]!.alive = alive;
+    if (alive) this.alive[slot >>> 5]! |= 1 << (slot & 31);
+    else this.alive[slot >>> 5]! &= ~(1 << (slot & 31));
+  }
+
+  setInstances(nodeId: string, instances: number): void {
+    const slot = this.slots.get(nodeId);
+    if (slot === undefined) return;
+    this.load[slot] = instances;
+    this.candidates[slot]!.instances = instances;
+  }
+
+  /**
+   * The node for a new instance. `sticky` names a node that counts as unloaded: the one that ran
+   * the instance before keeps it, since its module is cached there.
+   */
+  place(request: PlacementRequest, sticky?: string): string {
+    const sets = this.compile(request);
+    let best = -1;
+    if (sets !== null) {
+      const { required, preferred } = sets;
+      const stickySlot = sticky === undefined ? -1 : (this.slots.get(sticky) ?? -1);
+      const words = (this.count + 31) >>> 5;
+      let bestScore = -1;
+      let bestLoad = 0;
+      for (let word = 0; word < words; word++) {
+        let bits = this.alive[word]!;
+        for (let i = 0; i < required.length && bits !== 0; i++) bits &= required[i]![word]!;
+        while (bits !== 0) {
+          const bit = bits & -bits;
+          bits ^= bit;
+          const slot = (word << 5) | (31 - Math.clz32(bit));
+          let score = 0;
+          for (let i = 0; i < preferred.length; i++) if ((preferred[i]![word]! & bit) !== 0) score++;
+          const load = slot === stickySlot ? -1 : this.load[slot]!;
+          if (
+            best === -1 ||
+            score > bestScore ||
+            (score === bestScore &&
+              (load < bestLoad || (load === bestLoad && this.ids[slot]! < this.ids[best]!)))
+          ) {
+            best = slot;
+            bestScore = score;
+            bestLoad = load;
+          }
+        }
+      }
+    }
+    if (best === -1) throw this.refusal(request);
+    return this.ids[best]!;
+  }
+
+  /** The bit sets a request needs, or null when some requirement no node meets. */
+  private compile(request: PlacementRequest): { required: Uint32Array[]; preferred: Uint32Array[] } | null {
+    const required: Uint32Array[] = [];
+    for (const capability of request.capabilities) {
+      const members = this.sets.get(capabilitySet(capability));
+      if (members === undefined) return null;
+      required.push(members.bits);
+    }
+    for (const [key, value] of Object.entries(request.required)) {
+      const members = this.sets.get(labelSet(key, value));
+      if (members === undefined) return null;
+      required.push(members.bits);
+    }
+    const preferred: Uint32Array[] = [];
+    for (const [key, value] of Object.entries(request.preferred)) {
+      const members = this.sets.get(labelSet(key, value));
+      if (members !== undefined) preferred.push(members.bits);
+    }
+    return { required, preferred };
+  }
+
+  private refusal(request: PlacementRequest): WasmatrixError {
+    const rejected: Record<string, string> = {};
+    let reasons = 0;
+    for (let slot = 0; slot < this.count && reasons < MAX_REASONS; slot++) {
+      const reason = ineligible(this.candidates[slot]!, request);
+      if (reason !== null) {
+        rejected[this.ids[slot]!] = reason;
+        reasons++;
+      }
+    }
+    return new WasmatrixError(
       ErrorCode.NODE_UNAVAILABLE,
-      rejectedCount === 0
+      this.count === 0
         ? "no node is registered; start a node agent or use `wasmatrix up`"
         : "no eligible node for this instance; see details for why each node was passed over",
       { rejected },
     );
   }
-  return best.nodeId;
+
+  private fill(slot: number, candidate: PlacementCandidate): void {
+    const copy = { ...candidate, capabilities: [...new Set(candidate.capabilities)] };
+    this.candidates[slot] = copy;
+    this.ids[slot] = copy.nodeId;
+    this.load[slot] = copy.instances;
+    const bit = 1 << (slot & 31);
+    if (copy.alive) this.alive[slot >>> 5]! |= bit;
+    for (const name of setNames(copy)) {
+      let members = this.sets.get(name);
+      if (members === undefined) {
+        members = { bits: new Uint32Array(this.capacity >>> 5), count: 0 };
+        this.sets.set(name, members);
+      }
+      members.bits[slot >>> 5]! |= bit;
+      members.count++;
+    }
+  }
+
+  private clear(slot: number): void {
+    const bit = ~(1 << (slot & 31));
+    this.alive[slot >>> 5]! &= bit;
+    for (const name of setNames(this.candidates[slot]!)) {
+      const members = this.sets.get(name)!;
+      members.bits[slot >>> 5]! &= bit;
+      if (--members.count === 0) this.sets.delete(name);
+    }
+  }
+
+  private grow(): void {
+    this.capacity *= 2;
+    const words = this.capacity >>> 5;
+    const grown = (from: Uint32Array) => {
+      const to = new Uint32Array(words);
+      to.set(from);
+      return to;
+    };
+    this.alive = grown(this.alive);
+    for (const members of this.sets.values()) members.bits = grown(members.bits);
+    const load = new Float64Array(this.capacity);
+    load.set(this.load);
+    this.load = load;
+  }
 }
 
-function ineligible(
-  node: PlacementCandidate,
-  capabilities: readonly string[],
-  required: readonly [string, string][],
-): string | null {
+const capabilitySet = (capability: string) => `capability:${capability}`;
+const labelSet = (key: string, value: string) => `label:${key}=${value}`;
+
+function* setNames(candidate: PlacementCandidate): Iterable<string> {
+  for (const capability of candidate.capabilities) yield capabilitySet(capability);
+  for (const [key, value] of Object.entries(candidate.labels)) yield labelSet(key, value);
+}
+
+/** One decision over a list of candidates; the control plane keeps a `Placement` instead. */
+export function place(candidates: Iterable<PlacementCandidate>, request: PlacementRequest): string {
+  return new Placement(candidates).place(request);
+}
+
+function ineligible(node: PlacementCandidate, request: PlacementRequest): string | null {
   if (!node.alive) return "node is lost";
-  for (const capability of capabilities) {
+  for (const capability of request.capabilities) {
     if (!node.capabilities.includes(capability)) return `does not serve ${capability}`;
   }
-  for (const [key, value] of required) {
+  for (const [key, value] of Object.entries(request.required)) {
     if (node.labels[key] !== value) return `label ${key}=${value} missing`;
   }
   return null;
