@@ -115,3 +115,41 @@ describe("kill -9 of a node agent", () => {
     });
   });
 });
+
+describe("a node agent paused past the loss interval (SIGSTOP, then SIGCONT)", () => {
+  const cluster = new Cluster();
+  afterAll(() => cluster.close());
+
+  it("is lost while silent, and when it answers again comes back with its whole table and instances untouched", async () => {
+    const cp = await cluster.controlPlane();
+    const node = await cluster.nodeAgent({ nodeId: "sleepy", controlPlane: cp.address });
+    const client = cluster.client(cp.address);
+    await cluster.nodesAlive(client, ["sleepy"]);
+    await startReactor(client, { instanceId: "dreamer", restartPolicy: never });
+    expect(await count(client, "dreamer")).toBe(1);
+
+    node.child.kill("SIGSTOP");
+    try {
+      await waitFor("sleepy to be lost", async () => {
+        const { instance } = await client.queryInstance({ instanceId: "dreamer", factLimit: 0 });
+        return instance?.status === "lost" ? instance : undefined;
+      });
+    } finally {
+      node.child.kill("SIGCONT");
+    }
+
+    // Its next report names only what changed (nothing): the control plane asks for the whole
+    // table, which brings `dreamer` back as running, on the same node, never restarted.
+    const back = await waitFor("dreamer to be listed running again", async () => {
+      const { instance } = await client.queryInstance({ instanceId: "dreamer", factLimit: 0 });
+      return instance?.status === "running" ? instance : undefined;
+    });
+    expect(back).toMatchObject({ nodeId: "sleepy", restarts: 0 });
+    expect((await client.listNodes()).nodes).toMatchObject([
+      { nodeId: "sleepy", status: "alive", instances: 1 },
+    ]);
+    expect(await count(client, "dreamer")).toBe(2);
+    const kinds = (await facts(client, ["node.lost", "node.registered"])).map((f) => f.kind);
+    expect(kinds).toEqual(["node.registered", "node.lost", "node.registered"]);
+  });
+});

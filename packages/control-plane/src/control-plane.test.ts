@@ -190,6 +190,17 @@ describe("status reports", () => {
     expect(await listed(cp)).toEqual([instance("a", "n0", "running", 1)]);
   });
 
+  it("from a node declared lost are refused while partial, so its whole table comes back first", async () => {
+    const { cp } = cluster(["n0"]);
+    cp.reportStatus("n0", [instance("a", "n0", "running", 1), instance("b", "n0", "running", 1)]);
+    await cp.nodeLost("n0");
+    expect(cp.reportStatus("n0", [instance("b", "n0", "stopped", 2)], { partial: true })).toBe(false);
+    expect((await cp.listNodes()).nodes[0]!.status).toBe("lost");
+    expect(cp.reportStatus("n0", [instance("a", "n0", "running", 1)])).toBe(true);
+    expect((await cp.listNodes()).nodes[0]!.status).toBe("alive");
+    expect(await listed(cp)).toEqual([instance("a", "n0", "running", 1)]);
+  });
+
   it("keep a live copy listed when another node reports a finished copy of the same id", async () => {
     const { cp } = cluster(["n0", "n1"]);
     cp.reportStatus("n0", [instance("mover", "n0", "stopped", 1)]);

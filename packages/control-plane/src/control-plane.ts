@@ -131,10 +131,13 @@ export class ControlPlane implements pb.ControlPlaneApi {
   /**
    * A node's whole instance table: afterwards the view of that node is exactly this report. A
    * `partial` report names only instances that changed; the others stay as last reported.
+   * Returns false for a node to register again and send its whole table: one it does not know,
+   * or one it declared lost (whose instances it marked lost), reporting only changes.
    */
   reportStatus(nodeId: string, instances: pb.Instance[], options: { partial?: boolean } = {}): boolean {
     const entry = this.nodes.get(nodeId);
     if (entry === undefined) return false;
+    if (options.partial && entry.node.status !== "alive") return false;
     entry.node.lastHeartbeatMs = this.now();
     if (entry.node.status !== "alive") {
       entry.node.status = "alive";

@@ -241,6 +241,13 @@ export class NodeAgent {
     return this.require(instanceId).view();
   }
 
+  /** Instances not ended; counted without building their views. */
+  activeCount(): number {
+    let active = 0;
+    for (const managed of this.instances.values()) if (managed.isActive) active++;
+    return active;
+  }
+
   list(filter: { status?: string; ids?: ReadonlySet<string> } = {}): InstanceView[] {
     const out: InstanceView[] = [];
     const candidates =

@@ -15,6 +15,21 @@ export const DEFAULT_NODE_HEARTBEAT_INTERVAL_MS = 1_000;
 const REVOKE_TIMEOUT_MS = 2_000;
 /** Facts sent in one report at most; the rest follow in the next. */
 const MAX_FACTS_PER_REPORT = 1_000;
+/** Changes within this long of each other go in one report. */
+const REPORT_COALESCE_MS = 5;
+/**
+ * Reports start at least this far apart. A lone change is still told within the coalescing
+ * window, but a busy node sends one report per gap rather than one per change: every report is
+ * a call both this node and the control plane pay for, in the middle of the calls they serve.
+ */
+const REPORT_MIN_GAP_MS = 25;
+/**
+ * Every this many heartbeats carry the whole table; the others carry changes only. A control
+ * plane that lost track (it restarted, or declared this node lost) says so in its answer and gets
+ * the whole table at once; the periodic one only bounds how long anything else could stay wrong,
+ * without making each heartbeat cost a thousand-instance table on both sides.
+ */
+const FULL_REPORT_EVERY_HEARTBEATS = 10;
 
 export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
   listen?: string;
@@ -50,9 +65,10 @@ export interface NodeDaemon {
 
 /**
  * A node agent as a process of its own: serves the NodeAgent API, registers with the control
- * plane, and reports its whole instance table and new facts on every change and heartbeat. If
- * the control plane forgets it (it restarted) or cannot be reached, the node registers again
- * as soon as it answers; running instances are never touched by any of that.
+ * plane, and reports changed instances and new facts on every change and heartbeat (the whole
+ * table after each registration and every tenth heartbeat). If the control plane forgets it
+ * (it restarted, or declared it lost) or cannot be reached, the node registers again as soon as
+ * it answers; running instances are never touched by any of that.
  */
 export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<NodeDaemon> {
   const logger = options.logger ?? silentLogger;
@@ -200,8 +216,10 @@ class Reporter {
   private readonly stopChanges: () => void;
   /** Instances changed since the last report, sent alone between heartbeats. */
   private changed = new Set<string>();
-  /** The next report carries the whole table (heartbeats, and after any registration). */
+  private lastReportAt = Number.NEGATIVE_INFINITY;
+  /** The next report carries the whole table (after any registration, and periodically). */
   private full = true;
+  private heartbeats = 0;
 
   constructor(
     private readonly agent: NodeAgent,
@@ -241,7 +259,8 @@ class Reporter {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.full = true;
+      this.heartbeats = (this.heartbeats + 1) % FULL_REPORT_EVERY_HEARTBEATS;
+      if (this.heartbeats === 0) this.full = true;
       this.reportSoon();
       this.schedule();
     }, this.intervalMs);
@@ -249,12 +268,14 @@ class Reporter {
 
   private reportSoon(): void {
     if (this.soon !== null) return;
+    const delay = Math.max(REPORT_COALESCE_MS, this.lastReportAt + REPORT_MIN_GAP_MS - performance.now());
     this.soon = setTimeout(() => {
       this.soon = null;
       if (this.running !== null) {
         this.again = true;
         return;
       }
+      this.lastReportAt = performance.now();
       this.running = this.report()
         .catch((error: unknown) => this.unreachable(error))
         .finally(() => {
@@ -264,7 +285,7 @@ class Reporter {
             this.reportSoon();
           }
         });
-    }, 5);
+    }, delay);
   }
 
   private async report(): Promise<void> {

@@ -1,5 +1,4 @@
 import type { NodeFactsApi, NodeFactsRequest } from "@wasmatrix/client";
-import { isEnded } from "@wasmatrix/core";
 import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
@@ -21,14 +20,13 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
   ) {}
 
   async nodeInfo(): Promise<pb.Node> {
-    const views = this.agent.list();
     return {
       nodeId: this.agent.nodeId,
       address: this.info.address,
       labels: this.info.labels,
       capabilities: ["logging", ...this.agent.providers.keys()],
       status: "alive",
-      instances: views.filter((v) => !isEnded(v.status)).length,
+      instances: this.agent.activeCount(),
       lastHeartbeatMs: Date.now(),
       version: pb.PROTOCOL_VERSION,
     };
