@@ -304,7 +304,10 @@ async function roundTripFigures(cluster: Cluster, cp: Daemon, node: Daemon, log:
         baselines: [
           { label: "gRPC serverInfo() round trip", value: info.median / 1000 },
           { label: "StartInstance straight to the node agent", value: startDirect.median },
-          { label: `the same, first ${START_COLD} starts of fresh daemons (JIT cold)`, value: startCold.median },
+          {
+            label: `the same, first ${START_COLD} starts of fresh daemons (JIT cold)`,
+            value: startCold.median,
+          },
         ],
         target: { text: "≤ 3 ms median", met: start.median <= 3 },
       },
