@@ -41,6 +41,9 @@ export class Placement {
   private readonly candidates: PlacementCandidate[] = [];
   private alive = new Uint32Array(1);
   private load = new Float64Array(32);
+  /** Each slot's place in id order, so ties are broken without comparing strings. */
+  private rank = new Int32Array(32);
+  private readonly sorted: string[] = [];
   private readonly slots = new Map<string, number>();
   /** `capability:name` and `label:key=value` → the nodes that have it. Empty sets go. */
   private readonly sets = new Map<string, Members>();
@@ -60,6 +63,10 @@ export class Placement {
       if (this.count === this.capacity) this.grow();
       slot = this.count++;
       this.slots.set(candidate.nodeId, slot);
+      const at = insertionPoint(this.sorted, candidate.nodeId);
+      this.sorted.splice(at, 0, candidate.nodeId);
+      for (let other = 0; other < slot; other++) if (this.rank[other]! >= at) this.rank[other]!++;
+      this.rank[slot] = at;
     } else {
       this.clear(slot);
     }
@@ -71,12 +78,16 @@ export class Placement {
     if (slot === undefined) return;
     this.slots.delete(nodeId);
     this.clear(slot);
+    const gone = this.rank[slot]!;
+    this.sorted.splice(gone, 1);
+    for (let other = 0; other < this.count; other++) if (this.rank[other]! > gone) this.rank[other]!--;
     const last = --this.count;
     if (slot !== last) {
       const moved = this.candidates[last]!;
       this.clear(last);
       this.slots.set(moved.nodeId, slot);
       this.fill(slot, moved);
+      this.rank[slot] = this.rank[last]!;
     }
     this.ids.length = last;
     this.candidates.length = last;
@@ -124,7 +135,7 @@ export class Placement {
             best === -1 ||
             score > bestScore ||
             (score === bestScore &&
-              (load < bestLoad || (load === bestLoad && this.ids[slot]! < this.ids[best]!)))
+              (load < bestLoad || (load === bestLoad && this.rank[slot]! < this.rank[best]!)))
           ) {
             best = slot;
             bestScore = score;
@@ -218,7 +229,22 @@ export class Placement {
     const load = new Float64Array(this.capacity);
     load.set(this.load);
     this.load = load;
+    const rank = new Int32Array(this.capacity);
+    rank.set(this.rank);
+    this.rank = rank;
   }
+}
+
+/** Where `id` goes in the sorted `ids`. */
+function insertionPoint(ids: readonly string[], id: string): number {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (ids[middle]! < id) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 const capabilitySet = (capability: string) => `capability:${capability}`;
