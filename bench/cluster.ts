@@ -30,6 +30,8 @@ import type { Suite, SuiteOptions } from "./suite.js";
 
 const PLACEMENT_NODES = 1_000;
 const PLACEMENT_SAMPLES = 5_000;
+/** Decisions discarded first: V8 compiles place() optimized only after some thousands. */
+const PLACEMENT_WARMUP = 5_000;
 const CP_START_SAMPLES = 500;
 const CP_START_FILL = 3_000;
 /** Short heartbeats, as in the cluster tests, so a loss is seen within a second. */
@@ -82,13 +84,13 @@ function placementFigures(log: (line: string) => void): Figure[] {
   let sink = "";
   const placed = sampleSync(() => (sink = placement.place(request)), {
     samples: PLACEMENT_SAMPLES,
-    warmup: 500,
+    warmup: PLACEMENT_WARMUP,
   });
   const unconstrained = sampleSync(
     () => (sink = placement.place({ capabilities: [], required: {}, preferred: {} })),
     {
       samples: PLACEMENT_SAMPLES,
-      warmup: 500,
+      warmup: PLACEMENT_WARMUP,
     },
   );
   // The floor: one pass over the same nodes keeping the least loaded live one.
@@ -98,7 +100,7 @@ function placementFigures(log: (line: string) => void): Figure[] {
       for (const n of nodes) if (n.alive && (best === undefined || n.instances < best.instances)) best = n;
       sink = best!.nodeId;
     },
-    { samples: PLACEMENT_SAMPLES, warmup: 500 },
+    { samples: PLACEMENT_SAMPLES, warmup: PLACEMENT_WARMUP },
   );
   if (sink === "") throw new Error("placement chose nothing");
   return [

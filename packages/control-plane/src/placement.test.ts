@@ -209,6 +209,8 @@ describe("place()", () => {
     expect(refusal(() => placement.place(request({ required: { host: "h42" } }))).code).toBe(
       ErrorCode.NODE_UNAVAILABLE,
     );
-    expect((placement as unknown as { sets: Map<string, unknown> }).sets.has("label:host=h42")).toBe(false);
+    const labels = (placement as unknown as { labels: Map<string, Map<string, unknown>> }).labels;
+    expect(labels.get("host")?.has("h42")).toBe(false);
+    expect(labels.get("host")?.size).toBe(99);
   });
 });

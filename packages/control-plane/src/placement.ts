@@ -45,8 +45,13 @@ export class Placement {
   private rank = new Int32Array(32);
   private readonly sorted: string[] = [];
   private readonly slots = new Map<string, number>();
-  /** `capability:name` and `label:key=value` → the nodes that have it. Empty sets go. */
-  private readonly sets = new Map<string, Members>();
+  /** capability → the nodes that serve it. Empty sets go. */
+  private readonly capabilities = new Map<string, Members>();
+  /** label key → value → the nodes that carry it. Empty sets go. */
+  private readonly labels = new Map<string, Map<string, Members>>();
+  /** The sets a decision ANDs and the ones it counts, reused so a decision allocates nothing. */
+  private readonly required: Uint32Array[] = [];
+  private readonly preferred: Uint32Array[] = [];
 
   constructor(candidates: Iterable<PlacementCandidate> = []) {
     for (const candidate of candidates) this.set(candidate);
@@ -113,10 +118,9 @@ export class Placement {
    * the instance before keeps it, since its module is cached there.
    */
   place(request: PlacementRequest, sticky?: string): string {
-    const sets = this.compile(request);
     let best = -1;
-    if (sets !== null) {
-      const { required, preferred } = sets;
+    if (this.compile(request)) {
+      const { required, preferred } = this;
       const stickySlot = sticky === undefined ? -1 : (this.slots.get(sticky) ?? -1);
       const words = (this.count + 31) >>> 5;
       let bestScore = -1;
@@ -148,25 +152,25 @@ export class Placement {
     return this.ids[best]!;
   }
 
-  /** The bit sets a request needs, or null when some requirement no node meets. */
-  private compile(request: PlacementRequest): { required: Uint32Array[]; preferred: Uint32Array[] } | null {
-    const required: Uint32Array[] = [];
+  /** Gathers the bit sets a request needs; false when some requirement no node meets. */
+  private compile(request: PlacementRequest): boolean {
+    this.required.length = 0;
+    this.preferred.length = 0;
     for (const capability of request.capabilities) {
-      const members = this.sets.get(capabilitySet(capability));
-      if (members === undefined) return null;
-      required.push(members.bits);
+      const members = this.capabilities.get(capability);
+      if (members === undefined) return false;
+      this.required.push(members.bits);
     }
-    for (const [key, value] of Object.entries(request.required)) {
-      const members = this.sets.get(labelSet(key, value));
-      if (members === undefined) return null;
-      required.push(members.bits);
+    for (const key in request.required) {
+      const members = this.labels.get(key)?.get(request.required[key]!);
+      if (members === undefined) return false;
+      this.required.push(members.bits);
     }
-    const preferred: Uint32Array[] = [];
-    for (const [key, value] of Object.entries(request.preferred)) {
-      const members = this.sets.get(labelSet(key, value));
-      if (members !== undefined) preferred.push(members.bits);
+    for (const key in request.preferred) {
+      const members = this.labels.get(key)?.get(request.preferred[key]!);
+      if (members !== undefined) this.preferred.push(members.bits);
     }
-    return { required, preferred };
+    return true;
   }
 
   private refusal(request: PlacementRequest): WasmatrixError {
@@ -193,26 +197,27 @@ export class Placement {
     this.candidates[slot] = copy;
     this.ids[slot] = copy.nodeId;
     this.load[slot] = copy.instances;
-    const bit = 1 << (slot & 31);
-    if (copy.alive) this.alive[slot >>> 5]! |= bit;
-    for (const name of setNames(copy)) {
-      let members = this.sets.get(name);
-      if (members === undefined) {
-        members = { bits: new Uint32Array(this.capacity >>> 5), count: 0 };
-        this.sets.set(name, members);
+    if (copy.alive) this.alive[slot >>> 5]! |= 1 << (slot & 31);
+    const words = this.capacity >>> 5;
+    for (const capability of copy.capabilities) join(this.capabilities, capability, slot, words);
+    for (const [key, value] of Object.entries(copy.labels)) {
+      let values = this.labels.get(key);
+      if (values === undefined) {
+        values = new Map();
+        this.labels.set(key, values);
       }
-      members.bits[slot >>> 5]! |= bit;
-      members.count++;
+      join(values, value, slot, words);
     }
   }
 
   private clear(slot: number): void {
-    const bit = ~(1 << (slot & 31));
-    this.alive[slot >>> 5]! &= bit;
-    for (const name of setNames(this.candidates[slot]!)) {
-      const members = this.sets.get(name)!;
-      members.bits[slot >>> 5]! &= bit;
-      if (--members.count === 0) this.sets.delete(name);
+    this.alive[slot >>> 5]! &= ~(1 << (slot & 31));
+    const candidate = this.candidates[slot]!;
+    for (const capability of candidate.capabilities) leave(this.capabilities, capability, slot);
+    for (const [key, value] of Object.entries(candidate.labels)) {
+      const values = this.labels.get(key)!;
+      leave(values, value, slot);
+      if (values.size === 0) this.labels.delete(key);
     }
   }
 
@@ -225,7 +230,10 @@ export class Placement {
       return to;
     };
     this.alive = grown(this.alive);
-    for (const members of this.sets.values()) members.bits = grown(members.bits);
+    for (const members of this.capabilities.values()) members.bits = grown(members.bits);
+    for (const values of this.labels.values()) {
+      for (const members of values.values()) members.bits = grown(members.bits);
+    }
     const load = new Float64Array(this.capacity);
     load.set(this.load);
     this.load = load;
@@ -247,12 +255,22 @@ function insertionPoint(ids: readonly string[], id: string): number {
   return low;
 }
 
-const capabilitySet = (capability: string) => `capability:${capability}`;
-const labelSet = (key: string, value: string) => `label:${key}=${value}`;
+/** Puts `slot` in the set named `name`, making the set if it is new. */
+function join(sets: Map<string, Members>, name: string, slot: number, words: number): void {
+  let members = sets.get(name);
+  if (members === undefined) {
+    members = { bits: new Uint32Array(words), count: 0 };
+    sets.set(name, members);
+  }
+  members.bits[slot >>> 5]! |= 1 << (slot & 31);
+  members.count++;
+}
 
-function* setNames(candidate: PlacementCandidate): Iterable<string> {
-  for (const capability of candidate.capabilities) yield capabilitySet(capability);
-  for (const [key, value] of Object.entries(candidate.labels)) yield labelSet(key, value);
+/** Takes `slot` out of the set named `name`, and drops the set once it is empty. */
+function leave(sets: Map<string, Members>, name: string, slot: number): void {
+  const members = sets.get(name)!;
+  members.bits[slot >>> 5]! &= ~(1 << (slot & 31));
+  if (--members.count === 0) sets.delete(name);
 }
 
 /** One decision over a list of candidates; the control plane keeps a `Placement` instead. */
