@@ -432,8 +432,7 @@ export class NodeAgent {
   /** Keeps the table bounded: the oldest ended instances go first. */
   private evictEnded(): void {
     const max = this.options.maxEndedInstances ?? 1_000;
-    let ended = 0;
-    for (const m of this.instances.values()) if (!m.isActive) ended++;
+    let ended = this.instances.size - this.activeCount();
     for (const [id, m] of this.instances) {
       if (ended <= max) break;
       if (!m.isActive) {
