@@ -5,6 +5,7 @@ import { connect, connectNode, connectProvider, type WasmatrixClient } from "@wa
 import { WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import { freePort } from "../support/ports.js";
+import { killWithTests } from "../support/processes.js";
 
 export { freePort };
 
@@ -23,11 +24,6 @@ export const TEST_HEARTBEAT_MS = 300;
 const READY_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 25;
 const STDERR_KEPT_CHARS = 8_000;
-
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
 
 /**
  * The CLI bundles its sources into node_modules/.cache on the first start after an edit. Daemons
@@ -243,14 +239,13 @@ export function spawnDaemon(name: string, address: string, args: string[]): Daem
     stdio: ["ignore", "ignore", "pipe"],
     env: daemonEnv(),
   });
-  running.add(child);
+  killWithTests(child);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
   });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once("exit", (code, signal) => {
-      running.delete(child);
       resolve({ code, signal });
     }),
   );

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { freePort } from "./ports.js";
+import { findBinary, killWithTests } from "./processes.js";
 
 /**
  * A real single-member etcd for tests: free loopback client and peer ports and a fresh data
@@ -41,29 +41,8 @@ const INSTALL_HINT =
 
 /** Where the `etcd` binary is: `$ETCD_BIN`, Debian's /usr/bin, or the PATH. */
 export function etcdBinary(): string {
-  const candidates = [
-    process.env["ETCD_BIN"],
-    `/usr/bin/${BINARY}`,
-    ...(process.env["PATH"] ?? "").split(delimiter).map((dir) => join(dir, BINARY)),
-  ];
-  for (const candidate of candidates) {
-    if (candidate === undefined || candidate === "") continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error(INSTALL_HINT);
+  return findBinary(BINARY, [process.env["ETCD_BIN"], `/usr/bin/${BINARY}`], INSTALL_HINT);
 }
-
-// Servers still running when the test process exits are killed with it, so a failed test never
-// leaves a daemon behind.
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   const binary = etcdBinary();
@@ -102,7 +81,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     const goArch = { x64: "amd64", arm64: "arm64" }[process.arch as "x64" | "arm64"];
     if (goArch === undefined) env["ETCD_UNSUPPORTED_ARCH"] = process.arch;
     const proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], env });
-    running.add(proc);
+    killWithTests(proc);
     child = proc;
     proc.stderr?.setEncoding("utf8");
     proc.stderr?.on("data", (chunk: string) => {
@@ -114,7 +93,6 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     });
     const exited = new Promise<never>((_, reject) =>
       proc.once("exit", (code, signal) => {
-        running.delete(proc);
         reject(new Error(`etcd exited (${signal ?? code}) before it was healthy:\n${log.join("\n")}`));
       }),
     );

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { findBinary, killWithTests } from "./processes.js";
 
 /**
  * A real `nats-server` for tests: a fresh store directory and a free loopback port per
@@ -48,29 +48,8 @@ export function natsServerBinary(
   env: NodeJS.ProcessEnv = process.env,
   standardPaths: readonly string[] = STANDARD_PATHS,
 ): string {
-  const candidates = [
-    env["NATS_SERVER_BIN"],
-    ...standardPaths,
-    ...(env["PATH"] ?? "").split(delimiter).map((dir) => join(dir, BINARY)),
-  ];
-  for (const candidate of candidates) {
-    if (candidate === undefined || candidate === "" || candidate === BINARY) continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error(INSTALL_HINT);
+  return findBinary(BINARY, [env["NATS_SERVER_BIN"], ...standardPaths], INSTALL_HINT, env["PATH"] ?? "");
 }
-
-// Servers still running when the test process exits are killed with it, so a failed test never
-// leaves a daemon behind.
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
 
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
   const binary = natsServerBinary();
@@ -85,7 +64,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
   const launch = async (): Promise<void> => {
     const args = ["-a", "127.0.0.1", "-p", String(port), "-sd", dataDir, ...(jetstream ? ["-js"] : [])];
     const proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
-    running.add(proc);
+    killWithTests(proc);
     child = proc;
     const log: string[] = [];
     const listening = new Promise<number>((resolve, reject) => {
@@ -109,7 +88,6 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
         reject(new Error(`nats-server exited (${signal ?? code}) before it listened:\n${log.join("\n")}`)),
       );
     });
-    proc.once("exit", () => running.delete(proc));
     let timer: NodeJS.Timeout | undefined;
     try {
       const bound = await Promise.race([
