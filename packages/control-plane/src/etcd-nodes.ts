@@ -57,18 +57,8 @@ export class EtcdNodes {
     // Provider processes registered in etcd are offered to nodes while their lease lives.
     this.providerWatch = await this.metadata.watchProviders({
       onPut: (record) => {
-        if (record.address === "local") return;
-        this.controlPlane.registerProvider(
-          {
-            providerId: record.providerId,
-            capability: record.capability,
-            address: record.address,
-            version: record.version,
-            status: "alive",
-            lastHeartbeatMs: Date.now(),
-          },
-          { leased: true },
-        );
+        const provider = pb.liveProviderFromMetadata(record, Date.now());
+        if (provider !== null) this.controlPlane.registerProvider(provider, { leased: true });
       },
       onDelete: (providerId) => this.controlPlane.removeProvider(providerId),
       onInvalid: (key, error) =>

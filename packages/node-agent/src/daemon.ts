@@ -173,15 +173,9 @@ async function registerInEtcd(
   const publish = () => agent.setRemoteProviders([...providers.values()]);
   const providerWatch = await metadata.watchProviders({
     onPut: (record) => {
-      if (record.address === "local") return;
-      providers.set(record.providerId, {
-        providerId: record.providerId,
-        capability: record.capability,
-        address: record.address,
-        version: record.version,
-        status: "alive",
-        lastHeartbeatMs: Date.now(),
-      });
+      const provider = pb.liveProviderFromMetadata(record, Date.now());
+      if (provider === null) return;
+      providers.set(provider.providerId, provider);
       publish();
     },
     onDelete: (providerId) => {

@@ -250,3 +250,20 @@ describe("core ↔ protocol converters", () => {
     expect(sent).toEqual(huge);
   });
 });
+
+describe("liveProviderFromMetadata", () => {
+  it("names a provider with an address as alive at the given time, and skips a local one", () => {
+    const record = {
+      providerId: "kv-1",
+      capability: "keyvalue",
+      address: "10.0.0.2:7500",
+      version: "1.2",
+    } as const;
+    expect(pb.liveProviderFromMetadata(record as never, 42)).toEqual({
+      ...record,
+      status: "alive",
+      lastHeartbeatMs: 42,
+    });
+    expect(pb.liveProviderFromMetadata({ ...record, address: "local" } as never, 42)).toBeNull();
+  });
+});

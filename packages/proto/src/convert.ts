@@ -3,6 +3,8 @@ import {
   ErrorCode,
   type Fact,
   formatPermission,
+  LOCAL_PROVIDER,
+  type ProviderMetadata,
   parsePermission,
   type RestartPolicy,
   validateAssignment,
@@ -116,6 +118,22 @@ export function factFromProto(fact: pb.Fact): Fact {
 }
 
 /** Generated messages hold `bytes` fields as Buffers; this wraps a Uint8Array without copying it. */
+/**
+ * A provider process's etcd record as the protocol names a live provider, or null for a record
+ * without a reachable address (`"local"`: it serves only the node it runs in).
+ */
+export function liveProviderFromMetadata(record: ProviderMetadata, now: number): pb.Provider | null {
+  if (record.address === LOCAL_PROVIDER) return null;
+  return {
+    providerId: record.providerId,
+    capability: record.capability,
+    address: record.address,
+    version: record.version,
+    status: "alive",
+    lastHeartbeatMs: now,
+  };
+}
+
 export function toBuffer(bytes: Uint8Array | undefined): Buffer {
   if (bytes === undefined) return Buffer.alloc(0);
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
