@@ -1,10 +1,10 @@
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
+import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { type Command, Option } from "commander";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 import { failureFrom, formatFailure } from "./failure.js";
 
 /** Where the CLI looks for a server when neither --server nor WASMATRIX_SERVER says. */
-export const DEFAULT_SERVER = "127.0.0.1:7400";
 
 /** Unary calls that only read. */
 export const QUERY_TIMEOUT_MS = 30_000;
@@ -23,7 +23,7 @@ export function withServerOption(command: Command): Command {
   return command.addOption(
     new Option("--server <address>", "control-plane address (host:port)")
       .env("WASMATRIX_SERVER")
-      .default(DEFAULT_SERVER),
+      .default(DEFAULT_API_ADDRESS),
   );
 }
 

@@ -1,7 +1,6 @@
 import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
+import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import * as pb from "@wasmatrix/proto";
-
-export const DEFAULT_SERVER = "127.0.0.1:7400";
 
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
@@ -32,7 +31,7 @@ type Unary<Req, Res> = (
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connect(
-  address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_SERVER,
+  address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_API_ADDRESS,
   options: ClientOptions = {},
 ): WasmatrixClient {
   const raw = new pb.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);

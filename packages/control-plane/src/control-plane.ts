@@ -4,7 +4,9 @@ import {
   FactLog,
   InstanceId,
   isEnded,
+  isProvidedCapabilityKind,
   NodeId,
+  PROVIDED_CAPABILITY_KINDS,
   ProviderId,
   WasmatrixError,
 } from "@wasmatrix/core";
@@ -179,10 +181,10 @@ export class ControlPlane implements pb.ControlPlaneApi {
    */
   registerProvider(provider: pb.Provider, options: { leased?: boolean } = {}): void {
     ProviderId.parse(provider.providerId);
-    if (provider.address === "" || !["keyvalue", "http", "messaging"].includes(provider.capability)) {
+    if (provider.address === "" || !isProvidedCapabilityKind(provider.capability)) {
       throw new WasmatrixError(
         ErrorCode.INVALID_REQUEST,
-        "a provider registration needs its address and a capability of keyvalue, http or messaging",
+        `a provider registration needs its address and a capability of ${PROVIDED_CAPABILITY_KINDS.join(", ")}`,
         { providerId: provider.providerId, capability: provider.capability },
       );
     }

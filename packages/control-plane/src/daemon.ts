@@ -1,5 +1,5 @@
 import { connectNode } from "@wasmatrix/client";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -7,8 +7,6 @@ import { ControlPlane } from "./control-plane.js";
 import { EtcdNodes } from "./etcd-nodes.js";
 import { controlPlaneService } from "./grpc-server.js";
 import { NodePoller } from "./node-poller.js";
-
-export const DEFAULT_CONTROL_PLANE_ADDRESS = "127.0.0.1:7400";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;
@@ -76,7 +74,7 @@ export async function startControlPlaneDaemon(
     },
     listProviders: () => controlPlane.listProviders(),
   });
-  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_CONTROL_PLANE_ADDRESS, [
+  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_API_ADDRESS, [
     { definition: pb.ControlPlaneService, implementation: service },
   ]);
   controlPlane.startLivenessChecks();

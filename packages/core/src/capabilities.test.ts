@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  authorizeHostCall,
   CAPABILITY_KINDS,
   CAPABILITY_NAMESPACES,
   type CapabilityAssignment,
@@ -14,7 +13,7 @@ import {
 } from "./capabilities.js";
 import { ErrorCode } from "./errors.js";
 import { ProviderId } from "./ids.js";
-import { type Permission, parsePermission } from "./permissions.js";
+import { parsePermission } from "./permissions.js";
 import { expectCode } from "./test-support/expect-code.js";
 
 const PERMISSIONS_BY_CAPABILITY: Record<string, string[]> = {
@@ -108,78 +107,5 @@ describe("assignment syntax", () => {
     expect(
       validateAssignments([parseAssignment("keyvalue"), parseAssignment("keyvalue#other")]),
     ).toHaveLength(2);
-  });
-});
-
-describe("host call authorization", () => {
-  const assignments = [
-    parseAssignment("keyvalue=kv:read"),
-    parseAssignment("keyvalue#audit=kv:write"),
-    parseAssignment("logging"),
-  ];
-
-  it("routes to the assignment named by namespace and binding when its permissions allow the call", () => {
-    const chosen = authorizeHostCall(
-      assignments,
-      { namespace: "wasmatrix:keyvalue", binding: "audit" },
-      {
-        kind: "kv",
-        action: "write",
-      },
-    );
-    expect(chosen.binding).toBe("audit");
-    expect(
-      authorizeHostCall(assignments, { namespace: "wasmatrix:logging", binding: "" }, null).capability,
-    ).toBe("logging");
-  });
-
-  it("throws CAPABILITY_NOT_ASSIGNED without an assignment and PERMISSION_DENIED without a permission", () => {
-    expectCode(
-      () => authorizeHostCall(assignments, { namespace: "wasmatrix:http" }, { kind: "http", host: "a.com" }),
-      ErrorCode.CAPABILITY_NOT_ASSIGNED,
-    );
-    expectCode(
-      () => authorizeHostCall(assignments, { namespace: "wasmatrix:fs" }, { kind: "kv", action: "read" }),
-      ErrorCode.CAPABILITY_NOT_ASSIGNED,
-    );
-    expectCode(
-      () =>
-        authorizeHostCall(
-          assignments,
-          { namespace: "wasmatrix:keyvalue", binding: "nope" },
-          { kind: "kv", action: "read" },
-        ),
-      ErrorCode.CAPABILITY_NOT_ASSIGNED,
-    );
-    const denied = expectCode(
-      () =>
-        authorizeHostCall(assignments, { namespace: "wasmatrix:keyvalue" }, { kind: "kv", action: "write" }),
-      ErrorCode.PERMISSION_DENIED,
-    );
-    expect(denied.details).toMatchObject({
-      capability: "keyvalue",
-      operation: "write",
-      required: "kv:write",
-    });
-  });
-
-  it("never authorizes a call that no permission of the chosen assignment allows", () => {
-    const kvAction = fc.constantFrom("read", "write", "delete", "list") as fc.Arbitrary<
-      Extract<Permission, { kind: "kv" }>["action"]
-    >;
-    fc.assert(
-      fc.property(
-        fc.subarray(["kv:read", "kv:write", "kv:delete", "kv:list"]),
-        kvAction,
-        (granted, action) => {
-          const list = [validateAssignment({ capability: "keyvalue", permissions: granted })];
-          const call = () =>
-            authorizeHostCall(list, { namespace: "wasmatrix:keyvalue" }, { kind: "kv", action });
-          if (granted.includes(`kv:${action}`)) expect(call().capability).toBe("keyvalue");
-          else expectCode(call, ErrorCode.PERMISSION_DENIED);
-        },
-      ),
-      { numRuns: 100 },
-    );
   });
 });

@@ -1,11 +1,9 @@
-import { ErrorCode, errors, WasmatrixError } from "./errors.js";
+import { WasmatrixError } from "./errors.js";
 import { ProviderId } from "./ids.js";
 import {
   CAPABILITY_OF_PERMISSION,
-  checkPermission,
   formatPermission,
   type Permission,
-  type PermissionRequest,
   parsePermission,
   toPermission,
 } from "./permissions.js";
@@ -20,8 +18,21 @@ import { invalid, onlyFields, requireObject, truncate } from "./validation.js";
 export const CAPABILITY_KINDS = ["keyvalue", "http", "messaging", "logging"] as const;
 export type CapabilityKind = (typeof CAPABILITY_KINDS)[number];
 
+/** Capabilities a provider process can serve; logging is always served inside the node. */
+export const PROVIDED_CAPABILITY_KINDS = [
+  "keyvalue",
+  "http",
+  "messaging",
+] as const satisfies readonly CapabilityKind[];
+export type ProvidedCapabilityKind = (typeof PROVIDED_CAPABILITY_KINDS)[number];
+
+export function isProvidedCapabilityKind(value: unknown): value is ProvidedCapabilityKind {
+  return typeof value === "string" && (PROVIDED_CAPABILITY_KINDS as readonly string[]).includes(value);
+}
+
 /** The `namespace` argument of `__host_call` (see docs/abi.md). */
 export type CapabilityNamespace = `wasmatrix:${CapabilityKind}`;
+const NAMESPACE_PREFIX = "wasmatrix:";
 
 export const CAPABILITY_NAMESPACES: Readonly<Record<CapabilityKind, CapabilityNamespace>> = {
   keyvalue: "wasmatrix:keyvalue",
@@ -63,8 +74,8 @@ export function namespaceOf(capability: CapabilityKind): CapabilityNamespace {
 
 /** The capability a host-call namespace names, or null for a namespace wasmatrix does not know. */
 export function capabilityOfNamespace(namespace: string): CapabilityKind | null {
-  if (typeof namespace !== "string" || !namespace.startsWith("wasmatrix:")) return null;
-  const kind = namespace.slice("wasmatrix:".length);
+  if (typeof namespace !== "string" || !namespace.startsWith(NAMESPACE_PREFIX)) return null;
+  const kind = namespace.slice(NAMESPACE_PREFIX.length);
   return isCapabilityKind(kind) ? kind : null;
 }
 
@@ -251,43 +262,4 @@ export function findAssignment(
   binding: string = DEFAULT_BINDING,
 ): CapabilityAssignment | undefined {
   return assignments.find((a) => a.capability === capability && a.binding === binding);
-}
-
-/**
- * The check at `__host_call(binding, namespace, …)`, before a provider sees anything: the
- * instance must hold an assignment for that namespace and binding, and its permissions must
- * allow the request. `request` is null only for logging, which needs no permission.
- * Throws CAPABILITY_NOT_ASSIGNED or PERMISSION_DENIED; returns the assignment to route to.
- */
-export function authorizeHostCall(
-  assignments: readonly CapabilityAssignment[],
-  call: { readonly namespace: string; readonly binding?: string },
-  request: PermissionRequest | null,
-): CapabilityAssignment {
-  const binding = call.binding === undefined || call.binding === "" ? DEFAULT_BINDING : call.binding;
-  const capability = capabilityOfNamespace(call.namespace);
-  if (capability === null) {
-    throw new WasmatrixError(
-      ErrorCode.CAPABILITY_NOT_ASSIGNED,
-      `unknown capability namespace '${truncate(String(call.namespace), 64)}'; namespaces are ${Object.values(CAPABILITY_NAMESPACES).join(", ")}`,
-      { namespace: truncate(String(call.namespace), 64), binding },
-    );
-  }
-  const assignment = findAssignment(assignments, capability, binding);
-  if (assignment === undefined) {
-    throw new WasmatrixError(
-      ErrorCode.CAPABILITY_NOT_ASSIGNED,
-      `the instance has no ${capability} assignment with binding '${truncate(binding, 64)}'; assign one with ${capability}${binding === DEFAULT_BINDING ? "" : `#${binding}`}=…`,
-      { capability, namespace: call.namespace, binding },
-    );
-  }
-  if (request === null) {
-    if (capability === "logging") return assignment;
-    throw errors.internal(`a ${capability} host call reached authorization without a permission request`);
-  }
-  if (CAPABILITY_OF_PERMISSION[request.kind] !== capability) {
-    throw errors.internal(`a ${request.kind} permission request was made under namespace ${call.namespace}`);
-  }
-  checkPermission(assignment.permissions, request);
-  return assignment;
 }

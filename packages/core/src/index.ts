@@ -1,4 +1,6 @@
+export * from "./authorization.js";
 export * from "./capabilities.js";
+export * from "./defaults.js";
 export * from "./duration.js";
 export * from "./errors.js";
 export * from "./fact-log.js";

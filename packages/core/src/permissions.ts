@@ -1,5 +1,5 @@
 import type { CapabilityKind } from "./capabilities.js";
-import { ErrorCode, WasmatrixError } from "./errors.js";
+import { ErrorCode, type ErrorDetails, WasmatrixError } from "./errors.js";
 import { invalid, isPlainObject, truncate } from "./validation.js";
 
 /**
@@ -399,7 +399,11 @@ export function describeRequest(request: PermissionRequest): string {
  * Throws PERMISSION_DENIED unless some grant allows the request. The details carry the
  * operation and the resource as fields, so callers never parse the message.
  */
-export function checkPermission(grants: readonly Permission[], request: PermissionRequest): void {
+export function checkPermission(
+  grants: readonly Permission[],
+  request: PermissionRequest,
+  context: ErrorDetails = {},
+): void {
   if (isAllowed(grants, request)) return;
   const required = requiredPermission(request);
   const resource =
@@ -415,6 +419,7 @@ export function checkPermission(grants: readonly Permission[], request: Permissi
       operation,
       ...(resource === undefined ? {} : { resource }),
       required: required === null ? null : formatPermission(required),
+      ...context,
     },
   );
 }

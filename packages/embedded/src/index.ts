@@ -1,12 +1,11 @@
 import { ControlPlane, controlPlaneService } from "@wasmatrix/control-plane";
 import type { Fact } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
 import { type RunningServer, startGrpcServer } from "@wasmatrix/proto";
 import { type CapabilityProvider, type HttpProviderOptions, localProviders } from "@wasmatrix/providers";
-
-export const DEFAULT_EMBEDDED_ADDRESS = "127.0.0.1:7400";
 
 export interface EmbeddedOptions {
   nodeId?: string;
@@ -74,7 +73,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     client: controlPlane,
     controlPlane,
     agent,
-    async serve(address = DEFAULT_EMBEDDED_ADDRESS) {
+    async serve(address = DEFAULT_API_ADDRESS) {
       server = await startGrpcServer(address, [
         { definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) },
       ]);

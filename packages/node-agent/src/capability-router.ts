@@ -1,10 +1,10 @@
 import {
+  authorizeRequest,
   type CapabilityAssignment,
-  type CapabilityKind,
+  DEFAULT_BINDING,
   ErrorCode,
-  formatPermission,
-  isAllowed,
-  type PermissionRequest,
+  LOCAL_PROVIDER,
+  resolveAssignment,
   WasmatrixError,
 } from "@wasmatrix/core";
 import type { CapabilityProvider } from "@wasmatrix/providers";
@@ -22,17 +22,6 @@ export interface CallCounters {
   hostCalls: number;
   denied: number;
   failed: number;
-}
-
-export const DEFAULT_BINDING = "default";
-
-const NAMESPACE_PREFIX = "wasmatrix:";
-
-/** `wasmatrix:keyvalue` → `keyvalue`; anything else is not a capability we know. */
-function capabilityOf(namespace: string): CapabilityKind | null {
-  if (!namespace.startsWith(NAMESPACE_PREFIX)) return null;
-  const kind = namespace.slice(NAMESPACE_PREFIX.length);
-  return kind === "keyvalue" || kind === "http" || kind === "messaging" || kind === "logging" ? kind : null;
 }
 
 /**
@@ -95,52 +84,22 @@ export class CapabilityRouter implements HostCallRouter {
     state: RoutingState,
     request: HostCallRequest,
   ): { assignment: CapabilityAssignment; provider: CapabilityProvider } {
-    const capability = capabilityOf(request.namespace);
-    const binding = request.binding === "" ? DEFAULT_BINDING : request.binding;
-    if (capability === null) {
-      throw new WasmatrixError(
-        ErrorCode.CAPABILITY_NOT_ASSIGNED,
-        `unknown capability namespace '${request.namespace}'; capabilities are wasmatrix:keyvalue, wasmatrix:http, wasmatrix:messaging, wasmatrix:logging`,
-        { namespace: request.namespace, instanceId },
-      );
-    }
-    const assignment = state.assignments.find((a) => a.capability === capability && a.binding === binding);
-    if (assignment === undefined) {
-      throw new WasmatrixError(
-        ErrorCode.CAPABILITY_NOT_ASSIGNED,
-        `instance '${instanceId}' has no '${capability}' assignment with binding '${binding}'; assign one with: wasmatrix caps assign ${instanceId} ${capability}=<permissions>`,
-        { capability, binding, instanceId },
-      );
-    }
+    const assignment = resolveAssignment(state.assignments, {
+      namespace: request.namespace,
+      binding: request.binding,
+      instanceId,
+    });
     const provider = this.providerFor(assignment);
     if (provider === undefined) {
       throw new WasmatrixError(
         ErrorCode.PROVIDER_UNAVAILABLE,
-        assignment.provider === "local"
-          ? `no provider for '${capability}' runs on this node, and no provider process serves it`
+        assignment.provider === LOCAL_PROVIDER
+          ? `no provider for '${assignment.capability}' runs on this node, and no provider process serves it`
           : `provider '${assignment.provider}' is not registered with the control plane, or not alive`,
-        { capability, provider: assignment.provider },
+        { capability: assignment.capability, provider: assignment.provider },
       );
     }
-    const needed: PermissionRequest = provider.required(request.operation, request.payload);
-    if (!isAllowed(assignment.permissions, needed)) {
-      throw new WasmatrixError(
-        ErrorCode.PERMISSION_DENIED,
-        `instance '${instanceId}' may not ${describe(needed)}; its '${capability}' grants are: ${assignment.permissions.map(formatPermission).join(", ") || "none"}`,
-        { capability, binding, operation: request.operation, instanceId },
-      );
-    }
+    authorizeRequest(assignment, provider.required(request.operation, request.payload), { instanceId });
     return { assignment, provider };
-  }
-}
-
-function describe(request: PermissionRequest): string {
-  switch (request.kind) {
-    case "kv":
-      return `kv:${request.action}`;
-    case "http":
-      return `make HTTP requests to ${request.host}`;
-    case "msg":
-      return `msg:${request.action}:${request.subject}`;
   }
 }

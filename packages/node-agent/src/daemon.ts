@@ -1,5 +1,5 @@
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
-import { ErrorCode, NodeId, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_NODE_AGENT_ADDRESS, ErrorCode, NodeId, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata, leaseTtlSeconds, type NodeRegistration } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -8,7 +8,6 @@ import { viewToProto } from "./convert.js";
 import { nodeAgentService } from "./grpc-service.js";
 import { LocalNodeApi } from "./local-api.js";
 
-export const DEFAULT_NODE_AGENT_ADDRESS = "127.0.0.1:7401";
 /** Until a control plane sets the pace, and for the etcd lease when none does. */
 export const DEFAULT_NODE_HEARTBEAT_INTERVAL_MS = 1_000;
 /** On shutdown, how long revoking the etcd lease may take before the key is left to expire. */

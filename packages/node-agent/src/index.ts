@@ -1,5 +1,5 @@
 export * from "./agent.js";
-export { CapabilityRouter, DEFAULT_BINDING, scopeOf } from "./capability-router.js";
+export { CapabilityRouter, scopeOf } from "./capability-router.js";
 export * from "./convert.js";
 export * from "./daemon.js";
 export { nodeAgentService } from "./grpc-service.js";

@@ -1,8 +1,9 @@
 import { connect } from "@wasmatrix/client";
 import {
-  type CapabilityKind,
+  authorizeRequest,
+  DEFAULT_PROVIDER_ADDRESS,
   ErrorCode,
-  isAllowed,
+  type ProvidedCapabilityKind,
   ProviderId,
   parsePermission,
   WasmatrixError,
@@ -15,10 +16,8 @@ import type { HttpProviderOptions } from "./http.js";
 import type { CapabilityProvider } from "./provider.js";
 import { requiredPermission } from "./required.js";
 
-export const DEFAULT_PROVIDER_ADDRESS = "127.0.0.1:7402";
-
 export interface ProviderDaemonOptions {
-  capability: Exclude<CapabilityKind, "logging">;
+  capability: ProvidedCapabilityKind;
   providerId?: string;
   listen?: string;
   /** Where node agents reach it; default: the address it listens on. */
@@ -137,7 +136,7 @@ async function serve(
   request: pb.ProviderCallRequest,
   nodes: { has(nodeId: string): boolean },
   refreshNodes: () => Promise<void>,
-  capability: CapabilityKind,
+  capability: ProvidedCapabilityKind,
 ): Promise<pb.ProviderCallResponse> {
   if (!nodes.has(request.nodeId)) {
     // A node that registered since the last refresh is looked up once more before refusing.
@@ -150,19 +149,11 @@ async function serve(
       );
     }
   }
-  const needed = requiredPermission(capability, request.operation, request.payload);
-  if (
-    !isAllowed(
-      request.permissions.map((p) => parsePermission(p)),
-      needed,
-    )
-  ) {
-    throw new WasmatrixError(
-      ErrorCode.PERMISSION_DENIED,
-      `the assignment's permissions do not allow this ${capability} call`,
-      { capability, operation: request.operation, instanceId: request.instanceId },
-    );
-  }
+  authorizeRequest(
+    { capability, permissions: request.permissions.map((p) => parsePermission(p)), binding: request.binding },
+    requiredPermission(capability, request.operation, request.payload),
+    { instanceId: request.instanceId },
+  );
   const payload = await provider.handle({
     instanceId: request.instanceId,
     binding: request.binding,

@@ -1,16 +1,26 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import {
+  DEFAULT_FUEL,
+  DEFAULT_INVOKE_TIMEOUT_MS,
+  DEFAULT_MAX_HOST_CALL_PAYLOAD_BYTES,
+  DEFAULT_MAX_MEMORY_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_RUN_TIMEOUT_MS,
+  ErrorCode,
+  WasmatrixError,
+} from "@wasmatrix/core";
 
 /** Bytes in one WebAssembly page. */
 export const WASM_PAGE_BYTES = 65_536;
 
-export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024;
-/** Fuel units are roughly instructions; 10^10 is several seconds of tight CPU work. */
-export const DEFAULT_FUEL = 10_000_000_000;
-export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000;
-/** A command run has no wall-clock limit by default; its fuel budget still bounds its CPU. */
-export const DEFAULT_RUN_TIMEOUT_MS: number | null = null;
-export const DEFAULT_MAX_HOST_CALL_PAYLOAD_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+// Named in core, so the CLI's help and the daemons' flags print the same numbers the runtime uses.
+export {
+  DEFAULT_FUEL,
+  DEFAULT_INVOKE_TIMEOUT_MS,
+  DEFAULT_MAX_HOST_CALL_PAYLOAD_BYTES,
+  DEFAULT_MAX_MEMORY_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_RUN_TIMEOUT_MS,
+};
 /** Ceiling for any instance's memory cap: the 4 GiB wasm32 address space. */
 export const MAX_MEMORY_BYTES_CEILING = 65_536 * WASM_PAGE_BYTES;
 

@@ -1,6 +1,6 @@
+import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
-import { DEFAULT_SERVER } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
@@ -30,7 +30,7 @@ export function registerControlPlane(program: Command): void {
     .addOption(
       new Option("--listen <address>", "address to serve the API on")
         .env("WASMATRIX_LISTEN")
-        .default(DEFAULT_SERVER),
+        .default(DEFAULT_API_ADDRESS),
     )
     .addOption(
       new Option(

@@ -1,3 +1,4 @@
+import { DEFAULT_NODE_AGENT_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
@@ -50,7 +51,7 @@ export function registerNodeAgent(program: Command): void {
     .addOption(
       new Option("--listen <address>", "address to serve the node API on")
         .env("WASMATRIX_LISTEN")
-        .default("127.0.0.1:7401"),
+        .default(DEFAULT_NODE_AGENT_ADDRESS),
     )
     .addOption(
       new Option(

@@ -1,6 +1,12 @@
+import {
+  DEFAULT_API_ADDRESS,
+  DEFAULT_PROVIDER_ADDRESS,
+  isProvidedCapabilityKind,
+  PROVIDED_CAPABILITY_KINDS,
+  type ProvidedCapabilityKind,
+} from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
-import { DEFAULT_SERVER } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
@@ -19,19 +25,17 @@ interface ProviderOptions {
   config?: string;
 }
 
-const CAPABILITIES = ["keyvalue", "http", "messaging"] as const;
-
 export function registerProvider(program: Command): void {
   program
     .command("provider")
     .description(
       "Run a capability provider as a process of its own, for node agents that do not serve it locally",
     )
-    .argument("<capability>", `one of ${CAPABILITIES.join(", ")}`)
+    .argument("<capability>", `one of ${PROVIDED_CAPABILITY_KINDS.join(", ")}`)
     .addOption(
       new Option(
         "--control-plane <address>",
-        `control plane to register with (default ${DEFAULT_SERVER} unless --etcd-endpoints)`,
+        `control plane to register with (default ${DEFAULT_API_ADDRESS} unless --etcd-endpoints)`,
       ).env("WASMATRIX_CONTROL_PLANE"),
     )
     .addOption(
@@ -45,7 +49,7 @@ export function registerProvider(program: Command): void {
     .addOption(
       new Option("--listen <address>", "address to serve calls on")
         .env("WASMATRIX_LISTEN")
-        .default("127.0.0.1:7402"),
+        .default(DEFAULT_PROVIDER_ADDRESS),
     )
     .addOption(
       new Option("--advertise <address>", "address node agents should use (default: --listen)").env(
@@ -82,20 +86,17 @@ Examples:
   wasmatrix provider http --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7402 --advertise 10.0.0.7:7402`,
     )
     .action(async (capability: string, options: ProviderOptions, command: Command) => {
-      if (!(CAPABILITIES as readonly string[]).includes(capability)) {
-        command.error(`error: capability must be one of ${CAPABILITIES.join(", ")}`, { exitCode: 2 });
+      if (!isProvidedCapabilityKind(capability)) {
+        command.error(`error: capability must be one of ${PROVIDED_CAPABILITY_KINDS.join(", ")}`, {
+          exitCode: 2,
+        });
       }
       applyConfigFile(command, options.config);
-      process.exit(
-        await provider(capability as (typeof CAPABILITIES)[number], command.opts<ProviderOptions>()),
-      );
+      process.exit(await provider(capability, command.opts<ProviderOptions>()));
     });
 }
 
-async function provider(
-  capability: (typeof CAPABILITIES)[number],
-  options: ProviderOptions,
-): Promise<number> {
+async function provider(capability: ProvidedCapabilityKind, options: ProviderOptions): Promise<number> {
   const [{ startProviderDaemon }, { createLogger }] = await Promise.all([
     import("@wasmatrix/providers"),
     import("@wasmatrix/core/logger"),
@@ -106,7 +107,7 @@ async function provider(
       capability,
       ...(options.controlPlane !== undefined || options.etcdEndpoints !== undefined
         ? {}
-        : { controlPlane: DEFAULT_SERVER }),
+        : { controlPlane: DEFAULT_API_ADDRESS }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
       ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),
       listen: options.listen,

@@ -1,9 +1,18 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import {
+  DEFAULT_FUEL,
+  DEFAULT_INVOKE_TIMEOUT_MS,
+  DEFAULT_MAX_MEMORY_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  ErrorCode,
+  formatDurationMs,
+  WasmatrixError,
+} from "@wasmatrix/core";
 import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
+import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
 interface RunOptions {
@@ -26,13 +35,19 @@ export function registerRun(program: Command): void {
     .argument("<module>", "path to a .wasm file")
     .argument("[args...]", "arguments passed to the guest (put them after --)")
     .option("-e, --env <KEY=VALUE>", "set a guest environment variable (repeatable)", collect, [])
-    .option("--fuel <units>", "fuel budget (about one unit per instruction); default 10000000000")
+    .option("--fuel <units>", `fuel budget (about one unit per instruction); default ${DEFAULT_FUEL}`)
     .option(
       "--timeout <duration>",
-      "wall-clock limit, e.g. 2s or 500ms; default: none for commands, 30s for --invoke",
+      `wall-clock limit, e.g. 2s or 500ms; default: none for commands, ${formatDurationMs(DEFAULT_INVOKE_TIMEOUT_MS)} for --invoke`,
     )
-    .option("--memory <size>", "linear-memory cap, e.g. 64MiB; default 256MiB")
-    .option("--max-output <size>", "bytes of stdout/stderr kept for --json; default 1MiB")
+    .option(
+      "--memory <size>",
+      `linear-memory cap, e.g. 64MiB; default ${formatBytes(DEFAULT_MAX_MEMORY_BYTES)}`,
+    )
+    .option(
+      "--max-output <size>",
+      `bytes of stdout/stderr kept for --json; default ${formatBytes(DEFAULT_MAX_OUTPUT_BYTES)}`,
+    )
     .option("--invoke <operation>", "invoke this operation on a waPC reactor instead of running _start")
     .option(
       "--data <json|@file>",

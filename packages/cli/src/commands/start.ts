@@ -1,6 +1,13 @@
 import { basename } from "node:path";
 import { startRequest } from "@wasmatrix/client";
-import type { CapabilityAssignment, RestartPolicy } from "@wasmatrix/core";
+import {
+  type CapabilityAssignment,
+  DEFAULT_FUEL,
+  DEFAULT_INVOKE_TIMEOUT_MS,
+  DEFAULT_MAX_MEMORY_BYTES,
+  formatDurationMs,
+  type RestartPolicy,
+} from "@wasmatrix/core";
 import { assignmentToProto, restartPolicyToProto } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
@@ -20,6 +27,7 @@ import {
 } from "../options.js";
 import { print, printError, printJson } from "../output.js";
 import { instancesTable } from "../render.js";
+import { formatBytes } from "../time-format.js";
 
 interface StartOptions extends ServerOptions {
   id?: string;
@@ -61,9 +69,17 @@ export function registerStart(program: Command): void {
         "set a guest environment variable (repeatable)",
         repeatable(parseEnvPair),
       )
-      .option("--memory <size>", "linear-memory cap, e.g. 64MiB; default 256MiB", parseSize)
-      .option("--fuel <units>", "fuel budget per run or invocation; default 10000000000", parsePositive)
-      .option("--timeout <duration>", "wall-clock limit of each invocation, e.g. 2s; default 30s", parseMs)
+      .option(
+        "--memory <size>",
+        `linear-memory cap, e.g. 64MiB; default ${formatBytes(DEFAULT_MAX_MEMORY_BYTES)}`,
+        parseSize,
+      )
+      .option("--fuel <units>", `fuel budget per run or invocation; default ${DEFAULT_FUEL}`, parsePositive)
+      .option(
+        "--timeout <duration>",
+        `wall-clock limit of each invocation, e.g. 2s; default ${formatDurationMs(DEFAULT_INVOKE_TIMEOUT_MS)}`,
+        parseMs,
+      )
       .option("--run-timeout <duration>", "wall-clock limit of a command's run; default none", parseMs)
       .option(
         "--label <key=value>",

@@ -1,10 +1,9 @@
 import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
-import { parseAssignment } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, parseAssignment } from "@wasmatrix/core";
 import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
 import type { Command } from "commander";
-import { DEFAULT_SERVER } from "../connection.js";
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
@@ -38,7 +37,11 @@ export function registerUp(program: Command): void {
     .description(
       "Run a single-node cluster in the foreground: control plane, node agent and local providers (in-memory keyvalue, HTTP) in one process, serving the gRPC API",
     )
-    .option("--listen <address>", "address to serve the API on (port 0 picks a free one)", DEFAULT_SERVER)
+    .option(
+      "--listen <address>",
+      "address to serve the API on (port 0 picks a free one)",
+      DEFAULT_API_ADDRESS,
+    )
     .option("--node-id <id>", "id of the embedded node; generated when omitted")
     .option(
       "--labels <k=v,...>",
@@ -61,7 +64,7 @@ export function registerUp(program: Command): void {
       "after",
       `
 No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
---listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_SERVER}).
+--listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
@@ -137,7 +140,7 @@ function banner(address: string, nodeId: string, options: UpOptions): string {
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);
   lines.push("", "Try, in another terminal:");
-  if (address !== DEFAULT_SERVER) lines.push(`  export WASMATRIX_SERVER=${address}`);
+  if (address !== DEFAULT_API_ADDRESS) lines.push(`  export WASMATRIX_SERVER=${address}`);
   if (options.example) {
     lines.push(`  wasmatrix invoke ${EXAMPLE_ID} upper --data hello`);
     lines.push(`  wasmatrix invoke ${EXAMPLE_ID} kv_counter`);
