@@ -1,7 +1,9 @@
 import {
   ErrorCode,
   type Fact,
+  type FactInput,
   FactLog,
+  formatPermission,
   InstanceId,
   isEnded,
   isProvidedCapabilityKind,
@@ -9,6 +11,8 @@ import {
   PROVIDED_CAPABILITY_KINDS,
   ProviderId,
   WasmatrixError,
+  withAssignment,
+  withoutAssignment,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
@@ -47,6 +51,9 @@ const SOURCE = "control-plane";
  * instances is what nodes last reported; what it knows of nodes is their registrations and
  * heartbeats. Nothing here needs to survive a restart.
  */
+/** Omit over each member of a union, keeping each fact kind tied to its data. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 export class ControlPlane implements pb.ControlPlaneApi {
   readonly facts: FactLog;
   private readonly nodes = new Map<string, NodeEntry>();
@@ -290,15 +297,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
   /** Facts from a node, kept with their source sequence so replays are ignored. */
   recordFacts(facts: Iterable<Fact>): void {
     for (const fact of facts) {
-      this.facts.append({
-        source: fact.source,
-        sourceSeq: fact.sourceSeq,
-        kind: fact.kind,
-        ...(fact.instanceId === undefined ? {} : { instanceId: fact.instanceId }),
-        ...(fact.nodeId === undefined ? {} : { nodeId: fact.nodeId }),
-        at: fact.at,
-        data: fact.data,
-      } as never);
+      const { seq: _seq, ...input } = fact;
+      this.facts.append(input);
     }
   }
 
@@ -359,46 +359,32 @@ export class ControlPlane implements pb.ControlPlaneApi {
   async assignCapability(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
     const assignment = pb.assignmentFromProto(request.assignment);
     const current = this.instance(request.instanceId);
-    const rest = current.assignments.filter(
-      (a) => !(a.capability === assignment.capability && (a.binding || "default") === assignment.binding),
-    );
     const instance = await this.nodeOf(request.instanceId).api.setAssignments({
       instanceId: request.instanceId,
-      assignments: [...rest, pb.assignmentToProto(assignment)],
+      assignments: withAssignment(current.assignments, pb.assignmentToProto(assignment)),
     });
     this.reportInstance(instance);
     this.record({
       kind: "capability.assigned",
       instanceId: request.instanceId,
       nodeId: instance.nodeId,
-      data: pb.assignmentToProto(assignment) as unknown as Record<string, unknown>,
+      data: { ...assignment, permissions: assignment.permissions.map(formatPermission) },
     });
     return instance;
   }
 
   async revokeCapability(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
-    const current = this.instance(request.instanceId);
-    const keep = current.assignments.filter(
-      (a) =>
-        !(a.capability === request.capability && (request.binding === "" || a.binding === request.binding)),
-    );
-    if (keep.length === current.assignments.length) {
-      throw new WasmatrixError(
-        ErrorCode.CAPABILITY_NOT_ASSIGNED,
-        `instance '${request.instanceId}' has no '${request.capability}' assignment${request.binding ? ` with binding '${request.binding}'` : ""}`,
-        { instanceId: request.instanceId, capability: request.capability, binding: request.binding },
-      );
-    }
+    const { kept, capability } = withoutAssignment(this.instance(request.instanceId).assignments, request);
     const instance = await this.nodeOf(request.instanceId).api.setAssignments({
       instanceId: request.instanceId,
-      assignments: keep,
+      assignments: kept,
     });
     this.reportInstance(instance);
     this.record({
       kind: "capability.revoked",
       instanceId: request.instanceId,
       nodeId: instance.nodeId,
-      data: { capability: request.capability, binding: request.binding || null },
+      data: { capability, ...(request.binding === "" ? {} : { binding: request.binding }) },
     });
     return instance;
   }
@@ -486,13 +472,8 @@ export class ControlPlane implements pb.ControlPlaneApi {
     return this.node(this.instance(instanceId).nodeId);
   }
 
-  private record(fact: {
-    kind: string;
-    instanceId?: string;
-    nodeId?: string;
-    data: Record<string, unknown>;
-  }): void {
-    this.facts.append({ source: SOURCE, ...fact } as never);
+  private record(fact: DistributiveOmit<FactInput, "source">): void {
+    this.facts.append({ ...fact, source: SOURCE });
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
   }
 }

@@ -1,4 +1,4 @@
-import { WasmatrixError } from "./errors.js";
+import { ErrorCode, WasmatrixError } from "./errors.js";
 import { ProviderId } from "./ids.js";
 import {
   CAPABILITY_OF_PERMISSION,
@@ -262,4 +262,50 @@ export function findAssignment(
   binding: string = DEFAULT_BINDING,
 ): CapabilityAssignment | undefined {
   return assignments.find((a) => a.capability === capability && a.binding === binding);
+}
+
+/** The part of an assignment that says which host calls it serves; wire forms may leave binding empty. */
+interface AssignmentKey {
+  readonly capability: string;
+  readonly binding: string;
+}
+
+function bindingOf(assignment: AssignmentKey): string {
+  return assignment.binding === "" ? DEFAULT_BINDING : assignment.binding;
+}
+
+/** An instance's assignments after assigning one: it replaces the one with the same capability and binding. */
+export function withAssignment<A extends AssignmentKey>(assignments: readonly A[], assignment: A): A[] {
+  const binding = bindingOf(assignment);
+  return [
+    ...assignments.filter((a) => !(a.capability === assignment.capability && bindingOf(a) === binding)),
+    assignment,
+  ];
+}
+
+/**
+ * An instance's assignments after revoking one binding of a capability, or every binding of it
+ * when `binding` is empty or missing. Throws CAPABILITY_NOT_ASSIGNED when nothing matches, so a
+ * revoke never records a fact about an assignment that was not there.
+ */
+export function withoutAssignment<A extends AssignmentKey>(
+  assignments: readonly A[],
+  revoke: { readonly instanceId: string; readonly capability: string; readonly binding?: string },
+): { kept: A[]; capability: CapabilityKind } {
+  const all = revoke.binding === undefined || revoke.binding === "";
+  const kept = assignments.filter(
+    (a) => !(a.capability === revoke.capability && (all || bindingOf(a) === revoke.binding)),
+  );
+  if (kept.length === assignments.length || !isCapabilityKind(revoke.capability)) {
+    throw new WasmatrixError(
+      ErrorCode.CAPABILITY_NOT_ASSIGNED,
+      `instance '${revoke.instanceId}' has no '${truncate(String(revoke.capability), 64)}' assignment${all ? "" : ` with binding '${truncate(String(revoke.binding), 64)}'`}`,
+      {
+        instanceId: revoke.instanceId,
+        capability: truncate(String(revoke.capability), 64),
+        ...(all ? {} : { binding: truncate(String(revoke.binding), 64) }),
+      },
+    );
+  }
+  return { kept, capability: revoke.capability };
 }

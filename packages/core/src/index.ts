@@ -8,6 +8,5 @@ export * from "./facts.js";
 export * from "./ids.js";
 export * from "./metadata.js";
 export * from "./permissions.js";
-export * from "./registry.js";
 export * from "./restart-policy.js";
 export * from "./status.js";

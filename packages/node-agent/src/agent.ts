@@ -4,9 +4,12 @@ import {
   type Fact,
   FactLog,
   InstanceId,
+  ModuleDigest,
   NodeId,
   type RestartPolicy,
   WasmatrixError,
+  withAssignment,
+  withoutAssignment,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
@@ -279,10 +282,7 @@ export class NodeAgent {
 
   assign(instanceId: string, assignment: CapabilityAssignment): InstanceView {
     const managed = this.require(instanceId);
-    const rest = managed.assignments.filter(
-      (a) => !(a.capability === assignment.capability && a.binding === assignment.binding),
-    );
-    managed.setAssignments([...rest, { ...assignment }]);
+    managed.setAssignments(withAssignment(managed.assignments, { ...assignment }));
     this.revalidate(managed);
     this.record({
       kind: "capability.assigned",
@@ -299,20 +299,18 @@ export class NodeAgent {
   /** Revokes one binding of a capability, or all of them when `binding` is omitted. */
   revoke(instanceId: string, capability: string, binding?: string): InstanceView {
     const managed = this.require(instanceId);
-    const keep = managed.assignments.filter(
-      (a) =>
-        !(a.capability === capability && (binding === undefined || binding === "" || a.binding === binding)),
-    );
-    if (keep.length === managed.assignments.length) {
-      throw new WasmatrixError(
-        ErrorCode.CAPABILITY_NOT_ASSIGNED,
-        `instance '${instanceId}' has no '${capability}' assignment${binding ? ` with binding '${binding}'` : ""}`,
-        { instanceId, capability, ...(binding ? { binding } : {}) },
-      );
-    }
-    managed.setAssignments(keep);
+    const { kept, capability: revoked } = withoutAssignment(managed.assignments, {
+      instanceId,
+      capability,
+      ...(binding === undefined ? {} : { binding }),
+    });
+    managed.setAssignments(kept);
     this.revalidate(managed);
-    this.record({ kind: "capability.revoked", instanceId, data: { capability, binding: binding ?? null } });
+    this.record({
+      kind: "capability.revoked",
+      instanceId,
+      data: { capability: revoked, ...(binding === undefined || binding === "" ? {} : { binding }) },
+    });
     return managed.view();
   }
 
@@ -366,7 +364,7 @@ export class NodeAgent {
   private async compile(spec: StartSpec) {
     if (spec.module !== undefined && spec.module.byteLength > 0) return this.runtime.compile(spec.module);
     if (spec.moduleDigest !== undefined && spec.moduleDigest !== "") {
-      const cached = this.runtime.cached(spec.moduleDigest as never);
+      const cached = this.runtime.cached(ModuleDigest.parse(spec.moduleDigest));
       if (cached !== undefined) return { ...cached, cached: true };
       throw new WasmatrixError(
         ErrorCode.INVALID_REQUEST,
@@ -411,12 +409,10 @@ export class NodeAgent {
       });
     }
     return this.facts.append({
+      ...fact,
       source: this.options.factSource ?? this.nodeId,
-      kind: fact.kind,
-      instanceId: fact.instanceId,
       nodeId: this.nodeId,
-      data: fact.data ?? {},
-    } as never);
+    });
   }
 
   private changed(view: InstanceView): void {

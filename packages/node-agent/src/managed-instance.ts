@@ -2,6 +2,8 @@ import {
   type CapabilityAssignment,
   decideRestart,
   ErrorCode,
+  type FactDataByKind,
+  type FactKind,
   type InstanceStatus,
   isEnded,
   type RestartPolicy,
@@ -50,11 +52,10 @@ export interface Placement {
   preferred: Record<string, string>;
 }
 
-export type FactInput = {
-  kind: string;
-  instanceId: string;
-  data?: Record<string, unknown>;
-};
+/** A fact about one instance, typed by its kind; the agent adds the source and the node. */
+export type FactInput<K extends FactKind = FactKind> = K extends FactKind
+  ? { readonly kind: K; readonly instanceId: string; readonly data?: FactDataByKind[K] }
+  : never;
 
 export interface InstanceContext {
   nodeId: string;

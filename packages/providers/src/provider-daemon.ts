@@ -95,7 +95,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     providerInfo: pb.unary(async () => info),
   };
   const server = await pb.startGrpcServer(options.listen ?? DEFAULT_PROVIDER_ADDRESS, [
-    { definition: pb.CapabilityProviderService, implementation: service as never },
+    { definition: pb.CapabilityProviderService, implementation: service },
   ]);
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;
