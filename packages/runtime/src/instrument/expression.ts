@@ -14,7 +14,7 @@ import {
   QUICK_MEMARG,
 } from "./opcodes.js";
 import type { Reader } from "./reader.js";
-import type { Writer } from "./writer.js";
+import { uleb, type Writer } from "./writer.js";
 
 /** Indices the rewrite needs, fixed for a module. */
 export interface IndexPlan {
@@ -73,7 +73,7 @@ export class ExpressionRewriter {
   private readonly chargeTail: Uint8Array;
 
   constructor(private readonly plan: IndexPlan) {
-    const fuel = leb(plan.fuelGlobal);
+    const fuel = uleb(plan.fuelGlobal);
     // global.get $fuel; i64.const COST ...
     this.chargeHead = Uint8Array.of(GLOBAL_GET, ...fuel, I64_CONST);
     // ... i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; call $fuel; end
@@ -89,7 +89,7 @@ export class ExpressionRewriter {
       IF,
       EMPTY_BLOCK,
       CALL,
-      ...leb(plan.fuelFunction),
+      ...uleb(plan.fuelFunction),
       END_OP,
     );
   }
@@ -274,17 +274,5 @@ export class ExpressionRewriter {
 function lebSize(value: number): number {
   let bytes = 1;
   for (let v = value >>> 7; v !== 0; v >>>= 7) bytes++;
-  return bytes;
-}
-
-function leb(value: number): number[] {
-  const bytes: number[] = [];
-  let v = value >>> 0;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (v !== 0);
   return bytes;
 }

@@ -4,6 +4,9 @@
  */
 import { wat } from "../test-support/wat.js";
 import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, instrument, MEMORY_EXPORT } from "./index.js";
+import { uleb } from "./writer.js";
+
+export { uleb };
 
 /** WAT with more wabt features or with the name section: test-support/wat.ts with its options. */
 export const watWith = wat;
@@ -103,18 +106,6 @@ export function moduleOf(...sections: [id: number, content: number[]][]): Uint8A
   const parts = [out];
   for (const [id, content] of sections) parts.push([id, ...uleb(content.length)], content);
   return Uint8Array.from(parts.flat());
-}
-
-export function uleb(value: number): number[] {
-  const bytes: number[] = [];
-  let v = value >>> 0;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (v !== 0);
-  return bytes;
 }
 
 /** A vector: count then items. */

@@ -96,3 +96,17 @@ export class Writer {
     return this.buf.slice(0, this.len);
   }
 }
+
+/** Unsigned LEB128 of a u32 as a byte list, for modules built by hand in tests and benches. */
+export function uleb(value: number): number[] {
+  const writer = new Writer(8);
+  writer.u32(value);
+  return Array.from(writer.buf.subarray(0, writer.len));
+}
+
+/** Signed LEB128 of a non-negative safe integer as a byte list (an `i32.const` or `i64.const` immediate). */
+export function sleb(value: number): number[] {
+  const writer = new Writer(16);
+  writer.unsignedAsSigned(value);
+  return Array.from(writer.buf.subarray(0, writer.len));
+}
