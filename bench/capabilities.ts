@@ -4,15 +4,15 @@
  * client doing a JetStream KV put and a request/reply; and messages per second through a
  * subscribed instance beside a raw NATS subscriber. Needs `nats-server` (scripts/install-toolchain.sh).
  */
-import { startControlPlaneDaemon } from "@wasmatrix/control-plane";
+
 import { parsePermission } from "@wasmatrix/core";
+import { startControlPlaneDaemon, startProviderDaemon } from "@wasmatrix/daemons";
 import { NodeAgent } from "@wasmatrix/node-agent";
 import {
   JetStreamKeyvalueProvider,
   MemoryKeyvalueProvider,
   MessagingProvider,
   NatsLink,
-  startProviderDaemon,
 } from "@wasmatrix/providers";
 import { connect as natsConnect, StringCodec } from "nats";
 import { capabilityCall, guests } from "../packages/node-agent/src/test-support/guests.js";

@@ -6,14 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import {
-  connect,
-  connectNode,
-  invokeRequest,
-  listRequest,
-  startRequest,
-  watchRequest,
-} from "@wasmatrix/client";
+import { connect, invokeRequest, listRequest, startRequest, watchRequest } from "@wasmatrix/client";
 import {
   ControlPlane,
   Placement,
@@ -22,6 +15,7 @@ import {
 } from "@wasmatrix/control-plane";
 import { createEmbedded } from "@wasmatrix/embedded";
 import * as pb from "@wasmatrix/proto";
+import { connectNode } from "@wasmatrix/proto";
 import { wat } from "@wasmatrix/runtime/test-support/wat";
 import { Cluster, type Daemon, freePort, sleep, waitFor } from "../test/cluster/harness.js";
 import { type Figure, type SuiteResult, textTable } from "./report.js";

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, connectNode, connectProvider, type WasmatrixClient } from "@wasmatrix/client";
+import { connect, type WasmatrixClient } from "@wasmatrix/client";
 import { WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
+import { connectNode, connectProvider } from "@wasmatrix/proto";
 import { freePort } from "../support/ports.js";
 import { killWithTests } from "../support/processes.js";
 

@@ -1,5 +1,6 @@
-import { connectProvider, invokeRequest, type WasmatrixClient } from "@wasmatrix/client";
+import { invokeRequest, type WasmatrixClient } from "@wasmatrix/client";
 import { ErrorCode } from "@wasmatrix/core";
+import { connectProvider } from "@wasmatrix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { capabilityCall } from "../../packages/node-agent/src/test-support/guests.js";
 import { startReactor } from "./guest.js";

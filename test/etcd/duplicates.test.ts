@@ -1,6 +1,11 @@
 import { connect, listRequest, startRequest, type WasmatrixClient } from "@wasmatrix/client";
-import { type ControlPlaneDaemon, startControlPlaneDaemon } from "@wasmatrix/control-plane";
-import { LocalNodeApi, type NodeDaemon, startNodeDaemon } from "@wasmatrix/node-agent";
+import {
+  type ControlPlaneDaemon,
+  type NodeDaemon,
+  startControlPlaneDaemon,
+  startNodeDaemon,
+} from "@wasmatrix/daemons";
+import { LocalNodeApi } from "@wasmatrix/node-agent";
 import type * as pb from "@wasmatrix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { guests } from "../../packages/node-agent/src/test-support/guests.js";

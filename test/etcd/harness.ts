@@ -1,13 +1,6 @@
-import {
-  connect,
-  connectNode,
-  connectProvider,
-  invokeRequest,
-  startRequest,
-  type WasmatrixClient,
-  watchRequest,
-} from "@wasmatrix/client";
+import { connect, invokeRequest, startRequest, type WasmatrixClient, watchRequest } from "@wasmatrix/client";
 import type * as pb from "@wasmatrix/proto";
+import { connectNode, connectProvider } from "@wasmatrix/proto";
 import { guests } from "../../packages/node-agent/src/test-support/guests.js";
 import {
   type Daemon,

@@ -1,6 +1,10 @@
 import { connect, startRequest, type WasmatrixClient } from "@wasmatrix/client";
-import { type ControlPlaneDaemon, startControlPlaneDaemon } from "@wasmatrix/control-plane";
-import { type NodeDaemon, startNodeDaemon } from "@wasmatrix/node-agent";
+import {
+  type ControlPlaneDaemon,
+  type NodeDaemon,
+  startControlPlaneDaemon,
+  startNodeDaemon,
+} from "@wasmatrix/daemons";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { guests } from "../../packages/node-agent/src/test-support/guests.js";
 import { facts, freePort, nodesAlive, waitFor } from "./harness.js";

@@ -46,14 +46,14 @@ export const DEFAULT_LOSS_AFTER_INTERVALS = 3;
 
 const SOURCE = "control-plane";
 
+/** Omit over each member of a union, keeping each fact kind tied to its data. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /**
  * The control plane records facts instead of reconciling desired state. What it knows of
  * instances is what nodes last reported; what it knows of nodes is their registrations and
  * heartbeats. Nothing here needs to survive a restart.
  */
-/** Omit over each member of a union, keeping each fact kind tied to its data. */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
 export class ControlPlane implements pb.ControlPlaneApi {
   readonly facts: FactLog;
   private readonly nodes = new Map<string, NodeEntry>();

@@ -1,6 +1,6 @@
-import { connectNode, type NodeConnection } from "@wasmatrix/client";
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
+import { connectNode, type NodeConnection } from "@wasmatrix/proto";
 import type { ControlPlane } from "./control-plane.js";
 
 /** Facts asked for in one ListFacts call, and calls per poll at most (the rest follow next poll). */

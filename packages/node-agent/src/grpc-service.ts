@@ -1,7 +1,6 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import type { NodeFactsApi } from "@wasmatrix/client";
 import * as pb from "@wasmatrix/proto";
-import { streaming, unary } from "@wasmatrix/proto";
+import { type NodeFactsApi, streaming, unary } from "@wasmatrix/proto";
 
 /** The NodeAgent gRPC service over any implementation of the node API. */
 export function nodeAgentService(api: pb.NodeAgentApi & NodeFactsApi): UntypedServiceImplementation {

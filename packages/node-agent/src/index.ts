@@ -1,7 +1,6 @@
 export * from "./agent.js";
 export { CapabilityRouter, scopeOf } from "./capability-router.js";
 export * from "./convert.js";
-export * from "./daemon.js";
 export { nodeAgentService } from "./grpc-service.js";
 export { LocalNodeApi } from "./local-api.js";
 export type { LogLine, LogStream } from "./logs.js";

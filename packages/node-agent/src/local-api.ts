@@ -1,6 +1,5 @@
-import type { NodeFactsApi, NodeFactsRequest } from "@wasmatrix/client";
 import * as pb from "@wasmatrix/proto";
-import { assignmentFromProto, toBuffer } from "@wasmatrix/proto";
+import { assignmentFromProto, type NodeFactsApi, type NodeFactsRequest, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
 import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from "./convert.js";
 import type { LogLine } from "./logs.js";

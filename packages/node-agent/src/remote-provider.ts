@@ -1,4 +1,3 @@
-import { connectProvider, type ProviderConnection } from "@wasmatrix/client";
 import {
   type CapabilityKind,
   ErrorCode,
@@ -7,6 +6,7 @@ import {
   WasmatrixError,
 } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
+import { connectProvider, type ProviderConnection } from "@wasmatrix/proto";
 import { type CapabilityProvider, type ProviderCall, requiredPermission } from "@wasmatrix/providers";
 
 /** Longest a call to a provider process may take when the guest's deadline allows more. */

@@ -1,5 +1,6 @@
 export type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 export * from "./convert.js";
+export * from "./dial.js";
 export * from "./errors.js";
 export {
   AssignCapabilityRequest,

@@ -8,5 +8,4 @@ export * from "./nats-errors.js";
 export * from "./nats-link.js";
 export * from "./nats-names.js";
 export type { CapabilityProvider, ProviderCall } from "./provider.js";
-export * from "./provider-daemon.js";
 export * from "./required.js";

@@ -76,7 +76,7 @@ Examples:
 
 async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   const [{ startControlPlaneDaemon }, { createLogger }] = await Promise.all([
-    import("@wasmatrix/control-plane"),
+    import("@wasmatrix/daemons"),
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-control-plane", { level: options.logLevel });

@@ -99,7 +99,7 @@ Examples:
 
 async function nodeAgent(options: NodeAgentOptions): Promise<number> {
   const [{ startNodeDaemon }, { createLogger }, { localProviders }] = await Promise.all([
-    import("@wasmatrix/node-agent"),
+    import("@wasmatrix/daemons"),
     import("@wasmatrix/core/logger"),
     import("@wasmatrix/providers"),
   ]);

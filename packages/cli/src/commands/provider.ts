@@ -98,7 +98,7 @@ Examples:
 
 async function provider(capability: ProvidedCapabilityKind, options: ProviderOptions): Promise<number> {
   const [{ startProviderDaemon }, { createLogger }] = await Promise.all([
-    import("@wasmatrix/providers"),
+    import("@wasmatrix/daemons"),
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-provider", { level: options.logLevel });

@@ -1,4 +1,3 @@
-import { connect } from "@wasmatrix/client";
 import {
   authorizeRequest,
   DEFAULT_PROVIDER_ADDRESS,
@@ -11,10 +10,13 @@ import {
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata, leaseTtlSeconds, parseEndpoints } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
-import { localProviders } from "./defaults.js";
-import type { HttpProviderOptions } from "./http.js";
-import type { CapabilityProvider } from "./provider.js";
-import { requiredPermission } from "./required.js";
+import { connectControlPlane } from "@wasmatrix/proto";
+import {
+  type CapabilityProvider,
+  type HttpProviderOptions,
+  localProviders,
+  requiredPermission,
+} from "@wasmatrix/providers";
 
 export interface ProviderDaemonOptions {
   capability: ProvidedCapabilityKind;
@@ -69,7 +71,9 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     );
   }
   const controlPlane =
-    options.controlPlane === undefined ? null : connect(options.controlPlane, { timeoutMs: 5_000 });
+    options.controlPlane === undefined
+      ? null
+      : connectControlPlane(options.controlPlane, { timeoutMs: 5_000 });
   // The nodes it serves: those the control plane lists as alive, and those with a record in etcd.
   const listedNodes = new Set<string>();
   const etcdNodes = new Set<string>();

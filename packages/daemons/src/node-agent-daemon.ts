@@ -1,12 +1,15 @@
-import { connect, type WasmatrixClient } from "@wasmatrix/client";
 import { DEFAULT_NODE_AGENT_ADDRESS, ErrorCode, NodeId, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata, leaseTtlSeconds, type NodeRegistration } from "@wasmatrix/etcd";
+import {
+  LocalNodeApi,
+  NodeAgent,
+  type NodeAgentOptions,
+  nodeAgentService,
+  viewToProto,
+} from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
-import { NodeAgent, type NodeAgentOptions } from "./agent.js";
-import { viewToProto } from "./convert.js";
-import { nodeAgentService } from "./grpc-service.js";
-import { LocalNodeApi } from "./local-api.js";
+import { type ControlPlaneConnection, connectControlPlane } from "@wasmatrix/proto";
 
 /** Until a control plane sets the pace, and for the etcd lease when none does. */
 export const DEFAULT_NODE_HEARTBEAT_INTERVAL_MS = 1_000;
@@ -107,7 +110,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const reporter =
     options.controlPlane === undefined
       ? null
-      : new Reporter(agent, api, connect(options.controlPlane), logger, heartbeatIntervalMs);
+      : new Reporter(agent, api, connectControlPlane(options.controlPlane), logger, heartbeatIntervalMs);
   reporter?.start();
   logger.info(
     { nodeId: agent.nodeId, address, controlPlane: options.controlPlane, etcd: options.etcdEndpoints },
@@ -217,7 +220,7 @@ class Reporter {
   constructor(
     private readonly agent: NodeAgent,
     private readonly api: LocalNodeApi,
-    private readonly client: WasmatrixClient,
+    private readonly client: ControlPlaneConnection,
     private readonly logger: Logger,
     initialIntervalMs: number,
   ) {

@@ -1,12 +1,9 @@
-import { connectNode } from "@wasmatrix/client";
+import { ControlPlane, controlPlaneService, EtcdNodes, NodePoller } from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
-import { ControlPlane } from "./control-plane.js";
-import { EtcdNodes } from "./etcd-nodes.js";
-import { controlPlaneService } from "./grpc-server.js";
-import { NodePoller } from "./node-poller.js";
+import { connectNode } from "@wasmatrix/proto";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;

@@ -1,0 +1,3 @@
+export * from "./control-plane-daemon.js";
+export * from "./node-agent-daemon.js";
+export * from "./provider-daemon.js";

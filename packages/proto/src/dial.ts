@@ -1,0 +1,163 @@
+/**
+ * How wasmatrix processes dial each other over gRPC: a control plane, a node agent, a provider.
+ * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
+ */
+import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
+import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
+import { fromServiceError } from "./errors.js";
+import * as cp from "./generated/wasmatrix/v1/control_plane.js";
+import * as na from "./generated/wasmatrix/v1/node_agent.js";
+import * as pv from "./generated/wasmatrix/v1/provider.js";
+import type * as t from "./generated/wasmatrix/v1/types.js";
+
+export interface ClientOptions {
+  /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
+  timeoutMs?: number;
+}
+
+/** The control plane over gRPC: the user API plus what node agents and provider processes call. */
+export interface ControlPlaneConnection extends ControlPlaneApi {
+  readonly address: string;
+  /** What node agents call: announce themselves, report, leave. */
+  registerNode(request: cp.RegisterNodeRequest): Promise<cp.RegisterNodeResponse>;
+  reportStatus(request: cp.ReportStatusRequest): Promise<cp.ReportStatusResponse>;
+  deregisterNode(request: cp.DeregisterNodeRequest): Promise<t.Empty>;
+  /** What provider processes call: announce themselves on every heartbeat. */
+  registerProvider(request: cp.RegisterProviderRequest): Promise<t.Empty>;
+  listProviders(): Promise<cp.ListProvidersResponse>;
+  close(): void;
+}
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: Error | null, response: Res) => void,
+) => unknown;
+
+/**
+ * The control-plane API over gRPC. Every failure is a WasmatrixError rebuilt from the server's
+ * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
+ */
+export function connectControlPlane(address: string, options: ClientOptions = {}): ControlPlaneConnection {
+  const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  const { call, stream } = rpc(raw, timeoutMs);
+
+  return {
+    address,
+    startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
+    stopInstance: (r) => call(raw.stopInstance as Unary<t.StopInstanceRequest, t.Instance>, r),
+    queryInstance: (r) =>
+      call(raw.queryInstance as Unary<cp.QueryInstanceRequest, cp.QueryInstanceResponse>, r),
+    listInstances: (r) =>
+      call(raw.listInstances as Unary<t.ListInstancesRequest, t.ListInstancesResponse>, r),
+    invoke: (r) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r),
+    assignCapability: (r) => call(raw.assignCapability as Unary<cp.AssignCapabilityRequest, t.Instance>, r),
+    revokeCapability: (r) => call(raw.revokeCapability as Unary<cp.RevokeCapabilityRequest, t.Instance>, r),
+    listNodes: () => call(raw.listNodes as Unary<cp.ListNodesRequest, cp.ListNodesResponse>, {}),
+    serverInfo: () => call(raw.serverInfo as Unary<t.Empty, cp.ServerInfoResponse>, {}),
+    registerNode: (r) => call(raw.registerNode as Unary<cp.RegisterNodeRequest, cp.RegisterNodeResponse>, r),
+    reportStatus: (r) => call(raw.reportStatus as Unary<cp.ReportStatusRequest, cp.ReportStatusResponse>, r),
+    deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),
+    registerProvider: (r) => call(raw.registerProvider as Unary<cp.RegisterProviderRequest, t.Empty>, r),
+    listProviders: () => call(raw.listProviders as Unary<t.Empty, cp.ListProvidersResponse>, {}),
+    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
+    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    close: () => raw.close(),
+  };
+}
+
+type RawClient = { close(): void };
+
+/** Promise and async-iterable forms of a generated grpc-js client's calls, with errors rebuilt. */
+function rpc(raw: RawClient, timeoutMs: number) {
+  function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
+        error ? reject(fromServiceError(error)) : resolve(response),
+      );
+    });
+  }
+
+  async function* stream<T>(open: () => ClientReadableStream<T>, signal?: AbortSignal): AsyncIterable<T> {
+    const s = open();
+    const cancel = () => s.cancel();
+    signal?.addEventListener("abort", cancel);
+    try {
+      for await (const item of s as AsyncIterable<T>) yield item;
+    } catch (error) {
+      if ((error as { code?: number }).code === status.CANCELLED && signal?.aborted) return;
+      throw fromServiceError(error);
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+      s.cancel();
+    }
+  }
+
+  return { call, stream };
+}
+
+const CHANNEL_OPTIONS = {
+  "grpc.max_receive_message_length": 80 * 1024 * 1024,
+  "grpc.max_send_message_length": 80 * 1024 * 1024,
+  // grpc-js waits 1 s after a failed connection and backs off to 120 s: a node would find a
+  // restarted control plane minutes late. Peers here are daemons that come back quickly.
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+};
+
+/**
+ * ListFacts of node_agent.proto. It is spelled out here rather than in NodeAgentApi, which
+ * predates it, so that the embedded node need not implement it.
+ */
+export interface NodeFactsRequest {
+  /** Facts with a node sequence above this; 0 for all the node still holds. */
+  afterSeq: number;
+  /** At most this many; 0 for the node's default. */
+  limit: number;
+}
+
+export interface NodeFactsApi {
+  listFacts(request: NodeFactsRequest): Promise<{ facts: t.Fact[] }>;
+}
+
+/** A node agent reached over gRPC. */
+export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
+
+/** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
+export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
+  const raw = new na.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000);
+  return {
+    startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
+    stopInstance: (r) => call(raw.stopInstance as Unary<t.StopInstanceRequest, t.Instance>, r),
+    queryStatus: (r) => call(raw.queryStatus as Unary<na.QueryStatusRequest, t.Instance>, r),
+    invoke: (r) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r),
+    listInstances: (r) =>
+      call(raw.listInstances as Unary<t.ListInstancesRequest, t.ListInstancesResponse>, r),
+    setAssignments: (r) => call(raw.setAssignments as Unary<na.SetAssignmentsRequest, t.Instance>, r),
+    nodeInfo: () => call(raw.nodeInfo as Unary<t.Empty, t.Node>, {}),
+    listFacts: (r) => call(raw.listFacts as Unary<NodeFactsRequest, { facts: t.Fact[] }>, r),
+    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    close: () => raw.close(),
+  };
+}
+
+export interface ProviderConnection {
+  call(request: pv.ProviderCallRequest, timeoutMs: number): Promise<pv.ProviderCallResponse>;
+  providerInfo(): Promise<t.Provider>;
+  close(): void;
+}
+
+/** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
+export function connectProvider(address: string): ProviderConnection {
+  const raw = new pv.CapabilityProviderClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  return {
+    call: (request, timeoutMs) =>
+      rpc(raw, timeoutMs).call(raw.call as Unary<pv.ProviderCallRequest, pv.ProviderCallResponse>, request),
+    providerInfo: () => rpc(raw, 5_000).call(raw.providerInfo as Unary<t.Empty, t.Provider>, {}),
+    close: () => raw.close(),
+  };
+}
