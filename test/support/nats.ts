@@ -22,6 +22,13 @@ export interface NatsServer {
    * directory, after leaving it down for `downMs` (default 0).
    */
   restart(downMs?: number): Promise<void>;
+  /**
+   * Kills the server with SIGKILL (a crash: no flush, no goodbye to clients) and leaves it down
+   * until `start()`; the store directory stays.
+   */
+  kill(): Promise<void>;
+  /** Starts a killed server again on the same port with the same store directory. */
+  start(): Promise<void>;
 }
 
 export interface StartNatsOptions {
@@ -110,10 +117,10 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     }
   };
 
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const proc = child;
     child = null;
-    if (proc !== null) await terminate(proc);
+    if (proc !== null) await terminate(proc, signal);
   };
 
   try {
@@ -140,13 +147,19 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
       await launch();
     },
+    async kill() {
+      await halt("SIGKILL");
+    },
+    async start() {
+      if (child === null) await launch();
+    },
   };
 }
 
-async function terminate(proc: ChildProcess): Promise<void> {
+async function terminate(proc: ChildProcess, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  proc.kill("SIGTERM");
+  proc.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   const forced = await Promise.race([
     exited.then(() => false),
