@@ -153,6 +153,46 @@ describe("keyvalue writes across a nats-server crash", () => {
   }, 30_000);
 });
 
+describe("keyvalue writes whose answer is lost", () => {
+  let server: NatsServer;
+  let kv: JetStreamKeyvalueProvider;
+
+  beforeAll(async () => {
+    server = await startNats({ jetstream: true });
+    kv = new JetStreamKeyvalueProvider({
+      nats: { servers: server.url, unavailableAfterMs: 500, reconnectTimeWaitMs: 50 },
+    });
+  });
+  afterAll(async () => {
+    server.thaw();
+    await kv.close();
+    await server.stop();
+  });
+
+  it("answers OUTCOME_UNKNOWN for a write sent without an answer, which may indeed take effect", async () => {
+    const scope = "instance/frozen";
+    await kv.handle(call(scope, "set", { key: "k", value: "before" }));
+    await server.freeze();
+    try {
+      // The write reaches the frozen server's socket; no answer comes within the call's time.
+      const lost = kv.handle(call(scope, "set", { key: "k", value: "after" }, 300));
+      await expect(lost).rejects.toMatchObject({
+        code: ErrorCode.OUTCOME_UNKNOWN,
+        message: expect.stringMatching(/may or may not have been applied/),
+      });
+      // An increment reads first: that read goes unanswered, nothing is written, and it says so.
+      const unread = kv.handle(call(scope, "increment", { key: "n" }, 300));
+      await expect(unread).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    } finally {
+      server.thaw();
+    }
+    // Thawed, the server handles what it was sent: the "unknown" write did happen, the timed-out
+    // increment did not.
+    expect(await read(kv, scope, "k")).toBe("after");
+    expect(await read(kv, scope, "n")).toBe("");
+  }, 30_000);
+});
+
 describe("a stream of keyvalue increments while nats-server is killed -9", () => {
   let server: NatsServer;
   let kv: JetStreamKeyvalueProvider;
@@ -244,7 +284,7 @@ describe("a stream of keyvalue increments while nats-server is killed -9", () =>
   }, 240_000);
 });
 
-describe("messaging publish while nats-server is killed -9", () => {
+describe("messaging publish while nats-server crashes or freezes", () => {
   let server: NatsServer;
   let provider: MessagingProvider;
   let raw: NatsConnection;
@@ -263,6 +303,22 @@ describe("messaging publish while nats-server is killed -9", () => {
     await provider.close();
     await raw.close();
     await server.stop();
+  });
+
+  it("answers OUTCOME_UNKNOWN for a publish the server did not confirm, which may indeed be delivered", async () => {
+    await provider.link.connection();
+    const before = received.size;
+    await server.freeze();
+    try {
+      const lost = provider.handle(
+        call("instance/p", "publish", { subject: "outage.frozen", data: "-1" }, 300),
+      );
+      await expect(lost).rejects.toMatchObject({ code: ErrorCode.OUTCOME_UNKNOWN });
+    } finally {
+      server.thaw();
+    }
+    await until(() => received.has(-1), "the unconfirmed message to arrive");
+    expect(received.size).toBe(before + 1);
   });
 
   it("never delivers a message whose publish it refused, under any schedule of crashes", async () => {
