@@ -361,8 +361,9 @@ class Call implements GuardedCall {
   async send<T>(kind: SendKind, request: (nc: NatsConnection) => Promise<T>): Promise<T> {
     const nc = await this.link.connection(this.waitMs);
     if (this.answered) throw this.link.unavailable(`${this.what}: abandoned, the caller was answered`);
-    // The client keeps what is sent while it is disconnected and delivers it on reconnection,
-    // after the caller was told no; `connection` resolved a moment ago, so look again.
+    // The client buffers what is sent while it is disconnected and may deliver it on
+    // reconnection, after the caller was told no; `connection` resolved a moment ago, so look
+    // again. (nats.js has no option to turn that buffer off, unlike Go's ReconnectBufSize.)
     if (!this.link.connected) throw this.link.unavailable(`${this.what}: NATS went away`);
     if (kind === "read") return request(nc);
     const settle = () => {
