@@ -48,6 +48,21 @@ describe("nats-server test harness", () => {
     expect(existsSync(server.dataDir)).toBe(false);
   });
 
+  it("kills -9 and starts again on the same port with the same store", async () => {
+    const server = await startNats({ jetstream: true });
+    servers.push(server);
+    let nc = await connect({ servers: server.url });
+    await (await nc.jetstream().views.kv("crash")).put("k", "kept");
+    await nc.close();
+
+    await server.kill();
+    expect(await accepts(server.port)).toBe(false);
+    await server.start();
+    nc = await connect({ servers: server.url });
+    expect((await (await nc.jetstream().views.kv("crash")).get("k"))?.string()).toBe("kept");
+    await nc.close();
+  });
+
   it("gives each server its own port and store", async () => {
     const [a, b] = await Promise.all([startNats(), startNats()]);
     servers.push(a!, b!);

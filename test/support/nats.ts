@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
@@ -22,6 +23,20 @@ export interface NatsServer {
    * directory, after leaving it down for `downMs` (default 0).
    */
   restart(downMs?: number): Promise<void>;
+  /**
+   * Kills the server with SIGKILL (a crash: no flush, no goodbye to clients) and leaves it down
+   * until `start()`; the store directory stays.
+   */
+  kill(): Promise<void>;
+  /** Starts a killed server again on the same port with the same store directory. */
+  start(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and nothing is answered, as on a
+   * network partition, until `thaw()`, when it handles what it was sent meanwhile. Resolves once
+   * every thread of it has stopped: a signal reaches a busy thread a moment late.
+   */
+  freeze(): Promise<void>;
+  thaw(): void;
 }
 
 export interface StartNatsOptions {
@@ -110,10 +125,12 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     }
   };
 
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const proc = child;
     child = null;
-    if (proc !== null) await terminate(proc);
+    // A frozen process would hold SIGTERM until it runs again.
+    proc?.kill("SIGCONT");
+    if (proc !== null) await terminate(proc, signal);
   };
 
   try {
@@ -140,13 +157,28 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
       await launch();
     },
+    async kill() {
+      await halt("SIGKILL");
+    },
+    async start() {
+      if (child === null) await launch();
+    },
+    async freeze() {
+      const proc = child;
+      if (proc === null || proc.pid === undefined) return;
+      proc.kill("SIGSTOP");
+      await until(() => allStopped(proc.pid!), startTimeoutMs, "nats-server to stop on SIGSTOP");
+    },
+    thaw() {
+      child?.kill("SIGCONT");
+    },
   };
 }
 
-async function terminate(proc: ChildProcess): Promise<void> {
+async function terminate(proc: ChildProcess, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  proc.kill("SIGTERM");
+  proc.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   const forced = await Promise.race([
     exited.then(() => false),
@@ -158,6 +190,24 @@ async function terminate(proc: ChildProcess): Promise<void> {
   if (forced) {
     proc.kill("SIGKILL");
     await exited;
+  }
+}
+
+/** Whether every thread of a process is stopped (state `T` in Linux's /proc/<pid>/task/<tid>/stat). */
+function allStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    // The state follows the command name, which is in parentheses and may contain spaces.
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("T");
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -27,6 +27,12 @@ export const ErrorCode = {
   RESOURCE_EXHAUSTED: "RESOURCE_EXHAUSTED",
   /** A deadline passed before the work finished. */
   TIMEOUT: "TIMEOUT",
+  /**
+   * A write was sent, but its answer was lost (the connection went away, or no answer came in
+   * time): it may or may not have been applied. Read the state before retrying. Never raised for
+   * a write that was not sent: that is PROVIDER_UNAVAILABLE or TIMEOUT, and it never happens later.
+   */
+  OUTCOME_UNKNOWN: "OUTCOME_UNKNOWN",
   /** The peer speaks a protocol major version we do not. */
   INCOMPATIBLE_VERSION: "INCOMPATIBLE_VERSION",
   /** The instance is in a state that does not allow the operation (e.g. invoke on a stopped one). */
@@ -77,6 +83,7 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, GrpcStatus>> = {
   NODE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
   RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
   TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+  OUTCOME_UNKNOWN: GrpcStatus.UNKNOWN,
   INCOMPATIBLE_VERSION: GrpcStatus.FAILED_PRECONDITION,
   FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
   INTERNAL: GrpcStatus.INTERNAL,

@@ -190,4 +190,83 @@ describe("guests on NATS capabilities", () => {
     expect(agent.get("down").status).toBe("running");
     await restarting;
   }, 30_000);
+
+  it("counts a refused increment once when the guest retries it, as in the report: 1, refused, 2", async () => {
+    const agent = nodeAgent();
+    await agent.start({
+      instanceId: "repro",
+      module: proxy,
+      assignments: [assignment("keyvalue", ["kv:read", "kv:write"])],
+    });
+    const kv = (operation: string) =>
+      guestCall(agent, "repro", "wasmatrix:keyvalue", operation, { key: "n" });
+    expect(await kv("increment")).toEqual({ ok: true, text: "1" });
+    await server.kill();
+    const link = links.get(agent)!;
+    while (link.connected) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Late in the outage: refused when the outage is 500 ms old, before this call's own wait for
+    // NATS is over; NATS is back within that wait.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await kv("increment")).toMatchObject({ ok: false, error: { code: "PROVIDER_UNAVAILABLE" } });
+    await server.start();
+    let answer = await kv("increment");
+    while (!answer.ok && answer.error.code === "PROVIDER_UNAVAILABLE") answer = await kv("increment");
+    expect(answer).toEqual({ ok: true, text: "2" });
+  }, 30_000);
+
+  it("counts each increment of guests that retry refusals once, across a kill -9 of nats-server", async () => {
+    const agent = nodeAgent();
+    const ids = ["retrier-0", "retrier-1", "retrier-2", "retrier-3"];
+    for (const instanceId of ids) {
+      await agent.start({
+        instanceId,
+        module: proxy,
+        assignments: [assignment("keyvalue", ["kv:read", "kv:write"])],
+      });
+    }
+    const kv = (id: string, operation: string) =>
+      guestCall(agent, id, "wasmatrix:keyvalue", operation, { key: "n" });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const tally = new Map(ids.map((id) => [id, { done: 0, unknown: 0, refused: 0 }]));
+    const total = () => [...tally.values()].reduce((sum, t) => sum + t.done, 0);
+    // Each guest increments its own counter now and then, so that some start their call while
+    // NATS is down; a refusal is retried at once, as it says it may be; an unknown outcome is not.
+    const guest = async (id: string, offset: number) => {
+      const t = tally.get(id)!;
+      for (let i = 0; i < 12; i++) {
+        for (;;) {
+          const answer = await kv(id, "increment");
+          if (answer.ok) {
+            t.done++;
+            break;
+          }
+          if (answer.error.code === "OUTCOME_UNKNOWN") {
+            t.unknown++;
+            break;
+          }
+          expect(["PROVIDER_UNAVAILABLE", "TIMEOUT"]).toContain(answer.error.code);
+          t.refused++;
+        }
+        await sleep(50 + ((offset + i * 37) % 400));
+      }
+    };
+    // Down a little longer than the link's wait (500 ms), so that it refuses calls that started
+    // late in the outage while NATS is about to come back within their own wait.
+    const crash = async () => {
+      while (total() < 12) await sleep(5);
+      await server.kill();
+      await sleep(650);
+      await server.start();
+    };
+    await Promise.all([...ids.map((id, j) => guest(id, j * 41)), crash()]);
+    expect([...tally.values()].some((t) => t.refused > 0)).toBe(true);
+    for (const id of ids) {
+      const t = tally.get(id)!;
+      let final = await kv(id, "get");
+      while (!final.ok) final = await kv(id, "get");
+      expect(Number(final.text), id).toBeGreaterThanOrEqual(t.done);
+      expect(Number(final.text), id).toBeLessThanOrEqual(t.done + t.unknown);
+      expect(agent.get(id).status).toBe("running");
+    }
+  }, 60_000);
 });

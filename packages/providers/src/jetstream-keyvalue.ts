@@ -3,7 +3,7 @@ import { type KV, type KvEntry, ErrorCode as NatsErrorCode, StorageType } from "
 import { encoder, jsonBytes, parseObject, stringField } from "./json.js";
 import { type KeyvalueOperation, keyvalueRequired, keyvalueValue } from "./keyvalue.js";
 import { JetStreamErrCode, jetStreamErrCode, natsFailure } from "./nats-errors.js";
-import { NatsLink, type NatsLinkOptions } from "./nats-link.js";
+import { type GuardedCall, NatsLink, type NatsLinkOptions } from "./nats-link.js";
 import { natsName } from "./nats-names.js";
 import type { CapabilityProvider, ProviderCall } from "./provider.js";
 
@@ -138,46 +138,49 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
     const value = call.operation === "set" ? this.value(request, what) : EMPTY;
     const by = call.operation === "increment" ? this.by(request, what) : 0n;
     const deadline = Date.now() + Math.max(1, call.remainingMs);
-    const run = async (kv: KV): Promise<Uint8Array> => {
+    const run = async (kv: KV, nats: GuardedCall): Promise<Uint8Array> => {
       switch (call.operation as KeyvalueOperation) {
         case "get": {
-          const entry = await kv.get(encodeKey(key));
+          const entry = await nats.send("read", () => kv.get(encodeKey(key)));
           return live(entry) ? entry.value : EMPTY;
         }
         case "exists":
-          return live(await kv.get(encodeKey(key))) ? TRUE : FALSE;
+          return live(await nats.send("read", () => kv.get(encodeKey(key)))) ? TRUE : FALSE;
         case "set":
-          await kv.put(encodeKey(key), value);
+          await nats.send("write", () => kv.put(encodeKey(key), value));
           return EMPTY;
         case "increment":
-          return await this.increment(kv, key, by, deadline, what);
+          return await this.increment(kv, nats, key, by, deadline, what);
         case "delete":
-          return await this.delete(kv, key, deadline, what);
-        case "list":
-          return await this.list(kv, typeof request["prefix"] === "string" ? request["prefix"] : "");
-      }
-    };
-    const work = async (): Promise<Uint8Array> => {
-      const waitMs = Math.min(call.remainingMs, this.link.unavailableAfterMs);
-      // Never send while disconnected: the client would buffer the request, and a JetStream
-      // request replayed on reconnection can go unanswered until its timeout.
-      await this.link.connection(waitMs);
-      for (let attempt = 0; ; attempt++) {
-        const kv = await this.bucket(call.scope, waitMs);
-        try {
-          return await run(kv);
-        } catch (error) {
-          // The bucket's stream is gone (deleted, or NATS came back without its store): forget
-          // the cached handle and make the bucket again, once. Nothing was written.
-          if (attempt === 0 && bucketMissing(error)) {
-            this.buckets.delete(call.scope);
-            continue;
-          }
-          throw natsFailure(error, what, this.link, "jetstream");
+          return await this.delete(kv, nats, key, deadline, what);
+        case "list": {
+          const prefix = typeof request["prefix"] === "string" ? request["prefix"] : "";
+          return await nats.send("read", () => this.list(kv, prefix));
         }
       }
     };
-    return this.link.guard(work(), what, Math.max(1, call.remainingMs));
+    const waitMs = Math.min(call.remainingMs, this.link.unavailableAfterMs);
+    return this.link.guard(
+      what,
+      Math.max(1, call.remainingMs),
+      async (nats) => {
+        for (let attempt = 0; ; attempt++) {
+          const kv = await this.bucket(call.scope, waitMs);
+          try {
+            return await run(kv, nats);
+          } catch (error) {
+            // The bucket's stream is gone (deleted, or NATS came back without its store): forget
+            // the cached handle and make the bucket again, once. Nothing was written.
+            if (attempt === 0 && bucketMissing(error)) {
+              this.buckets.delete(call.scope);
+              continue;
+            }
+            throw natsFailure(error, what, this.link, "jetstream");
+          }
+        }
+      },
+      waitMs,
+    );
   }
 
   async close(): Promise<void> {
@@ -218,6 +221,7 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
   /** Read, compute, write back only if nobody wrote in between (the key's revision); else retry. */
   private async increment(
     kv: KV,
+    nats: GuardedCall,
     key: string,
     by: bigint,
     deadline: number,
@@ -225,7 +229,7 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
   ): Promise<Uint8Array> {
     const ek = encodeKey(key);
     for (let attempt = 0; ; attempt++) {
-      const entry = await kv.get(ek);
+      const entry = await nats.send("read", () => kv.get(ek));
       const text = live(entry) ? Buffer.from(entry.value).toString("utf8") : "0";
       if (!/^-?\d+$/.test(text)) {
         throw new WasmatrixError(
@@ -238,9 +242,11 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
       }
       const next = encoder.encode(String(BigInt(text) + by));
       try {
-        // `create` also replaces a delete marker, at the marker's revision.
-        if (live(entry)) await kv.update(ek, next, entry.revision);
-        else await kv.create(ek, next);
+        // One request, at the revision read: 0 for a key never written, the delete marker's for
+        // a deleted one. (`kv.create` would read and write again by itself, out of this call's
+        // control.)
+        const previousSeq = entry === null ? 0 : entry.revision;
+        await nats.send("write", () => kv.put(ek, next, { previousSeq }));
         return next;
       } catch (error) {
         if (jetStreamErrCode(error) !== JetStreamErrCode.WRONG_LAST_SEQUENCE) throw error;
@@ -250,13 +256,19 @@ export class JetStreamKeyvalueProvider implements CapabilityProvider {
   }
 
   /** Deletes only the revision it saw, so "did it exist" is exact even under concurrent writes. */
-  private async delete(kv: KV, key: string, deadline: number, what: string): Promise<Uint8Array> {
+  private async delete(
+    kv: KV,
+    nats: GuardedCall,
+    key: string,
+    deadline: number,
+    what: string,
+  ): Promise<Uint8Array> {
     const ek = encodeKey(key);
     for (let attempt = 0; ; attempt++) {
-      const entry = await kv.get(ek);
+      const entry = await nats.send("read", () => kv.get(ek));
       if (!live(entry)) return FALSE;
       try {
-        await kv.delete(ek, { previousSeq: entry.revision });
+        await nats.send("write", () => kv.delete(ek, { previousSeq: entry.revision }));
         return TRUE;
       } catch (error) {
         if (jetStreamErrCode(error) !== JetStreamErrCode.WRONG_LAST_SEQUENCE) throw error;

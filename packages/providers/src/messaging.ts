@@ -129,11 +129,16 @@ export class MessagingProvider implements CapabilityProvider {
       throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `${what}: 'timeoutMs' must be a positive number`);
     }
     const timeout = Math.max(1, Math.floor(Math.min(asked ?? this.requestTimeoutMs, call.remainingMs)));
-    const nc = await this.link.connection(waitMs);
+    await this.link.connection(waitMs);
     try {
       // The client's own timeout, a millisecond early, so that a silent responder is reported
       // by it (TIMEOUT) rather than by the guard.
-      const reply = await this.link.guard(nc.request(subject, data, { timeout }), what, timeout + 1);
+      const reply = await this.link.guard(
+        what,
+        timeout + 1,
+        (nats) => nats.send("request", (nc) => nc.request(subject, data, { timeout })),
+        waitMs,
+      );
       if (reply.data.byteLength > this.maxMessageBytes) {
         throw new WasmatrixError(
           ErrorCode.RESOURCE_EXHAUSTED,
@@ -157,18 +162,27 @@ export class MessagingProvider implements CapabilityProvider {
     headers: Readonly<Record<string, string>> = {},
     waitMs = this.link.unavailableAfterMs,
   ): Promise<void> {
-    const nc = await this.link.connection(waitMs);
+    await this.link.connection(waitMs);
     const names = Object.keys(headers);
     let hdrs: MsgHdrs | undefined;
     if (names.length > 0) {
       hdrs = natsHeaders();
       for (const name of names) hdrs.set(name, headers[name]!);
     }
+    const what = `messaging publish on '${subject}'`;
     try {
-      nc.publish(subject, data, hdrs === undefined ? undefined : { headers: hdrs });
-      await this.link.guard(nc.flush(), `messaging publish on '${subject}'`, Math.max(1, waitMs));
+      await this.link.guard(
+        what,
+        Math.max(1, waitMs),
+        (nats) =>
+          nats.send("write", async (nc) => {
+            nc.publish(subject, data, hdrs === undefined ? undefined : { headers: hdrs });
+            await nc.flush();
+          }),
+        waitMs,
+      );
     } catch (error) {
-      throw natsFailure(error, `messaging publish on '${subject}'`, this.link);
+      throw natsFailure(error, what, this.link);
     }
   }
 
@@ -197,7 +211,9 @@ export class MessagingProvider implements CapabilityProvider {
     const sub = nc.subscribe(subject, queue === undefined ? {} : { queue });
     try {
       // Resolve once the server has the subscription: what is published after that arrives.
-      await this.link.guard(nc.flush(), `messaging subscribe to '${subject}'`, this.link.unavailableAfterMs);
+      await this.link.guard(`messaging subscribe to '${subject}'`, this.link.unavailableAfterMs, (nats) =>
+        nats.send("read", (connection) => connection.flush()),
+      );
     } catch (error) {
       sub.unsubscribe();
       throw natsFailure(error, `messaging subscribe to '${subject}'`, this.link);

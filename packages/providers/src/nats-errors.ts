@@ -24,6 +24,29 @@ export function jetStreamErrCode(error: unknown): number | undefined {
   return (error as NatsLikeError | null)?.api_error?.err_code;
 }
 
+/** Failures that say the message was refused before, or by, the server: it was not applied. */
+const REFUSED: ReadonlySet<string> = new Set([
+  NatsErrorCode.NoResponders,
+  NatsErrorCode.MaxPayloadExceeded,
+  NatsErrorCode.BadSubject,
+  NatsErrorCode.BadPayload,
+  NatsErrorCode.BadHeader,
+  NatsErrorCode.PermissionsViolation,
+  NatsErrorCode.AuthorizationViolation,
+  NatsErrorCode.JetStreamInvalidAck,
+]);
+
+/**
+ * Whether a failed write was answered: JetStream refused it (an API error such as a lost
+ * compare-and-set), nobody was there to take it, or the client refused it before sending. Any
+ * other failure (a timeout, a lost connection, something unforeseen) leaves its outcome unknown.
+ */
+export function writeRefused(error: unknown): boolean {
+  if (WasmatrixError.is(error)) return false;
+  const e = (error ?? {}) as NatsLikeError;
+  return e.api_error !== undefined || (e.code !== undefined && REFUSED.has(e.code));
+}
+
 /**
  * Turns whatever the nats client threw into a WasmatrixError; `what` names the operation for the
  * message. The client's code "503" means "no responders" to a core request and "JetStream not

@@ -1,6 +1,13 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
-import { connect, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
-import { natsFailure } from "./nats-errors.js";
+import {
+  connect,
+  Events,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  ErrorCode as NatsErrorCode,
+} from "nats";
+import { natsFailure, writeRefused } from "./nats-errors.js";
 
 /** Longest a call waits for NATS to (re)connect before it fails with PROVIDER_UNAVAILABLE. */
 export const DEFAULT_UNAVAILABLE_AFTER_MS = 2_000;
@@ -42,7 +49,7 @@ export class NatsLink {
   private waiters = new Set<() => void>();
   private closed = false;
   /** Calls under `guard`, failed together when the connection stays down too long. */
-  private readonly guarded = new Set<(error: WasmatrixError) => void>();
+  private readonly guarded = new Set<(reason: GiveUp) => void>();
   private downTimer: NodeJS.Timeout | null = null;
   private readonly reconnectListeners = new Set<() => void>();
   /** Why the last connection attempt failed, for error messages. */
@@ -107,40 +114,60 @@ export class NatsLink {
   }
 
   /**
-   * Settles with `work`, unless it takes longer than `timeoutMs` (TIMEOUT, or PROVIDER_UNAVAILABLE
-   * when the connection is down by then) or the connection goes down for `unavailableAfterMs`
-   * while it runs (PROVIDER_UNAVAILABLE). The work itself may still complete later: a write
-   * reported as failed may have happened, as with any remote call.
+   * Runs one provider call: settles with `work`, unless it takes longer than `timeoutMs`
+   * (TIMEOUT, or PROVIDER_UNAVAILABLE when the connection is down by then) or the connection goes
+   * down for `unavailableAfterMs` while it runs (PROVIDER_UNAVAILABLE). `work` sends every request
+   * through `call.send`, which makes the answer true:
+   *
+   * - once the caller has been answered, the call sends nothing more, so a refusal (PROVIDER_UNAVAILABLE,
+   *   TIMEOUT) means nothing was written and nothing will be, even when NATS comes back while `work`
+   *   is still waiting for it;
+   * - a write is sent only while the connection is up, never left in the client's buffer for a
+   *   reconnection to deliver;
+   * - a write sent whose answer is lost (the connection went away, a timeout) makes the call's
+   *   failure OUTCOME_UNKNOWN, whatever ended it.
    */
-  async guard<T>(work: Promise<T>, what: string, timeoutMs: number): Promise<T> {
+  async guard<T>(
+    what: string,
+    timeoutMs: number,
+    work: (call: GuardedCall) => Promise<T>,
+    waitMs = this.unavailableAfterMs,
+  ): Promise<T> {
+    const call = new Call(this, what, waitMs);
     let timer: NodeJS.Timeout | undefined;
-    let fail: ((error: WasmatrixError) => void) | undefined;
+    let giveUp: ((reason: GiveUp) => void) | undefined;
     try {
       return await Promise.race([
-        work,
+        work(call).catch((error: unknown) => {
+          throw call.unsure(false) ? this.outcomeUnknown(what, error) : error;
+        }),
         new Promise<never>((_, reject) => {
-          fail = reject;
-          this.guarded.add(reject);
-          timer = setTimeout(
-            () =>
+          giveUp = (reason) => {
+            call.answered = true;
+            const timedOut = reason === "timeout" && this.up;
+            if (call.unsure(timedOut)) {
               reject(
-                this.up
-                  ? new WasmatrixError(
-                      ErrorCode.TIMEOUT,
-                      `${what}: NATS did not answer within ${timeoutMs} ms`,
-                      {
-                        timeoutMs,
-                      },
-                    )
-                  : this.unavailable(`${what}: NATS went away`),
-              ),
-            Math.max(1, timeoutMs),
-          );
+                this.outcomeUnknown(
+                  what,
+                  timedOut ? `NATS did not answer within ${timeoutMs} ms` : "NATS went away",
+                ),
+              );
+            } else if (timedOut) {
+              reject(
+                new WasmatrixError(ErrorCode.TIMEOUT, `${what}: NATS did not answer within ${timeoutMs} ms`, {
+                  timeoutMs,
+                }),
+              );
+            } else reject(this.unavailable(`${what}: NATS went away while the call was under way`));
+          };
+          this.guarded.add(giveUp);
+          timer = setTimeout(() => giveUp?.("timeout"), Math.max(1, timeoutMs));
         }),
       ]);
     } finally {
+      call.answered = true;
       clearTimeout(timer);
-      if (fail !== undefined) this.guarded.delete(fail);
+      if (giveUp !== undefined) this.guarded.delete(giveUp);
     }
   }
 
@@ -188,6 +215,22 @@ export class NatsLink {
     ]);
     clearTimeout(timer);
     if (!nc.isClosed()) await nc.close();
+  }
+
+  /** The failure of a call that sent a write and lost its answer; `cause` is why, or the error. */
+  outcomeUnknown(what: string, cause: unknown): WasmatrixError {
+    const why =
+      typeof cause === "string"
+        ? cause
+        : WasmatrixError.is(cause) || cause instanceof Error
+          ? cause.message
+          : String(cause);
+    return new WasmatrixError(
+      ErrorCode.OUTCOME_UNKNOWN,
+      `${what}: the write was sent but its answer was lost (${why}); it may or may not have been applied, so read the current state before retrying`,
+      { operation: what, servers: this.servers },
+      typeof cause === "string" ? {} : { cause },
+    );
   }
 
   unavailable(message: string): WasmatrixError {
@@ -257,8 +300,7 @@ export class NatsLink {
     this.downTimer ??= setTimeout(() => {
       this.downTimer = null;
       if (this.up) return;
-      const error = this.unavailable("NATS went away while the call was under way");
-      for (const reject of [...this.guarded]) reject(error);
+      for (const giveUp of [...this.guarded]) giveUp("down");
       this.guarded.clear();
     }, this.unavailableAfterMs);
   }
@@ -268,4 +310,79 @@ export class NatsLink {
     this.waiters.clear();
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Why `guard` gave up on a call before its work settled. */
+type GiveUp = "timeout" | "down";
+
+/**
+ * What a request sent under `NatsLink.guard` does to the server, for what the caller is told when
+ * its answer does not come:
+ * - `read` changes nothing;
+ * - `write` changes state (a keyvalue write, a publish): without NATS's answer, OUTCOME_UNKNOWN;
+ * - `request` is a core request to whoever subscribes: a reply that does not come in time while
+ *   connected is the documented TIMEOUT (the responder may have acted, as with any request); a
+ *   reply lost with the connection is OUTCOME_UNKNOWN.
+ */
+export type SendKind = "read" | "write" | "request";
+
+/** The sending side of one call under `NatsLink.guard`. */
+export interface GuardedCall {
+  /**
+   * Waits for the connection (at most the guard's wait), then sends `request` at once; throws
+   * PROVIDER_UNAVAILABLE, sending nothing, when the caller has been answered meanwhile or the
+   * connection is down.
+   */
+  send<T>(kind: SendKind, request: (nc: NatsConnection) => Promise<T>): Promise<T>;
+}
+
+class Call implements GuardedCall {
+  /** The guard has answered the caller: nothing more may be sent. */
+  answered = false;
+  /** Writes sent whose answer has not come, or was lost. */
+  private writes = 0;
+  /** Requests sent whose reply has not come, or was lost with the connection. */
+  private requests = 0;
+
+  constructor(
+    private readonly link: NatsLink,
+    private readonly what: string,
+    private readonly waitMs: number,
+  ) {}
+
+  /**
+   * Whether something sent may have taken effect without the call knowing; `timedOut`: the call
+   * ends because its time ran out while connected, which is a request's documented TIMEOUT.
+   */
+  unsure(timedOut: boolean): boolean {
+    return this.writes > 0 || (this.requests > 0 && !timedOut);
+  }
+
+  async send<T>(kind: SendKind, request: (nc: NatsConnection) => Promise<T>): Promise<T> {
+    const nc = await this.link.connection(this.waitMs);
+    if (this.answered) throw this.link.unavailable(`${this.what}: abandoned, the caller was answered`);
+    // The client buffers what is sent while it is disconnected and may deliver it on
+    // reconnection, after the caller was told no; `connection` resolved a moment ago, so look
+    // again. (nats.js has no option to turn that buffer off, unlike Go's ReconnectBufSize.)
+    if (!this.link.connected) throw this.link.unavailable(`${this.what}: NATS went away`);
+    if (kind === "read") return request(nc);
+    const settle = () => {
+      if (kind === "write") this.writes--;
+      else this.requests--;
+    };
+    if (kind === "write") this.writes++;
+    else this.requests++;
+    try {
+      const answer = await request(nc);
+      settle();
+      return answer;
+    } catch (error) {
+      if (writeRefused(error) || (kind === "request" && timedOutConnected(error, this.link))) settle();
+      throw error;
+    }
+  }
+}
+
+function timedOutConnected(error: unknown, link: NatsLink): boolean {
+  return (error as { code?: string } | null)?.code === NatsErrorCode.Timeout && link.connected;
 }
