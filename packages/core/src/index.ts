@@ -9,3 +9,4 @@ export * from "./permissions.js";
 export * from "./registry.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
+export * from "./text.js";

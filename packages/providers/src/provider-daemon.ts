@@ -95,9 +95,11 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     ),
     providerInfo: pb.unary(async () => info),
   };
-  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_PROVIDER_ADDRESS, [
-    { definition: pb.CapabilityProviderService, implementation: service as never },
-  ]);
+  const server = await pb.startGrpcServer(
+    options.listen ?? DEFAULT_PROVIDER_ADDRESS,
+    [{ definition: pb.CapabilityProviderService, implementation: service as never }],
+    { logger },
+  );
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;
   let unreachable = false;
