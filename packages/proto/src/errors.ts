@@ -50,6 +50,15 @@ function wellFormedValue(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
+/**
+ * Whether this side's own call never reached a wasmatrix server (refused, reset, answered by
+ * something else): fromServiceError reports that as NODE_UNAVAILABLE with the transport's
+ * `grpcStatus`, which a server's own errors never carry.
+ */
+export function isUnreachable(error: WasmatrixError): boolean {
+  return error.code === ErrorCode.NODE_UNAVAILABLE && typeof error.details["grpcStatus"] === "number";
+}
+
 /** Turns a failed call's error back into a WasmatrixError (transport failures included). */
 export function fromServiceError(error: unknown): WasmatrixError {
   if (WasmatrixError.is(error)) return error;
