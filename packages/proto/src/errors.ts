@@ -1,5 +1,5 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { ErrorCode, isErrorCode, truncate, WasmatrixError, wellFormed } from "@wasmatrix/core";
+import { ErrorCode, isErrorCode, WasmatrixError, wellFormed } from "@wasmatrix/core";
 
 /**
  * How a WasmatrixError crosses gRPC: the status code from the documented mapping, the message as
@@ -12,18 +12,28 @@ export const TIMESTAMP_METADATA_KEY = "wasmatrix-timestamp";
 
 /**
  * Caps that keep an error inside the trailers: grpc-js clients accept 8 KiB of metadata by
- * default (`grpc.max_metadata_size`), and the message travels percent-encoded (up to 12
- * characters per code point).
+ * default (`grpc.max_metadata_size`), and the message travels percent-encoded, up to 12
+ * characters per code point.
  */
-export const MAX_STATUS_MESSAGE_CODE_POINTS = 400;
+export const MAX_STATUS_MESSAGE_ENCODED_CHARS = 4_096;
 export const MAX_STATUS_DETAILS_BYTES = 2_048;
 
 /**
  * A status message as it may go on the wire: well-formed (grpc-js `encodeURI`s it and throws on
- * a lone surrogate) and at most MAX_STATUS_MESSAGE_CODE_POINTS code points.
+ * a lone surrogate), cut by code point to MAX_STATUS_MESSAGE_ENCODED_CHARS once encoded.
  */
 export function statusMessage(text: string): string {
-  return truncate(wellFormed(text), MAX_STATUS_MESSAGE_CODE_POINTS);
+  const clean = wellFormed(text);
+  if (clean.length * 12 <= MAX_STATUS_MESSAGE_ENCODED_CHARS) return clean;
+  const room = MAX_STATUS_MESSAGE_ENCODED_CHARS - encodeURI("…").length;
+  let encoded = 0;
+  let end = 0;
+  for (const point of clean) {
+    encoded += encodeURI(point).length;
+    if (encoded > room) return `${clean.slice(0, end)}…`;
+    end += point.length;
+  }
+  return clean;
 }
 
 export function toServiceError(error: unknown): Partial<ServiceError> {
