@@ -11,9 +11,9 @@ export const DETAILS_METADATA_KEY = "wasmatrix-details-bin";
 export const TIMESTAMP_METADATA_KEY = "wasmatrix-timestamp";
 
 /**
- * Caps that keep an error inside the trailers: grpc-js clients accept 8 KiB of metadata by
- * default (`grpc.max_metadata_size`), and the message travels percent-encoded, up to 12
- * characters per code point.
+ * Caps that keep an error inside the trailers: gRPC's C core (and what is built on it) accepts
+ * 8 KiB of metadata by default (`grpc.max_metadata_size`), and the message travels
+ * percent-encoded, up to 12 characters per code point.
  */
 export const MAX_STATUS_MESSAGE_ENCODED_CHARS = 4_096;
 export const MAX_STATUS_DETAILS_BYTES = 2_048;
