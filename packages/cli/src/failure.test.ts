@@ -20,6 +20,19 @@ describe("failureFrom", () => {
     expect(failureFrom(error).exitCode).toBe(CLUSTER_EXIT.FAILED);
   });
 
+  it("says the node is unreachable, not that `wasmatrix up` is down, when the server relays an unreachable node", () => {
+    const error = new WasmatrixError(
+      ErrorCode.NODE_UNAVAILABLE,
+      "the node agent at 127.0.0.1:7401 is unreachable (server unavailable: Connection dropped)",
+      { address: "127.0.0.1:7401", transportStatus: 14 },
+    );
+    const failure = failureFrom(error);
+    expect(failure.exitCode).toBe(CLUSTER_EXIT.FAILED);
+    expect(failure.hint).not.toBe(UNREACHABLE_HINT);
+    expect(failure.hint).toContain("node");
+    expect(failure.hint).toContain("wasmatrix nodes");
+  });
+
   it("exits 1 for a server's refusal and names the code, so scripts and people can grep it", () => {
     const failure = failureFrom(
       new WasmatrixError(ErrorCode.INSTANCE_NOT_FOUND, "no instance 'x'", { instanceId: "x" }),

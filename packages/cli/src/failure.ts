@@ -1,4 +1,5 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { isUnreachable } from "@wasmatrix/proto";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
 /**
@@ -27,6 +28,8 @@ export class UsageError extends Error {
 const HINTS: Partial<Record<ErrorCode, string>> = {
   INSTANCE_NOT_FOUND: "`wasmatrix ps --all` lists every instance the server knows, ended ones included",
   NODE_NOT_FOUND: "`wasmatrix nodes` lists the nodes",
+  NODE_UNAVAILABLE:
+    "the server answered, but the node running the instance is unavailable or unreachable; `wasmatrix nodes` shows each node's status and address",
   ALREADY_EXISTS: "stop it with `wasmatrix stop <id>`, or pick another --id",
   CAPABILITY_NOT_ASSIGNED: "`wasmatrix caps ls <id>` shows what the instance holds",
   PERMISSION_DENIED:
@@ -43,12 +46,10 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
 
 /**
  * The client reports a server it could not reach as NODE_UNAVAILABLE carrying the transport's
- * gRPC status; a server that answers NODE_UNAVAILABLE itself (one of its nodes is lost) sends
- * its own details instead.
+ * gRPC status; a server that answers NODE_UNAVAILABLE itself (one of its nodes is lost or does
+ * not answer) sends its own details instead.
  */
-export function isUnreachable(error: WasmatrixError): boolean {
-  return error.code === ErrorCode.NODE_UNAVAILABLE && typeof error.details["grpcStatus"] === "number";
-}
+export { isUnreachable };
 
 /** `context.instanceId`, when known, fills the `<id>` in hints so they can be pasted as they are. */
 export function failureFrom(error: unknown, context: { instanceId?: string } = {}): Failure {

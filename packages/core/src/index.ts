@@ -10,3 +10,4 @@ export * from "./metadata.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
+export * from "./text.js";

@@ -1,4 +1,7 @@
 import { ErrorCode, WasmatrixError } from "./errors.js";
+import { truncate } from "./text.js";
+
+export { truncate };
 
 /**
  * Shared checks for records that arrive as untyped data (from the wire, a CLI flag, a node
@@ -63,10 +66,6 @@ export function requireCount(what: string, value: unknown, min = 0): number {
     throw invalid(`${what} must be a whole number ≥ ${min}`, { what, value: describe(value) });
   }
   return value;
-}
-
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 /** A short, safe rendering of an arbitrary value for error details. */

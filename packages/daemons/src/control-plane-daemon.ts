@@ -71,9 +71,11 @@ export async function startControlPlaneDaemon(
     },
     listProviders: () => controlPlane.listProviders(),
   });
-  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_API_ADDRESS, [
-    { definition: pb.ControlPlaneService, implementation: service },
-  ]);
+  const server = await pb.startGrpcServer(
+    options.listen ?? DEFAULT_API_ADDRESS,
+    [{ definition: pb.ControlPlaneService, implementation: service }],
+    { logger },
+  );
   controlPlane.startLivenessChecks();
   // A node from a static list cannot register: it is asked who it is and what it runs every
   // interval instead, and one that stops answering is lost like any other.

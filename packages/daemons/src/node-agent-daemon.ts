@@ -85,9 +85,11 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   // registered first, and the info it reports is filled in once the port is known.
   const info = { address: options.advertise ?? "", labels: options.labels ?? {} };
   const api = new LocalNodeApi(agent, info);
-  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_NODE_AGENT_ADDRESS, [
-    { definition: pb.NodeAgentService, implementation: nodeAgentService(api) },
-  ]);
+  const server = await pb.startGrpcServer(
+    options.listen ?? DEFAULT_NODE_AGENT_ADDRESS,
+    [{ definition: pb.NodeAgentService, implementation: nodeAgentService(api) }],
+    { logger },
+  );
   info.address ||= server.address;
   const address = info.address;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS;

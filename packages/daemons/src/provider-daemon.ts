@@ -98,9 +98,11 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     ),
     providerInfo: pb.unary(async () => info),
   };
-  const server = await pb.startGrpcServer(options.listen ?? DEFAULT_PROVIDER_ADDRESS, [
-    { definition: pb.CapabilityProviderService, implementation: service },
-  ]);
+  const server = await pb.startGrpcServer(
+    options.listen ?? DEFAULT_PROVIDER_ADDRESS,
+    [{ definition: pb.CapabilityProviderService, implementation: service }],
+    { logger },
+  );
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;
   let unreachable = false;

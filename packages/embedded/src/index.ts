@@ -74,9 +74,11 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     controlPlane,
     agent,
     async serve(address = DEFAULT_API_ADDRESS) {
-      server = await startGrpcServer(address, [
-        { definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) },
-      ]);
+      server = await startGrpcServer(
+        address,
+        [{ definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) }],
+        { logger },
+      );
       return server;
     },
     async close() {

@@ -1,4 +1,4 @@
-import { ErrorCode, NodeId, ProviderId, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, NodeId, ProviderId, truncate, WasmatrixError } from "@wasmatrix/core";
 
 /**
  * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease.
@@ -56,8 +56,4 @@ export function assertAllowedKey(key: unknown): ParsedKey {
     `etcd holds only node and provider metadata: key '${shown}' is not ${NODES_PREFIX}<node id> or ${PROVIDERS_PREFIX}<provider id>; instance state, logs, facts and desired state never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }

@@ -3,8 +3,9 @@
  * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
  */
 import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
-import { fromServiceError } from "./errors.js";
+import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
 import * as na from "./generated/wasmatrix/v1/node_agent.js";
 import * as pv from "./generated/wasmatrix/v1/provider.js";
@@ -71,12 +72,19 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
 
 type RawClient = { close(): void };
 
-/** Promise and async-iterable forms of a generated grpc-js client's calls, with errors rebuilt. */
-function rpc(raw: RawClient, timeoutMs: number) {
+/**
+ * Promise and async-iterable forms of a generated grpc-js client's calls, with errors rebuilt
+ * (by `rebuild`, fromServiceError unless the peer needs its own words).
+ */
+function rpc(
+  raw: RawClient,
+  timeoutMs: number,
+  rebuild: (error: unknown) => WasmatrixError = fromServiceError,
+) {
   function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
       method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
-        error ? reject(fromServiceError(error)) : resolve(response),
+        error ? reject(rebuild(error)) : resolve(response),
       );
     });
   }
@@ -89,7 +97,7 @@ function rpc(raw: RawClient, timeoutMs: number) {
       for await (const item of s as AsyncIterable<T>) yield item;
     } catch (error) {
       if ((error as { code?: number }).code === status.CANCELLED && signal?.aborted) return;
-      throw fromServiceError(error);
+      throw rebuild(error);
     } finally {
       signal?.removeEventListener("abort", cancel);
       s.cancel();
@@ -129,7 +137,7 @@ export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
 export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
   const raw = new na.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
-  const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000);
+  const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000, (error) => nodeError(address, error));
   return {
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
     stopInstance: (r) => call(raw.stopInstance as Unary<t.StopInstanceRequest, t.Instance>, r),
@@ -143,6 +151,22 @@ export function connectNode(address: string, options: ClientOptions = {}): NodeC
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
     close: () => raw.close(),
   };
+}
+
+/**
+ * A node that cannot be reached is said to be one, without the transport's `grpcStatus`: a
+ * control plane relays this error to its own client, whose CLI would otherwise take it for its
+ * own server being down and ask whether `wasmatrix up` is running.
+ */
+function nodeError(address: string, error: unknown): WasmatrixError {
+  const rebuilt = fromServiceError(error);
+  if (!isUnreachable(rebuilt)) return rebuilt;
+  return new WasmatrixError(
+    ErrorCode.NODE_UNAVAILABLE,
+    `the node agent at ${address} is unreachable (${rebuilt.message}); \`wasmatrix nodes\` shows its status`,
+    { address, transportStatus: rebuilt.details["grpcStatus"] },
+    { cause: rebuilt },
+  );
 }
 
 export interface ProviderConnection {

@@ -1,5 +1,5 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { ErrorCode, isErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, isErrorCode, WasmatrixError, wellFormed } from "@wasmatrix/core";
 
 /**
  * How a WasmatrixError crosses gRPC: the status code from the documented mapping, the message as
@@ -10,6 +10,32 @@ export const CODE_METADATA_KEY = "wasmatrix-code";
 export const DETAILS_METADATA_KEY = "wasmatrix-details-bin";
 export const TIMESTAMP_METADATA_KEY = "wasmatrix-timestamp";
 
+/**
+ * Caps that keep an error inside the trailers: gRPC's C core (and what is built on it) accepts
+ * 8 KiB of metadata by default (`grpc.max_metadata_size`), and the message travels
+ * percent-encoded, up to 12 characters per code point.
+ */
+export const MAX_STATUS_MESSAGE_ENCODED_CHARS = 4_096;
+export const MAX_STATUS_DETAILS_BYTES = 2_048;
+
+/**
+ * A status message as it may go on the wire: well-formed (grpc-js `encodeURI`s it and throws on
+ * a lone surrogate), cut by code point to MAX_STATUS_MESSAGE_ENCODED_CHARS once encoded.
+ */
+export function statusMessage(text: string): string {
+  const clean = wellFormed(text);
+  if (clean.length * 12 <= MAX_STATUS_MESSAGE_ENCODED_CHARS) return clean;
+  const room = MAX_STATUS_MESSAGE_ENCODED_CHARS - encodeURI("…").length;
+  let encoded = 0;
+  let end = 0;
+  for (const point of clean) {
+    encoded += encodeURI(point).length;
+    if (encoded > room) return `${clean.slice(0, end)}…`;
+    end += point.length;
+  }
+  return clean;
+}
+
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const wrapped = WasmatrixError.from(error);
   const metadata = new Metadata();
@@ -17,12 +43,30 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
   metadata.set(TIMESTAMP_METADATA_KEY, String(wrapped.timestamp));
   let details = "{}";
   try {
-    details = JSON.stringify(wrapped.details) ?? "{}";
+    details = JSON.stringify(wrapped.details, wellFormedValue) ?? "{}";
   } catch {
-    // Details that do not serialise (cycles, BigInt) are dropped rather than losing the error.
+    // Details that do not serialise (cycles) are dropped rather than losing the error.
+  }
+  if (Buffer.byteLength(details) > MAX_STATUS_DETAILS_BYTES) {
+    details = JSON.stringify({ omitted: `details of ${Buffer.byteLength(details)} bytes` });
   }
   metadata.set(DETAILS_METADATA_KEY, Buffer.from(details));
-  return { code: wrapped.grpcStatus, details: wrapped.message, metadata };
+  // `cause` is not sent; the server's guard logs it when the answer is INTERNAL.
+  return { code: wrapped.grpcStatus, details: statusMessage(wrapped.message), metadata, cause: wrapped };
+}
+
+function wellFormedValue(_key: string, value: unknown): unknown {
+  if (typeof value === "string") return wellFormed(value);
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/**
+ * Whether this side's own call never reached a wasmatrix server (refused, reset, answered by
+ * something else): fromServiceError reports that as NODE_UNAVAILABLE with the transport's
+ * `grpcStatus`, which a server's own errors never carry.
+ */
+export function isUnreachable(error: WasmatrixError): boolean {
+  return error.code === ErrorCode.NODE_UNAVAILABLE && typeof error.details["grpcStatus"] === "number";
 }
 
 /** Turns a failed call's error back into a WasmatrixError (transport failures included). */

@@ -9,12 +9,15 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { toServiceError } from "./errors.js";
+import { guardService, statusGuard } from "./guard.js";
 
 /** Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata. */
 export function unary<Req, Res>(fn: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request).then(
+    // Returned so that the guard (guard.ts) answers whatever escapes the callback.
+    return fn(call.request).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
@@ -29,7 +32,7 @@ export function streaming<Req, Res>(
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
     call.on("close", () => abort.abort());
-    void (async () => {
+    const run = async () => {
       try {
         for await (const item of fn(call.request, abort.signal)) {
           if (abort.signal.aborted) break;
@@ -40,7 +43,10 @@ export function streaming<Req, Res>(
         // emit, not destroy: a destroyed stream never runs _final, so the status would never be sent.
         if (!abort.signal.aborted) call.emit("error", toServiceError(error));
       }
-    })();
+    };
+    // What escapes `run` (a throwing 'error' listener) is the guard's to answer, never the
+    // event loop's: an unhandled rejection ends the process.
+    return run();
   };
 }
 
@@ -50,16 +56,31 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Binds a gRPC server with the given services; `address` may use port 0 for any free port. */
+export interface GrpcServerOptions {
+  /** Where refused sends and INTERNAL answers (bugs) are logged. @default silentLogger */
+  logger?: Logger;
+}
+
+/**
+ * Binds a gRPC server with the given services; `address` may use port 0 for any free port.
+ * Every service is guarded (guard.ts): no request, however malformed, and no handler failure
+ * can end the process.
+ */
 export async function startGrpcServer(
   address: string,
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[],
+  options: GrpcServerOptions = {},
 ): Promise<RunningServer> {
+  const logger = options.logger ?? silentLogger;
   const server = new Server({
     "grpc.max_receive_message_length": 80 * 1024 * 1024,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
+    interceptors: [statusGuard(logger)],
   });
-  for (const { definition, implementation } of services) server.addService(definition, implementation);
+  for (const { definition, implementation } of services) {
+    const guarded = guardService(definition, implementation, logger);
+    server.addService(guarded.definition, guarded.implementation);
+  }
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) =>
       error ? reject(bindError(address, error)) : resolve(boundPort),

@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP } from "node:net";
 import { ErrorCode, type PermissionRequest, WasmatrixError } from "@wasmatrix/core";
 import { Agent, request, errors as undiciErrors } from "undici";
-import { jsonBytes, parseObject, stringField } from "./json.js";
+import { base64Field, jsonBytes, parseObject, stringField } from "./json.js";
 import type { CapabilityProvider, ProviderCall } from "./provider.js";
 
 export interface HttpProviderOptions {
@@ -108,11 +108,8 @@ export class HttpProvider implements CapabilityProvider {
     const requested = typeof body["timeoutMs"] === "number" ? body["timeoutMs"] : this.timeoutMs;
     const timeout = Math.max(1, Math.min(requested, this.timeoutMs, call.remainingMs));
     const requestBody =
-      typeof body["bodyBase64"] === "string"
-        ? Buffer.from(body["bodyBase64"], "base64")
-        : typeof body["body"] === "string"
-          ? body["body"]
-          : undefined;
+      base64Field(body, "bodyBase64", "http request") ??
+      (typeof body["body"] === "string" ? body["body"] : undefined);
     const signal = AbortSignal.timeout(timeout);
     try {
       const response = await request(url, {

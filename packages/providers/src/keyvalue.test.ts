@@ -58,6 +58,32 @@ describe("in-memory keyvalue", () => {
     kv.handleSync("other", "set", json({ key: "v", value: "1" }));
   });
 
+  it("refuses a valueBase64 that is not base64 and stores nothing, where it used to store garbage", () => {
+    const kv = new MemoryKeyvalueProvider();
+    for (const valueBase64 of ["!!!notbase64", "aGVsbG8=x", "a", "a===", "aGVs bG8="]) {
+      expect(() => kv.handleSync("s", "set", json({ key: "k", valueBase64 })), valueBase64).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_REQUEST, details: { field: "valueBase64" } }),
+      );
+    }
+    expect(kv.stats.keys).toBe(0);
+    kv.handleSync("s", "set", json({ key: "k", valueBase64: "aGVsbG8=" }));
+    kv.handleSync("s", "set", json({ key: "u", valueBase64: "aGVsbG8" }));
+    expect(decoder.decode(kv.handleSync("s", "get", json({ key: "k" })))).toBe("hello");
+    expect(decoder.decode(kv.handleSync("s", "get", json({ key: "u" })))).toBe("hello");
+  });
+
+  it("stores exactly the bytes of any base64 value, padded or not", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (bytes, padded) => {
+        const kv = new MemoryKeyvalueProvider();
+        const base64 = Buffer.from(bytes).toString("base64");
+        const valueBase64 = padded ? base64 : base64.replace(/=+$/, "");
+        kv.handleSync("s", "set", json({ key: "k", valueBase64 }));
+        expect(kv.handleSync("s", "get", json({ key: "k" }))).toEqual(bytes);
+      }),
+    );
+  });
+
   it("keeps scopes apart and its byte count equal to what it holds", () => {
     fc.assert(
       fc.property(

@@ -1,5 +1,5 @@
 import { ErrorCode, type PermissionRequest, WasmatrixError } from "@wasmatrix/core";
-import { encoder, jsonBytes, parseObject, stringField } from "./json.js";
+import { base64Field, encoder, jsonBytes, parseObject, stringField } from "./json.js";
 import type { CapabilityProvider, ProviderCall } from "./provider.js";
 
 /**
@@ -200,10 +200,9 @@ export function keyvalueValue(
   what: string,
   maxValueBytes: number,
 ): Uint8Array {
+  const bytes = base64Field(request, "valueBase64", what);
   const value =
-    typeof request["valueBase64"] === "string"
-      ? new Uint8Array(Buffer.from(request["valueBase64"], "base64"))
-      : encoder.encode(stringField(request, "value", what));
+    bytes === undefined ? encoder.encode(stringField(request, "value", what)) : new Uint8Array(bytes);
   if (value.byteLength > maxValueBytes) {
     throw new WasmatrixError(
       ErrorCode.RESOURCE_EXHAUSTED,

@@ -7,7 +7,7 @@ import {
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { type Msg, type MsgHdrs, headers as natsHeaders } from "nats";
-import { encoder, parseObject, stringField } from "./json.js";
+import { base64Field, encoder, parseObject, stringField } from "./json.js";
 import {
   type DurableSink,
   type DurableSubscription,
@@ -260,10 +260,9 @@ export class MessagingProvider implements CapabilityProvider {
   }
 
   private data(request: Record<string, unknown>, what: string): Uint8Array {
+    const bytes = base64Field(request, "dataBase64", what);
     const data =
-      typeof request["dataBase64"] === "string"
-        ? new Uint8Array(Buffer.from(request["dataBase64"], "base64"))
-        : encoder.encode(stringField(request, "data", what));
+      bytes === undefined ? encoder.encode(stringField(request, "data", what)) : new Uint8Array(bytes);
     if (data.byteLength > this.maxMessageBytes) {
       throw new WasmatrixError(
         ErrorCode.RESOURCE_EXHAUSTED,
