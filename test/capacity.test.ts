@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { connect, invokeRequest, startRequest, stopRequest } from "@wasmatrix/client";
+import { ControlPlane } from "@wasmatrix/control-plane";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { createEmbedded, type Embedded } from "@wasmatrix/embedded";
-import type * as pb from "@wasmatrix/proto";
+import { LocalNodeApi, NodeAgent } from "@wasmatrix/node-agent";
+import * as pb from "@wasmatrix/proto";
 import { DEFAULT_MAX_INSTANCES } from "@wasmatrix/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -157,4 +159,41 @@ describe.skipIf(!haveEcho)("a node's capacity, through the embedded cluster", ()
     },
     240_000,
   );
+});
+
+describe.skipIf(!haveEcho)("a control plane whose count of a node lags behind the node", () => {
+  const echo = haveEcho ? readFileSync(echoPath) : Buffer.alloc(0);
+  const agents: NodeAgent[] = [];
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.close(200)));
+  });
+
+  it("sends a start a full node refuses on to the next eligible node, and marks the node full", async () => {
+    const controlPlane = new ControlPlane();
+    for (const [nodeId, zone, maxInstances] of [
+      ["full", "a", 1],
+      ["spare", "b", 5],
+    ] as const) {
+      const agent = new NodeAgent({ nodeId, maxInstances, runtime: { workers: 1 } });
+      agents.push(agent);
+      // Registered without its capacity, as a node of an older version is: only its refusal tells.
+      controlPlane.registerNode(
+        pb.Node.fromPartial({ nodeId, address: "in-process", labels: { zone }, status: "alive" }),
+        new LocalNodeApi(agent),
+      );
+    }
+    const prefer = { preferredNodeLabels: { zone: "a" } };
+    expect(
+      (await controlPlane.startInstance(startRequest({ instanceId: "x1", module: echo, ...prefer }))).nodeId,
+    ).toBe("full");
+    const moved = await controlPlane.startInstance(
+      startRequest({ instanceId: "x2", module: echo, ...prefer }),
+    );
+    expect(moved.nodeId).toBe("spare");
+    const { nodes } = await controlPlane.listNodes();
+    expect(nodes.find((n) => n.nodeId === "full")?.maxInstances).toBe(1);
+    expect(await upper(controlPlane, "x1", "first")).toBe("FIRST");
+    expect(await upper(controlPlane, "x2", "second")).toBe("SECOND");
+    controlPlane.close();
+  });
 });
