@@ -55,6 +55,7 @@ async function run(options: SuiteOptions): Promise<SuiteResult> {
     instances: 0,
     lastHeartbeatMs: 0,
     version: "1.2",
+    maxInstances: 0,
   };
   cp.controlPlane.registerNode(node, { close() {} } as never);
   const keepAlive = setInterval(() => cp.controlPlane.reportStatus(remote.nodeId, []), 200);

@@ -117,6 +117,8 @@ export interface NodeAgentSpec {
   /** Omitted: the node only serves its API and waits to be polled (static node lists). */
   controlPlane?: string;
   labels?: Record<string, string>;
+  /** `--max-instances`; the node's default when omitted. */
+  maxInstances?: number;
   /** @default a free port */
   port?: number;
 }
@@ -149,6 +151,7 @@ export class Cluster {
     if (spec.controlPlane !== undefined) args.push("--control-plane", spec.controlPlane);
     const labels = Object.entries(spec.labels ?? {});
     if (labels.length > 0) args.push("--labels", labels.map(([k, v]) => `${k}=${v}`).join(","));
+    if (spec.maxInstances !== undefined) args.push("--max-instances", String(spec.maxInstances));
     await bundleOnce();
     const daemon = this.spawn(`node-agent ${spec.nodeId}`, address, args);
     const node = connectNode(address, { timeoutMs: 2_000 });

@@ -288,7 +288,7 @@ describe("three node agents and two control planes meeting through one etcd", ()
       for (const [key, value] of Object.entries(await client.getAll().strings())) {
         expect(Object.keys(JSON.parse(value)).sort()).toEqual(
           key.startsWith(NODES_PREFIX)
-            ? ["address", "capabilities", "labels", "nodeId", "version"]
+            ? ["address", "capabilities", "labels", "maxInstances", "nodeId", "version"]
             : ["address", "capability", "providerId", "version"],
         );
       }

@@ -49,6 +49,14 @@ const SOURCE = "control-plane";
 /** Omit over each member of a union, keeping each fact kind tied to its data. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** A node's refusal because it holds all it can (see the runtime's capacityExhausted). */
+function nodeFull(error: unknown): { maxInstances: number; running: number } | null {
+  if (!WasmatrixError.is(error) || error.code !== ErrorCode.RESOURCE_EXHAUSTED) return null;
+  const { reason, maxInstances, running } = error.details;
+  if (reason !== "capacity" || typeof maxInstances !== "number" || typeof running !== "number") return null;
+  return { maxInstances, running };
+}
+
 /**
  * The control plane records facts instead of reconciling desired state. What it knows of
  * instances is what nodes last reported; what it knows of nodes is their registrations and
@@ -127,6 +135,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
       capabilities: node.capabilities,
       alive: true,
       instances,
+      maxInstances: node.maxInstances,
     });
     if (previous === undefined || previous.node.status !== "alive") {
       this.record({
@@ -323,9 +332,31 @@ export class ControlPlane implements pb.ControlPlaneApi {
         ? this.chooseNode(request, existing.nodeId)
         : this.chooseNode(request);
     if (request.module.byteLength > 0) this.modules.put(request.module);
-    const instance = await this.node(nodeId).api.startInstance(request);
+    const instance = await this.startOn(nodeId, request);
     this.reportInstance(instance);
     return instance;
+  }
+
+  /**
+   * Starts on the chosen node; one that answers it is full (its count here lagged behind its own)
+   * is marked so and the next eligible node is tried, until placement has none left. Reports
+   * arriving meanwhile may make a full node look free again, so the tries are bounded too.
+   */
+  private async startOn(nodeId: string, request: pb.StartInstanceRequest): Promise<pb.Instance> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.node(nodeId).api.startInstance(request);
+      } catch (error) {
+        const full = nodeFull(error);
+        if (full === null || tries > this.nodes.size) throw error;
+        const entry = this.nodes.get(nodeId);
+        if (entry !== undefined) entry.node.maxInstances = full.maxInstances;
+        this.placement.setMaxInstances(nodeId, full.maxInstances);
+        this.placement.setInstances(nodeId, Math.max(full.running, full.maxInstances));
+        this.logger.info({ nodeId, ...full }, "node is full; placing the instance elsewhere");
+        nodeId = this.chooseNode(request);
+      }
+    }
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {

@@ -282,6 +282,7 @@ function toNode(record: NodeRecord): pb.Node {
     labels: { ...record.labels },
     capabilities: [...record.capabilities],
     version: record.version,
+    maxInstances: record.maxInstances ?? 0,
     status: "alive",
   });
 }

@@ -98,6 +98,7 @@ describe("place()", () => {
       capabilities,
       alive: fc.boolean(),
       instances: fc.nat({ max: 5 }),
+      maxInstances: fc.nat({ max: 6 }),
     }),
     { selector: (n) => n.nodeId, maxLength: 12 },
   );
@@ -107,13 +108,17 @@ describe("place()", () => {
     preferred: labels,
   });
 
+  const isFull = (n: PlacementCandidate) => (n.maxInstances ?? 0) > 0 && n.instances >= n.maxInstances!;
+  const fits = (n: PlacementCandidate, req: PlacementRequest) =>
+    n.alive &&
+    req.capabilities.every((c) => n.capabilities.includes(c)) &&
+    Object.entries(req.required).every(([k, v]) => n.labels[k] === v);
+  /** A refusal names the limit when some node would do but for being full. */
+  const refusalCode = (nodes: PlacementCandidate[], req: PlacementRequest) =>
+    nodes.some((n) => fits(n, req) && isFull(n)) ? ErrorCode.RESOURCE_EXHAUSTED : ErrorCode.NODE_UNAVAILABLE;
+
   function reference(nodes: PlacementCandidate[], req: PlacementRequest): string | null {
-    const eligible = nodes.filter(
-      (n) =>
-        n.alive &&
-        req.capabilities.every((c) => n.capabilities.includes(c)) &&
-        Object.entries(req.required).every(([k, v]) => n.labels[k] === v),
-    );
+    const eligible = nodes.filter((n) => fits(n, req) && !isFull(n));
     const score = (n: PlacementCandidate) =>
       Object.entries(req.preferred).filter(([k, v]) => n.labels[k] === v).length;
     eligible.sort(
@@ -129,7 +134,7 @@ describe("place()", () => {
         const shuffled = [...nodes].sort((x, y) => key(x.nodeId) - key(y.nodeId));
         for (const order of [nodes, shuffled]) {
           if (expected === null) {
-            expect(refusal(() => place(order, req)).code).toBe(ErrorCode.NODE_UNAVAILABLE);
+            expect(refusal(() => place(order, req)).code).toBe(refusalCode(nodes, req));
           } else {
             expect(place(order, req)).toBe(expected);
           }
@@ -150,11 +155,13 @@ describe("place()", () => {
           capabilities,
           alive: fc.boolean(),
           instances: fc.nat({ max: 5 }),
+          maxInstances: fc.nat({ max: 6 }),
         }),
       }),
       fc.record({ op: fc.constant("delete" as const), nodeId: nodeIds }),
       fc.record({ op: fc.constant("alive" as const), nodeId: nodeIds, alive: fc.boolean() }),
       fc.record({ op: fc.constant("load" as const), nodeId: nodeIds, instances: fc.nat({ max: 5 }) }),
+      fc.record({ op: fc.constant("max" as const), nodeId: nodeIds, maxInstances: fc.nat({ max: 6 }) }),
     );
     fc.assert(
       fc.property(
@@ -175,6 +182,10 @@ describe("place()", () => {
               placement.setAlive(operation.nodeId, operation.alive);
               const known = model.get(operation.nodeId);
               if (known !== undefined) known.alive = operation.alive;
+            } else if (operation.op === "max") {
+              placement.setMaxInstances(operation.nodeId, operation.maxInstances);
+              const known = model.get(operation.nodeId);
+              if (known !== undefined) known.maxInstances = operation.maxInstances;
             } else {
               placement.setInstances(operation.nodeId, operation.instances);
               const known = model.get(operation.nodeId);
@@ -182,11 +193,13 @@ describe("place()", () => {
             }
           }
           expect(placement.size).toBe(model.size);
-          const nodes = [...model.values()].map((n) => (n.nodeId === sticky ? { ...n, instances: -1 } : n));
-          const expected = reference(nodes, req);
+          // The sticky node counts as unloaded when ranking, but a full one is still passed over.
+          const nodes = [...model.values()].filter((n) => !(n.nodeId === sticky && isFull(n)));
+          const ranked = nodes.map((n) => (n.nodeId === sticky ? { ...n, instances: -1 } : n));
+          const expected = reference(ranked, req);
           if (expected === null) {
             expect(refusal(() => placement.place(req, sticky ?? undefined)).code).toBe(
-              ErrorCode.NODE_UNAVAILABLE,
+              refusalCode([...model.values()], req),
             );
           } else {
             expect(placement.place(req, sticky ?? undefined)).toBe(expected);
@@ -195,6 +208,53 @@ describe("place()", () => {
       ),
       { numRuns: 1_000 },
     );
+  });
+
+  it("never chooses a full node, whatever the load, labels or stickiness of the others", () => {
+    fc.assert(
+      fc.property(
+        candidates,
+        requests,
+        fc.option(fc.stringMatching(/^n[0-9a-z]{1,4}$/)),
+        (nodes, req, sticky) => {
+          const placement = new Placement(nodes);
+          let chosen: string | null = null;
+          try {
+            chosen = placement.place(req, sticky ?? undefined);
+          } catch (error) {
+            expect(WasmatrixError.is(error)).toBe(true);
+          }
+          if (chosen !== null) expect(isFull(nodes.find((n) => n.nodeId === chosen)!)).toBe(false);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it("passes over a full node, says why, and refuses with RESOURCE_EXHAUSTED when every fitting node is full", () => {
+    const placement = new Placement([
+      node("a", { instances: 3, maxInstances: 3 }),
+      node("b", { instances: 7, maxInstances: 10 }),
+      node("c", { instances: 0, capabilities: ["logging"] }),
+    ]);
+    expect(placement.place(request({ capabilities: ["keyvalue"] }))).toBe("b");
+    placement.setInstances("b", 10);
+    const error = refusal(() => placement.place(request({ capabilities: ["keyvalue"] })));
+    expect(error.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+    expect(error.message).toMatch(/full.*add a node.*runtime shards.*stop instances/);
+    expect(error.details).toMatchObject({
+      reason: "capacity",
+      fullNodes: 2,
+      rejected: {
+        a: "node is full: 3 of 3 instances",
+        b: "node is full: 10 of 10 instances",
+        c: "does not serve keyvalue",
+      },
+    });
+    placement.setMaxInstances("b", 0);
+    expect(placement.place(request({ capabilities: ["keyvalue"] }))).toBe("b");
+    placement.setInstances("a", 2);
+    expect(placement.place(request({ capabilities: ["keyvalue"] }))).toBe("a");
   });
 
   it("places among more nodes than one growth step holds, and forgets label values no node has", () => {

@@ -6,6 +6,8 @@ export interface PlacementCandidate {
   capabilities: readonly string[];
   alive: boolean;
   instances: number;
+  /** Instances the node runs at most; it is full, and passed over, once `instances` reaches it. 0 or absent: no limit known. */
+  maxInstances?: number;
 }
 
 export interface PlacementRequest {
@@ -14,6 +16,9 @@ export interface PlacementRequest {
   required: Readonly<Record<string, string>>;
   preferred: Readonly<Record<string, string>>;
 }
+
+/** The start of the reason given for a node passed over because it runs all it can hold. */
+const FULL_REASON = "node is full";
 
 /** Why nodes were passed over is kept for the first few only: it is for error messages. */
 const MAX_REASONS = 20;
@@ -30,8 +35,8 @@ interface Members {
  * looks only at the nodes left: no allocation per node, no string comparison, no property
  * lookup. The control plane keeps one and updates it as nodes register, report and get lost.
  *
- * The rule: among live nodes that serve every assigned capability and carry every required
- * label, the one matching most preferred labels, then the least loaded, then the smallest id (so
+ * The rule: among live nodes that are not full and that serve every assigned capability and
+ * carry every required label, the one matching most preferred labels, then the least loaded, then the smallest id (so
  * equal candidates give the same answer every time).
  */
 export class Placement {
@@ -40,6 +45,8 @@ export class Placement {
   private readonly ids: string[] = [];
   private readonly candidates: PlacementCandidate[] = [];
   private alive = new Uint32Array(1);
+  /** Nodes whose instances reached their maximum. */
+  private full = new Uint32Array(1);
   private load = new Float64Array(32);
   /** Each slot's place in id order, so ties are broken without comparing strings. */
   private rank = new Int32Array(32);
@@ -111,6 +118,15 @@ export class Placement {
     if (slot === undefined) return;
     this.load[slot] = instances;
     this.candidates[slot]!.instances = instances;
+    this.markFull(slot);
+  }
+
+  /** What the node says it holds at most (0: no limit known). */
+  setMaxInstances(nodeId: string, maxInstances: number): void {
+    const slot = this.slots.get(nodeId);
+    if (slot === undefined) return;
+    this.candidates[slot]!.maxInstances = maxInstances;
+    this.markFull(slot);
   }
 
   /**
@@ -126,7 +142,7 @@ export class Placement {
       let bestScore = -1;
       let bestLoad = 0;
       for (let word = 0; word < words; word++) {
-        let bits = this.alive[word]!;
+        let bits = this.alive[word]! & ~this.full[word]!;
         for (let i = 0; i < required.length && bits !== 0; i++) bits &= required[i]![word]!;
         while (bits !== 0) {
           const bit = bits & -bits;
@@ -176,12 +192,24 @@ export class Placement {
   private refusal(request: PlacementRequest): WasmatrixError {
     const rejected: Record<string, string> = {};
     let reasons = 0;
-    for (let slot = 0; slot < this.count && reasons < MAX_REASONS; slot++) {
+    let full = 0;
+    for (let slot = 0; slot < this.count; slot++) {
       const reason = ineligible(this.candidates[slot]!, request);
-      if (reason !== null) {
+      if (reason === null) continue;
+      if (reason.startsWith(FULL_REASON)) full++;
+      if (reasons < MAX_REASONS) {
         rejected[this.ids[slot]!] = reason;
         reasons++;
       }
+    }
+    // Some node could run it but for its load: a limit, not a mismatch, and the caller can act on it.
+    if (full > 0) {
+      return new WasmatrixError(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `every node that could run this instance is full (${full} at their instance limit); ` +
+          "add a node, run more runtime shards or a higher --max-instances, or stop instances you no longer need",
+        { reason: "capacity", limit: "max_instances", fullNodes: full, rejected },
+      );
     }
     return new WasmatrixError(
       ErrorCode.NODE_UNAVAILABLE,
@@ -198,6 +226,7 @@ export class Placement {
     this.ids[slot] = copy.nodeId;
     this.load[slot] = copy.instances;
     if (copy.alive) this.alive[slot >>> 5]! |= 1 << (slot & 31);
+    this.markFull(slot);
     const words = this.capacity >>> 5;
     for (const capability of copy.capabilities) join(this.capabilities, capability, slot, words);
     for (const [key, value] of Object.entries(copy.labels)) {
@@ -210,8 +239,14 @@ export class Placement {
     }
   }
 
+  private markFull(slot: number): void {
+    if (isFull(this.candidates[slot]!)) this.full[slot >>> 5]! |= 1 << (slot & 31);
+    else this.full[slot >>> 5]! &= ~(1 << (slot & 31));
+  }
+
   private clear(slot: number): void {
     this.alive[slot >>> 5]! &= ~(1 << (slot & 31));
+    this.full[slot >>> 5]! &= ~(1 << (slot & 31));
     const candidate = this.candidates[slot]!;
     for (const capability of candidate.capabilities) leave(this.capabilities, capability, slot);
     for (const [key, value] of Object.entries(candidate.labels)) {
@@ -230,6 +265,7 @@ export class Placement {
       return to;
     };
     this.alive = grown(this.alive);
+    this.full = grown(this.full);
     for (const members of this.capabilities.values()) members.bits = grown(members.bits);
     for (const values of this.labels.values()) {
       for (const members of values.values()) members.bits = grown(members.bits);
@@ -278,6 +314,10 @@ export function place(candidates: Iterable<PlacementCandidate>, request: Placeme
   return new Placement(candidates).place(request);
 }
 
+function isFull(node: PlacementCandidate): boolean {
+  return node.maxInstances !== undefined && node.maxInstances > 0 && node.instances >= node.maxInstances;
+}
+
 function ineligible(node: PlacementCandidate, request: PlacementRequest): string | null {
   if (!node.alive) return "node is lost";
   for (const capability of request.capabilities) {
@@ -286,5 +326,6 @@ function ineligible(node: PlacementCandidate, request: PlacementRequest): string
   for (const [key, value] of Object.entries(request.required)) {
     if (node.labels[key] !== value) return `label ${key}=${value} missing`;
   }
+  if (isFull(node)) return `${FULL_REASON}: ${node.instances} of ${node.maxInstances} instances`;
   return null;
 }

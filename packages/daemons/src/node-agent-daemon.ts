@@ -150,11 +150,11 @@ async function registerInEtcd(
   logger: Logger,
 ): Promise<EtcdRegistration> {
   const metadata = await EtcdMetadata.connect({ endpoints });
-  const { nodeId, address, labels, capabilities, version } = await api.nodeInfo();
+  const { nodeId, address, labels, capabilities, version, maxInstances } = await api.nodeInfo();
   let registration: NodeRegistration;
   try {
     registration = await metadata.registerNode(
-      { nodeId, address, labels, capabilities, version },
+      { nodeId, address, labels, capabilities, version, maxInstances },
       { ttlSeconds },
     );
   } catch (error) {

@@ -60,6 +60,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
       capabilities: ["logging", ...providers.map((p) => p.capability)],
       status: "alive",
       instances: 0,
+      maxInstances: agent.capacity,
       lastHeartbeatMs: Date.now(),
       version: pb.PROTOCOL_VERSION,
     },

@@ -31,6 +31,8 @@ describe("etcd records", () => {
   it("round-trip a node record through its JSON", () => {
     const { json } = encodeNodeRecord(node);
     expect(decodeNodeRecord(nodeKey("n1"), json)).toEqual(node);
+    const withCapacity = { ...node, maxInstances: 12_000 };
+    expect(decodeNodeRecord(nodeKey("n1"), encodeNodeRecord(withCapacity).json)).toEqual(withCapacity);
   });
 
   it("refuse a node record carrying anything but node metadata", () => {
@@ -53,6 +55,9 @@ describe("etcd records", () => {
       { ...node, capabilities: ["teleport"] },
       { ...node, labels: { "": "x" } },
       { ...node, version: "" },
+      { ...node, maxInstances: -1 },
+      { ...node, maxInstances: 1.5 },
+      { ...node, maxInstances: "12000" },
       [node],
       "n1",
     ]) {

@@ -27,6 +27,8 @@ export interface NodeRecord {
   readonly capabilities: readonly CapabilityKind[];
   /** The protocol version the node speaks (`major.minor`). */
   readonly version: string;
+  /** Instances the node runs at most; placement passes over it once full. Absent: no limit known. */
+  readonly maxInstances?: number;
   /**
    * Set by a node shutting down on purpose, just before it revokes its lease: its instances have
    * stopped, so the key's disappearance is a departure, not a loss. Absent otherwise.
@@ -43,6 +45,7 @@ export const NODE_RECORD_FIELDS: ReadonlySet<string> = new Set([
   "labels",
   "capabilities",
   "version",
+  "maxInstances",
   "leaving",
 ]);
 
@@ -81,6 +84,10 @@ export function validateNodeRecord(value: unknown): NodeRecord {
   }
   const capabilities = record["capabilities"] ?? [];
   if (!Array.isArray(capabilities)) throw invalid("node capabilities must be a list", {});
+  const maxInstances = record["maxInstances"];
+  if (maxInstances !== undefined && !(Number.isSafeInteger(maxInstances) && (maxInstances as number) >= 0)) {
+    throw invalid("node 'maxInstances' must be a whole number or absent", {});
+  }
   const leaving = record["leaving"];
   if (leaving !== undefined && leaving !== true && leaving !== false) {
     throw invalid("node 'leaving' must be true or absent", {});
@@ -91,6 +98,7 @@ export function validateNodeRecord(value: unknown): NodeRecord {
     labels: validateLabels(record["labels"] ?? {}),
     capabilities: Object.freeze([...new Set(capabilities.map((c) => parseCapabilityKind(c)))]),
     version: boundedString("node version", record["version"], MAX_VERSION_LENGTH),
+    ...(maxInstances === undefined ? {} : { maxInstances: maxInstances as number }),
     ...(leaving === true ? { leaving: true as const } : {}),
   });
 }

@@ -15,6 +15,7 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
 import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@wasmatrix/providers";
 import {
+  capacityExhausted,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
@@ -55,6 +56,11 @@ export interface NodeAgentOptions {
    */
   factSource?: string;
   runtime?: RuntimeOptions;
+  /**
+   * Instances this node runs at once (running, starting or waiting to restart); a start past it
+   * is refused with RESOURCE_EXHAUSTED. Default: what its runtime holds (`DEFAULT_MAX_INSTANCES`).
+   */
+  maxInstances?: number;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
   logger?: Logger;
@@ -107,7 +113,12 @@ export class NodeAgent {
       (id) => this.instances.get(id),
       (assignment) => this.providerFor(assignment),
     );
-    this.runtime = new Runtime({ ...options.runtime, hostCallRouter: router, logger: this.logger });
+    this.runtime = new Runtime({
+      ...options.runtime,
+      ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+      hostCallRouter: router,
+      logger: this.logger,
+    });
     const messaging = this.providers.get("messaging");
     this.subscriptions =
       messaging !== undefined && "subscribeDurable" in messaging
@@ -133,6 +144,10 @@ export class NodeAgent {
         { instanceId, status: existing?.status ?? "starting" },
       );
     }
+    let active = this.activeCount();
+    // Starts still compiling hold a place too, until their instance joins the table.
+    for (const id of this.starting) if (this.instances.get(id)?.isActive !== true) active++;
+    if (active >= this.capacity) throw capacityExhausted(active, this.capacity, `node '${this.nodeId}'`);
     // Compiling takes a while: a second start of the same id meanwhile (two control planes
     // reacting to one node loss) must not pass the check above too.
     this.starting.add(instanceId);
@@ -242,6 +257,11 @@ export class NodeAgent {
 
   get(instanceId: string): InstanceView {
     return this.require(instanceId).view();
+  }
+
+  /** Instances this node runs at once; it reports this to the control plane. */
+  get capacity(): number {
+    return this.runtime.capacity;
   }
 
   /** Instances not ended; counted without building their views. */

@@ -26,6 +26,7 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
       capabilities: ["logging", ...this.agent.providers.keys()],
       status: "alive",
       instances: this.agent.activeCount(),
+      maxInstances: this.agent.capacity,
       lastHeartbeatMs: Date.now(),
       version: pb.PROTOCOL_VERSION,
     };

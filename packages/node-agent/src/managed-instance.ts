@@ -161,7 +161,7 @@ export class ManagedInstance implements RoutingState {
 
   /** Starts the first run; resolves once it is running or has ended. */
   async start(): Promise<void> {
-    await this.launch();
+    await this.launch(true);
   }
 
   /** Resolves when the status next changes (for waiting in tests and CLIs). */
@@ -258,7 +258,8 @@ export class ManagedInstance implements RoutingState {
     this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced: false } });
   }
 
-  private async launch(): Promise<void> {
+  /** `first`: the start a caller waits for, who is told when the node has no room for it. */
+  private async launch(first = false): Promise<void> {
     const generation = ++this.generation;
     const d = this.definition;
     this.setStatus("starting");
@@ -279,12 +280,20 @@ export class ManagedInstance implements RoutingState {
       // The module was fine when it was compiled, so a failure here is the node's (worker
       // spawn, address space): report it as a crash and let the policy decide.
       const message = (error as Error).message;
-      this.ended(generation, {
-        status: "crashed",
-        reason: "host_error",
-        trap: message,
-        metering: { wallTimeMs: 0, fuelUsed: 0, peakMemoryBytes: 0, hostCalls: 0 },
-      });
+      // No room on this node: the caller hears it and places the instance elsewhere. Retrying it
+      // here under the restart policy would only knock on the same full runtime again.
+      const refused = first && WasmatrixError.is(error) && error.code === ErrorCode.RESOURCE_EXHAUSTED;
+      this.ended(
+        generation,
+        {
+          status: "crashed",
+          reason: "host_error",
+          trap: message,
+          metering: { wallTimeMs: 0, fuelUsed: 0, peakMemoryBytes: 0, hostCalls: 0 },
+        },
+        !refused,
+      );
+      if (refused) throw error;
       return;
     }
     if (generation !== this.generation) {
@@ -321,7 +330,7 @@ export class ManagedInstance implements RoutingState {
   }
 
   /** A run ended (or crashed): record it, then let the restart policy decide. */
-  private ended(generation: number, outcome: Outcome): void {
+  private ended(generation: number, outcome: Outcome, mayRestart = true): void {
     if (generation !== this.generation || (this.status !== "running" && this.status !== "starting")) {
       if (this.status === "stopping") this.lastOutcome = outcome;
       return;
@@ -350,6 +359,7 @@ export class ManagedInstance implements RoutingState {
         },
       });
     }
+    if (!mayRestart) return;
     const decision = decideRestart(
       this.definition.restartPolicy,
       { attempt: this.attempt, restarts: this.restartsSinceReset, lastStartedAt: this.startedAt },

@@ -122,6 +122,7 @@ const node: fc.Arbitrary<pb.Node> = fc.record({
   capabilities: list(shortText),
   status: shortText,
   instances: u32,
+  maxInstances: u32,
   lastHeartbeatMs: u64,
   version: shortText,
 });

@@ -1,4 +1,5 @@
 export * from "./cache/index.js";
+export * from "./capacity.js";
 export type { InstanceKind } from "./guest/instance.js";
 export type { HostCallAnswer, HostCallRequest, HostCallRouter } from "./host-call.js";
 export { instrument, type ModuleInfo } from "./instrument/index.js";

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { ErrorCode, type InstanceId, type ModuleDigest, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRIES, ModuleCache } from "./cache/index.js";
+import { capacityExhausted, resolveMaxInstances } from "./capacity.js";
 import type { InstanceKind } from "./guest/instance.js";
 import type { HostCallRouter } from "./host-call.js";
 import { instrument, type ModuleInfo } from "./instrument/index.js";
@@ -19,6 +20,11 @@ export const DEFAULT_WATCHDOG_GRACE_MS = 2_000;
 export interface RuntimeOptions {
   /** Worker threads shared by reactor instances. Default: the number of cores, at most 4. */
   workers?: number;
+  /**
+   * Instances (reactors and commands) loaded at once; a start past it is refused with
+   * RESOURCE_EXHAUSTED. Default `DEFAULT_MAX_INSTANCES`, what the process's address space holds.
+   */
+  maxInstances?: number;
   /** Largest module accepted, in bytes. Default 64 MiB. */
   maxModuleBytes?: number;
   cache?: { maxEntries?: number; maxBytes?: number };
@@ -75,6 +81,8 @@ export class Runtime {
   private readonly instances = new Map<string, RuntimeInstance>();
   private readonly logger: Logger;
   private readonly maxPayload: number;
+  /** Instances this runtime holds at most. */
+  readonly capacity: number;
   private closed = false;
 
   constructor(private readonly options: RuntimeOptions = {}) {
@@ -84,6 +92,7 @@ export class Runtime {
       maxBytes: options.cache?.maxBytes ?? DEFAULT_CACHE_MAX_BYTES,
     });
     this.maxPayload = options.maxHostCallPayloadBytes ?? 16 * 1024 * 1024;
+    this.capacity = resolveMaxInstances(options.maxInstances);
   }
 
   get cacheStats() {
@@ -137,6 +146,11 @@ export class Runtime {
   async instantiate(compiled: CompiledModule, spec: InstanceSpec): Promise<RuntimeInstance> {
     if (this.closed) throw new WasmatrixError(ErrorCode.FAILED_PRECONDITION, "runtime is closed");
     const instanceId = spec.instanceId as string;
+    // Checked before any worker sees the start: past its address space a worker would spend
+    // seconds in the engine's collections and answer its other instances no sooner.
+    if (this.instances.size >= this.capacity) {
+      throw capacityExhausted(this.instances.size, this.capacity, "this runtime");
+    }
     if (this.instances.has(instanceId)) {
       throw new WasmatrixError(ErrorCode.ALREADY_EXISTS, `instance '${instanceId}' already exists`, {
         instanceId,

@@ -5,6 +5,7 @@ import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSign
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
+import { parseCount } from "../units.js";
 
 interface NodeAgentOptions {
   controlPlane?: string;
@@ -17,6 +18,7 @@ interface NodeAgentOptions {
   allowPrivateHttp?: boolean;
   nats?: string;
   stopDeadline?: number;
+  maxInstances?: number;
   logLevel: string;
   config?: string;
 }
@@ -77,6 +79,14 @@ export function registerNodeAgent(program: Command): void {
         .env("WASMATRIX_STOP_DEADLINE")
         .argParser(usage(parseMs)),
     )
+    .addOption(
+      new Option(
+        "--max-instances <n>",
+        "instances this node runs at most; placement passes it over when full, and starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
+      )
+        .env("WASMATRIX_MAX_INSTANCES")
+        .argParser(usage(parseCount)),
+    )
     .addOption(logLevelOption())
     .addOption(configOption())
     .addHelpText(
@@ -120,6 +130,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       stopDeadlineMs,
+      ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
       providers: local.providers,
       logger,
     });

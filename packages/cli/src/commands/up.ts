@@ -9,6 +9,7 @@ import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
+import { parseCount } from "../units.js";
 
 interface UpOptions {
   listen: string;
@@ -19,6 +20,7 @@ interface UpOptions {
   nats?: string;
   logLevel: string;
   stopDeadline?: number;
+  maxInstances?: number;
 }
 
 /** The example `--example` starts, relative to this package (packages/cli). */
@@ -54,6 +56,11 @@ export function registerUp(program: Command): void {
       "let the http capability reach private and loopback addresses (refused by default)",
     )
     .addOption(natsOption())
+    .option(
+      "--max-instances <n>",
+      "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
+      usage(parseCount),
+    )
     .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
@@ -103,7 +110,10 @@ async function up(options: UpOptions): Promise<number> {
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       logger,
-      node: { stopDeadlineMs },
+      node: {
+        stopDeadlineMs,
+        ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+      },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
     });

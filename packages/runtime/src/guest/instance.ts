@@ -33,6 +33,23 @@ export interface GuestIo {
 const decoder = new TextDecoder();
 
 /**
+ * The engine could not reserve a memory or table for a new instance (V8 throws a RangeError
+ * "could not allocate memory" / "Out of memory: Cannot allocate Wasm memory"). Memory growth
+ * inside a guest never gets here: the memory guard turns it into `memory.grow` answering -1. So
+ * this is the process at its address-space limit, and only this start fails.
+ */
+function reservationFailure(error: unknown): WasmatrixError | null {
+  if (!(error instanceof RangeError) || !/allocate|out of memory/i.test(error.message)) return null;
+  return new WasmatrixError(
+    ErrorCode.RESOURCE_EXHAUSTED,
+    `the runtime process could not reserve memory for another instance (${error.message}); ` +
+      "start it on another node, run more runtime shards, or run fewer instances here",
+    { reason: "memory_reservation", limit: "wasm_memories_per_process" },
+    { cause: error },
+  );
+}
+
+/**
  * One instance inside a worker: its imports, limits and meter. Runs synchronously; the worker
  * serialises runs and invocations of all its instances.
  */
@@ -69,12 +86,21 @@ export class GuestInstance {
    * the initialiser fails; throws WasmatrixError if the module cannot be linked at all.
    */
   instantiate(): Outcome | null {
-    const imports = this.buildImports();
+    let imports: WebAssembly.Imports;
+    try {
+      imports = this.buildImports();
+    } catch (error) {
+      throw reservationFailure(error) ?? error;
+    }
     const started = performance.now();
     this.fuel.begin(this.config.limits.fuel, this.config.limits.invokeTimeoutMs);
     try {
       this.instance = new WebAssembly.Instance(this.module, imports);
     } catch (error) {
+      // Before the start function runs, the engine reserves the instance's memory and tables: a
+      // refusal there is the process out of address space, not the guest's fault.
+      const refused = reservationFailure(error);
+      if (refused !== null) throw refused;
       if (error instanceof WebAssembly.LinkError) {
         throw new WasmatrixError(ErrorCode.INVALID_MODULE, `module cannot be linked: ${error.message}`, {
           reason: "link",

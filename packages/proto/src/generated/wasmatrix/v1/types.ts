@@ -156,6 +156,11 @@ export interface Node {
   instances: number;
   lastHeartbeatMs: number;
   version: string;
+  /**
+   * Instances the node runs at most (its runtime processes' address space, or --max-instances);
+   * placement passes over a node whose `instances` reached it. Zero: not reported (no limit known).
+   */
+  maxInstances: number;
 }
 
 export interface Node_LabelsEntry {
@@ -2243,6 +2248,7 @@ function createBaseNode(): Node {
     instances: 0,
     lastHeartbeatMs: 0,
     version: "",
+    maxInstances: 0,
   };
 }
 
@@ -2271,6 +2277,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.version !== "") {
       writer.uint32(66).string(message.version);
+    }
+    if (message.maxInstances !== 0) {
+      writer.uint32(72).uint32(message.maxInstances);
     }
     return writer;
   },
@@ -2355,6 +2364,14 @@ export const Node: MessageFns<Node> = {
             message.version = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxInstances = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2400,6 +2417,11 @@ export const Node: MessageFns<Node> = {
         ? globalThis.Number(object.last_heartbeat_ms)
         : 0,
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      maxInstances: isSet(object.maxInstances)
+        ? globalThis.Number(object.maxInstances)
+        : isSet(object.max_instances)
+        ? globalThis.Number(object.max_instances)
+        : 0,
     };
   },
 
@@ -2435,6 +2457,9 @@ export const Node: MessageFns<Node> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.maxInstances !== 0) {
+      obj.maxInstances = Math.round(message.maxInstances);
+    }
     return obj;
   },
 
@@ -2459,6 +2484,7 @@ export const Node: MessageFns<Node> = {
     message.instances = object.instances ?? 0;
     message.lastHeartbeatMs = object.lastHeartbeatMs ?? 0;
     message.version = object.version ?? "";
+    message.maxInstances = object.maxInstances ?? 0;
     return message;
   },
 };
