@@ -291,7 +291,7 @@ export class ControlPlane implements pb.ControlPlaneApi {
     }
     this.restarting.add(instance.instanceId);
     try {
-      await this.launch(this.restartRequest(instance));
+      await this.launch(pb.startRequestFor(instance));
       this.waiting.delete(instance.instanceId);
     } catch (error) {
       const wrapped = WasmatrixError.from(error);
@@ -329,23 +329,6 @@ export class ControlPlane implements pb.ControlPlaneApi {
 
   private async startWaiting(): Promise<void> {
     await Promise.all([...this.waiting.values()].map(({ instance }) => this.startElsewhere(instance)));
-  }
-
-  /** What starts `instance` again with the same id, module, args, env, limits and placement. */
-  private restartRequest(instance: pb.Instance): pb.StartInstanceRequest {
-    const module = this.modules.get(instance.moduleDigest);
-    return pb.StartInstanceRequest.fromPartial({
-      instanceId: instance.instanceId,
-      ...(module === undefined ? { moduleDigest: instance.moduleDigest } : { module }),
-      args: instance.args,
-      env: instance.env,
-      limits: instance.limits,
-      restartPolicy: instance.restartPolicy,
-      assignments: instance.assignments,
-      labels: instance.labels,
-      requiredNodeLabels: instance.requiredNodeLabels,
-      preferredNodeLabels: instance.preferredNodeLabels,
-    });
   }
 
   /** One instance changed on a node (the embedded node reports every change at once). */
@@ -389,6 +372,12 @@ export class ControlPlane implements pb.ControlPlaneApi {
 
   /** Places and starts `request` on a node; the one that ran the instance before is preferred. */
   private async launch(request: pb.StartInstanceRequest): Promise<pb.Instance> {
+    if (request.module.byteLength === 0 && request.moduleDigest !== "") {
+      // A start by digest (an instance started again, on a node that may never have had it)
+      // carries the bytes when they passed through here before.
+      const module = this.modules.get(request.moduleDigest);
+      if (module !== undefined) request = { ...request, module };
+    }
     const existing = this.instances.get(request.instanceId);
     const nodeId =
       existing !== undefined && this.nodes.get(existing.nodeId)?.node.status === "alive"

@@ -2,7 +2,12 @@ import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { parseAssignment } from "@wasmatrix/core";
-import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
+import {
+  assignmentToProto,
+  type ControlPlaneApi,
+  restartPolicyToProto,
+  routeGrpcLog,
+} from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { DEFAULT_SERVER } from "../connection.js";
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
@@ -93,6 +98,7 @@ async function up(options: UpOptions): Promise<number> {
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-up", { level: options.logLevel });
+  routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
   try {
