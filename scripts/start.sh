@@ -5,4 +5,5 @@
 # forwards SIGTERM only to that shell, which does not pass it on) leave node as npm's own child.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/check-node.sh
 exec node packages/cli/bin/wasmatrix.js up --example "$@"

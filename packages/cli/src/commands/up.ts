@@ -67,6 +67,8 @@ export function registerUp(program: Command): void {
       `
 No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_SERVER}).
+The API has no authentication yet: listen on anything but 127.0.0.1 only where every machine
+that can reach the address is trusted.
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
