@@ -63,9 +63,7 @@ describe("embedded mode", () => {
         (c) => c.startInstance(startRequest({ module: Buffer.from("\0asm garbage") })),
         ErrorCode.INVALID_MODULE,
       ],
-      // No bytes and no digest is what an empty file sends: the intake refuses it as it refuses
-      // an empty file given to `wasmatrix run` (truncated, 0 bytes).
-      ["no module", (c) => c.startInstance(startRequest({})), ErrorCode.INVALID_MODULE],
+      ["no module", (c) => c.startInstance(startRequest({})), ErrorCode.INVALID_REQUEST],
       [
         "bad permission",
         (c) =>

@@ -85,7 +85,9 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
 function reasonLines(details: Readonly<Record<string, unknown>>): string[] {
   const rejected = details["rejected"];
   if (typeof rejected !== "object" || rejected === null || Array.isArray(rejected)) return [];
-  return Object.entries(rejected).map(([nodeId, reason]) => `${nodeId}: ${String(reason)}`);
+  return Object.entries(rejected)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([nodeId, reason]) => `${nodeId}: ${String(reason)}`);
 }
 
 export function formatFailure(failure: Failure): string {

@@ -585,7 +585,9 @@ function refusalText(error: WasmatrixError): string {
   if (typeof rejected !== "object" || rejected === null || Object.keys(rejected).length === 0) {
     return error.message;
   }
+  // By node id: placement lists nodes in the order they registered, which varies run to run.
   return Object.entries(rejected as Record<string, unknown>)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([nodeId, reason]) => `${nodeId}: ${String(reason)}`)
     .join("; ");
 }

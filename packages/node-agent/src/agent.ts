@@ -374,9 +374,10 @@ export class NodeAgent {
         { moduleDigest: spec.moduleDigest },
       );
     }
-    // No bytes and no digest is an empty module to the intake, which says so in the words
-    // `wasmatrix run` uses for an empty file (`start empty.wasm` sends exactly this).
-    return this.runtime.compile(spec.module ?? new Uint8Array(0));
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      "a start request needs the module's bytes or its digest",
+    );
   }
 
   private require(instanceId: string): ManagedInstance {
