@@ -36,7 +36,7 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   FAILED_PRECONDITION:
     "`wasmatrix ps --all` shows every instance's status; start a stopped one again with `wasmatrix start --id <id>`",
   NODE_UNAVAILABLE:
-    "`wasmatrix nodes` lists the nodes with their labels and capabilities; `wasmatrix events --instance <id>` shows what happened to it",
+    "`wasmatrix nodes` lists the nodes with their labels and capabilities; `wasmatrix events --kind instance.pending` says why instances wait",
   INVALID_MODULE: "`wasmatrix run <module.wasm>` runs it locally and reports what is wrong",
   MODULE_TOO_LARGE: "the server's module size cap refused it; build a smaller module",
   TIMEOUT: "the server did not answer in time; `wasmatrix events` shows what it is doing",
