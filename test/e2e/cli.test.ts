@@ -210,6 +210,10 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
   });
 
   it("starts a stopped instance again with `start --id` alone, as it was recorded", async () => {
+    // The hint a call on the stopped instance gives is the command that follows.
+    const stopped = await run("invoke", "echo", "echo", "--data", "x");
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("`wasmatrix start --id echo`");
     const again = json<{ instanceId: string; status: string; restartPolicy: string }>(
       await run("start", "--id", "echo", "--json"),
     );
