@@ -135,10 +135,10 @@ Examples:
       };
       await withClient(options, call, async (client) => {
         const module = await readFileArg(modulePath);
-      // The runtime's intake, here before sending: an empty file would otherwise read as a request
-      // without a module, and a broken one gets the words `wasmatrix run` gives it.
-      const { validateModule } = await import("@wasmatrix/runtime");
-      await validateModule(module);
+        // The runtime's intake, here before sending: an empty file would otherwise read as a request
+        // without a module, and a broken one gets the words `wasmatrix run` gives it.
+        const { validateModule } = await import("@wasmatrix/runtime");
+        await validateModule(module);
         const instance = await client.startInstance(startRequest({ ...request, module }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
