@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { startRequest } from "@wasmatrix/client";
 import type { CapabilityAssignment, RestartPolicy } from "@wasmatrix/core";
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
@@ -157,8 +158,11 @@ const AGAIN_OPTIONS = new Set(["id", "server", "json"]);
 async function startAgain(options: StartOptions, command: Command): Promise<void> {
   const id = options.id;
   const changed = command.options
-    .map((option) => option.attributeName())
-    .filter((key) => !AGAIN_OPTIONS.has(key) && command.getOptionValueSource(key) === "cli");
+    .filter(
+      (o) =>
+        !AGAIN_OPTIONS.has(o.attributeName()) && command.getOptionValueSource(o.attributeName()) === "cli",
+    )
+    .map((o) => o.long ?? o.flags);
   await withClient(
     options,
     { timeoutMs: GUEST_TIMEOUT_MS, ...(id === undefined ? {} : { instanceId: id }) },
@@ -171,13 +175,16 @@ async function startAgain(options: StartOptions, command: Command): Promise<void
       }
       if (changed.length > 0) {
         throw new UsageError(
-          `without a module, start --id ${id} starts the instance again exactly as it was; ${changed.map((k) => `--${k}`).join(", ")} would change it`,
+          `without a module, start --id ${id} starts the instance again exactly as it was; ${changed.join(", ")} would change it`,
           `pass the module too to start it with other settings: wasmatrix start <module.wasm> --id ${id} …`,
         );
       }
-      // An instance still running is refused by the server (ALREADY_EXISTS), an unknown one too.
+      // An unknown id is refused here (INSTANCE_NOT_FOUND), one still active by the start (ALREADY_EXISTS).
       const { instance } = await client.queryInstance({ instanceId: id, factLimit: 0 });
-      const started = await client.startInstance(startRequestFor(instance!));
+      if (instance === undefined) {
+        throw new WasmatrixError(ErrorCode.INSTANCE_NOT_FOUND, `no instance '${id}'`, { instanceId: id });
+      }
+      const started = await client.startInstance(startRequestFor(instance));
       if (options.json) printJson(instanceJson(started));
       else print(instancesTable([started], Date.now()));
     },
