@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine: system packages (clang/lld/wasi-libc, wabt), npm dependencies, and the
-# example guests. Idempotent; quick when everything is already in place.
+# Prepares a fresh machine: checks Node.js (20.6+), installs system packages (clang/lld/wasi-libc
+# and wabt, which build the example guests; nats-server, etcd and protoc, which only the tests and
+# `npm run proto` use), npm dependencies, and builds the example guests. Idempotent; quick when
+# everything is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# First, before anything is installed: everything after needs Node.js 20.6+.
+bash scripts/check-node.sh
 bash scripts/install-toolchain.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

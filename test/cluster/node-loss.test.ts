@@ -4,7 +4,7 @@ import { ErrorCode } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { always, count, never, startReactor } from "./guest.js";
-import { Cluster, type Daemon, TEST_HEARTBEAT_MS, waitFor } from "./harness.js";
+import { Cluster, type Daemon, failure, TEST_HEARTBEAT_MS, waitFor } from "./harness.js";
 
 /** The control plane checks liveness four times per interval (ControlPlane.startLivenessChecks). */
 const CHECK_PERIOD_MS = TEST_HEARTBEAT_MS / 4;
@@ -151,5 +151,53 @@ describe("a node agent paused past the loss interval (SIGSTOP, then SIGCONT)", (
     expect(await count(client, "dreamer")).toBe(2);
     const kinds = (await facts(client, ["node.lost", "node.registered"])).map((f) => f.kind);
     expect(kinds).toEqual(["node.registered", "node.lost", "node.registered"]);
+  });
+});
+
+describe("kill -9 of the only node with the label an `always` instance requires", () => {
+  const cluster = new Cluster();
+  afterAll(() => cluster.close());
+
+  it("keeps the instance pending with a fact saying why, and starts it on the next node with the label", async () => {
+    const cp = await cluster.controlPlane();
+    const [, zoneB] = await Promise.all([
+      cluster.nodeAgent({ nodeId: "za", controlPlane: cp.address, labels: { zone: "a" } }),
+      cluster.nodeAgent({ nodeId: "zb", controlPlane: cp.address, labels: { zone: "b" } }),
+    ]);
+    const client = cluster.client(cp.address);
+    await cluster.nodesAlive(client, ["za", "zb"]);
+    const started = await startReactor(client, {
+      instanceId: "pinned",
+      restartPolicy: always,
+      requiredNodeLabels: { zone: "b" },
+    });
+    expect(started.nodeId).toBe("zb");
+    expect(await count(client, "pinned")).toBe(1);
+
+    await zoneB.kill("SIGKILL");
+    const pending = await waitFor("pinned to be pending", async () => {
+      const { instance } = await client.queryInstance({ instanceId: "pinned", factLimit: 0 });
+      return instance?.status === "pending" ? instance : undefined;
+    });
+    expect(pending.nodeId).toBe("zb");
+    const [why] = await facts(client, ["instance.pending"]);
+    expect(why).toMatchObject({ instanceId: "pinned" });
+    expect(JSON.parse(why!.dataJson)).toEqual({
+      reason: "no_eligible_node",
+      detail: "za: label zone=b missing; zb: node is lost",
+    });
+    const refused = await failure(count(client, "pinned"));
+    expect(refused.code).toBe(ErrorCode.NODE_UNAVAILABLE);
+    expect(refused.message).toContain("'pinned' is pending");
+    expect(refused.message).toContain("za: label zone=b missing");
+
+    await cluster.nodeAgent({ nodeId: "zb2", controlPlane: cp.address, labels: { zone: "b" } });
+    const back = await waitFor("pinned to run on zb2", async () => {
+      const { instance } = await client.queryInstance({ instanceId: "pinned", factLimit: 0 });
+      return instance?.status === "running" && instance.nodeId === "zb2" ? instance : undefined;
+    });
+    expect(back.restartPolicy).toEqual(always);
+    expect(await count(client, "pinned")).toBe(1);
+    expect(await facts(client, ["instance.pending"])).toHaveLength(1);
   });
 });

@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -205,6 +207,86 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
     const [ps, all] = await Promise.all([run("ps", "--json"), run("ps", "--all", "--json")]);
     expect(json<{ instanceId: string }[]>(ps).map((i) => i.instanceId)).not.toContain("echo");
     expect(json(all)).toContainEqual(expect.objectContaining({ instanceId: "echo", status: "stopped" }));
+  });
+
+  it("starts a stopped instance again with `start --id` alone, as it was recorded", async () => {
+    // The hint a call on the stopped instance gives is the command that follows.
+    const stopped = await run("invoke", "echo", "echo", "--data", "x");
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("`wasmatrix start --id echo`");
+    const again = json<{ instanceId: string; status: string; restartPolicy: string }>(
+      await run("start", "--id", "echo", "--json"),
+    );
+    expect(again).toMatchObject({ instanceId: "echo", status: "running", restartPolicy: "always" });
+    expect(await run("invoke", "echo", "echo", "--data", "again")).toEqual({
+      code: 0,
+      stdout: "again",
+      stderr: "",
+    });
+    const running = await run("start", "--id", "echo");
+    expect(running.code).toBe(1);
+    expect(running.stderr).toContain("ALREADY_EXISTS");
+    const changed = await run("start", "--id", "echo", "--cap", "logging");
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain("--cap would change it");
+  });
+
+  it("prints why each node was passed over when none carries a required label, with or without --json", async () => {
+    const [human, machine] = await Promise.all([
+      run("start", ECHO, "--require-label", "zone=c"),
+      run("start", ECHO, "--require-label", "zone=c", "--json"),
+    ]);
+    for (const result of [human, machine]) {
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("NODE_UNAVAILABLE");
+      expect(result.stderr).toMatch(/^ {2}\S+: label zone=c missing$/m);
+      expect(result.stderr).toContain("wasmatrix nodes");
+    }
+  });
+
+  it("refuses a directory and an empty module in words, the empty one as `run` does", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wasmatrix-cli-"));
+    const empty = join(dir, "empty.wasm");
+    await writeFile(empty, "");
+    try {
+      const [directory, start, runEmpty] = await Promise.all([
+        run("start", dir),
+        run("start", empty),
+        run("run", empty),
+      ]);
+      expect(directory.code).toBe(2);
+      expect(directory.stderr).toContain(`${dir} is a directory`);
+      expect(directory.stderr).not.toContain("EISDIR");
+      const intake = "module is truncated: 0 bytes";
+      expect(start.code).toBe(1);
+      expect(start.stderr).toContain(intake);
+      expect(runEmpty.stderr).toContain(intake);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("says so when an instance has logged nothing yet, and heads the events with their columns", async () => {
+    await run("start", ECHO, "--id", "quiet");
+    const [logs, events] = await Promise.all([run("logs", "quiet"), run("events")]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toBe("");
+    expect(logs.stderr).toContain("no log lines from 'quiet' yet");
+    expect(logs.stderr).toContain("wasmatrix logs quiet --follow");
+    const [header, ...lines] = events.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^SEQ +TIME +KIND +INSTANCE +NODE +DATA$/);
+    const node = header!.indexOf("NODE");
+    const started = lines.find((line) => line.includes("instance.started") && line.includes("quiet"));
+    // The node id sits under NODE: nothing before it overflowed its column.
+    expect(started?.slice(node)).toMatch(/^node-/);
+  });
+
+  it("reports a port already in use in its own words, without grpc-js's console line", async () => {
+    const clash = await cli(server, "up", "--listen", server, "--log-level", "warn");
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain(`cannot listen on ${server}: the address is in use`);
+    expect(clash.stderr).not.toContain("No address added");
   });
 
   it("exits 1 naming INSTANCE_NOT_FOUND for an unknown id, and 69 when no server answers", async () => {

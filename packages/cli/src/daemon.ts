@@ -100,3 +100,33 @@ export const natsOption = (): Option =>
     "--nats <url>",
     "NATS server(s), comma-separated: keyvalue on JetStream (data outlives the process) and messaging; without it, in-memory keyvalue and no messaging",
   ).env("WASMATRIX_NATS");
+
+export const LOG_FORMATS = ["text", "json"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** `--log-format` of the daemons: whether a person or a log collector reads their output. */
+export const logFormatOption = (): Option =>
+  new Option(
+    "--log-format <format>",
+    "text: a readable banner on stdout, then JSON log lines on stderr; json: the log lines only (default: text on a terminal, json otherwise)",
+  )
+    .choices(LOG_FORMATS)
+    .env("WASMATRIX_LOG_FORMAT");
+
+/** Whether to print a banner: asked for, or a person is at the terminal. */
+export function wantsBanner(format: LogFormat | undefined): boolean {
+  return format === undefined ? process.stdout.isTTY === true : format === "text";
+}
+
+/** `key  value` lines under a title, then what to try next: the banners of `up` and the daemons. */
+export function formatBanner(
+  title: string,
+  facts: readonly (readonly [string, string])[],
+  tries: readonly string[],
+): string {
+  const width = Math.max(...facts.map(([key]) => key.length));
+  const lines = [title, ...facts.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)];
+  if (tries.length > 0) lines.push("", "Try, in another terminal:", ...tries.map((t) => `  ${t}`));
+  lines.push("", "Ctrl-C stops it.", "");
+  return lines.join("\n");
+}

@@ -49,6 +49,22 @@ describe("failureFrom", () => {
     expect(failure.hint).toContain("wasmatrix start --id echo");
   });
 
+  it("lists why each node was passed over when placement refused, with a hint that finds the nodes", () => {
+    const failure = failureFrom(
+      new WasmatrixError(ErrorCode.NODE_UNAVAILABLE, "no eligible node for this instance", {
+        rejected: { na: "label zone=c missing", nb: "node is lost" },
+      }),
+    );
+    expect(failure.reasons).toEqual(["na: label zone=c missing", "nb: node is lost"]);
+    expect(failure.hint).toContain("wasmatrix nodes");
+    expect(formatFailure(failure)).toBe(
+      "error: no eligible node for this instance (NODE_UNAVAILABLE)\n" +
+        "  na: label zone=c missing\n" +
+        "  nb: node is lost\n" +
+        `hint: ${failure.hint}\n`,
+    );
+  });
+
   it("exits 2 for a usage mistake found after parsing", () => {
     expect(failureFrom(new UsageError("no such file: x.wasm")).exitCode).toBe(CLUSTER_EXIT.USAGE);
   });

@@ -9,6 +9,8 @@ import { CLUSTER_EXIT } from "./exit-codes.js";
 export interface Failure {
   readonly exitCode: number;
   readonly message: string;
+  /** Lines under the message: the reasons the error's details give (why each node was passed over…). */
+  readonly reasons?: readonly string[];
   readonly hint?: string;
 }
 
@@ -28,14 +30,14 @@ export class UsageError extends Error {
 const HINTS: Partial<Record<ErrorCode, string>> = {
   INSTANCE_NOT_FOUND: "`wasmatrix ps --all` lists every instance the server knows, ended ones included",
   NODE_NOT_FOUND: "`wasmatrix nodes` lists the nodes",
-  NODE_UNAVAILABLE:
-    "the server answered, but the node running the instance is unavailable or unreachable; `wasmatrix nodes` shows each node's status and address",
   ALREADY_EXISTS: "stop it with `wasmatrix stop <id>`, or pick another --id",
   CAPABILITY_NOT_ASSIGNED: "`wasmatrix caps ls <id>` shows what the instance holds",
   PERMISSION_DENIED:
     "`wasmatrix caps ls <id>` shows the permissions; grant more with `wasmatrix caps assign`",
   FAILED_PRECONDITION:
     "`wasmatrix ps --all` shows every instance's status; start a stopped one again with `wasmatrix start --id <id>`",
+  NODE_UNAVAILABLE:
+    "the server answered, but no node could serve it: `wasmatrix nodes` shows each node's status, address, labels and capabilities; `wasmatrix events --kind instance.pending` says why instances wait",
   INVALID_MODULE: "`wasmatrix run <module.wasm>` runs it locally and reports what is wrong",
   MODULE_TOO_LARGE: "the server's module size cap refused it; build a smaller module",
   TIMEOUT: "the server did not answer in time; `wasmatrix events` shows what it is doing",
@@ -69,13 +71,25 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
     template === undefined || context.instanceId === undefined
       ? template
       : template.replaceAll("<id>", context.instanceId);
+  const reasons = reasonLines(failure.details);
   return {
     exitCode: CLUSTER_EXIT.FAILED,
     message: `${failure.message} (${failure.code})`,
+    ...(reasons.length === 0 ? {} : { reasons }),
     ...(hint === undefined ? {} : { hint }),
   };
 }
 
+/** A placement refusal's `rejected` (node id → why it was passed over), one `node: reason` line each. */
+function reasonLines(details: Readonly<Record<string, unknown>>): string[] {
+  const rejected = details["rejected"];
+  if (typeof rejected !== "object" || rejected === null || Array.isArray(rejected)) return [];
+  return Object.entries(rejected)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([nodeId, reason]) => `${nodeId}: ${String(reason)}`);
+}
+
 export function formatFailure(failure: Failure): string {
-  return `error: ${failure.message}\n${failure.hint === undefined ? "" : `hint: ${failure.hint}\n`}`;
+  const reasons = (failure.reasons ?? []).map((line) => `  ${line}\n`).join("");
+  return `error: ${failure.message}\n${reasons}${failure.hint === undefined ? "" : `hint: ${failure.hint}\n`}`;
 }

@@ -1,3 +1,4 @@
+import { routeGrpcLog } from "@wasmatrix/proto";
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
 import { registerControlPlane } from "./commands/control-plane.js";
@@ -15,6 +16,13 @@ import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
 import { registerUp } from "./commands/up.js";
 import { CLUSTER_EXIT } from "./exit-codes.js";
+
+// grpc-js's own console lines would come before (and repeat) the errors this command reports
+// with a hint; they are kept for debugging. The daemons send them to their log instead.
+routeGrpcLog((message) => {
+  const level = process.env["WASMATRIX_LOG_LEVEL"];
+  if (level === "debug" || level === "trace") process.stderr.write(`grpc-js: ${message}\n`);
+});
 
 const program = new Command()
   .name("wasmatrix")

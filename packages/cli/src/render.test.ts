@@ -1,8 +1,10 @@
+import { FACT_KINDS } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import { restartPolicyToProto } from "@wasmatrix/proto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { restartPolicyText } from "./json.js";
-import { factLine, instancesTable, outcomeText, shortDigest } from "./render.js";
+import { factHeader, factLine, instancesTable, outcomeText, shortDigest } from "./render.js";
 
 const digest = `sha256:${"ab12".repeat(16)}`;
 
@@ -42,7 +44,7 @@ describe("rendering", () => {
     );
   });
 
-  it("prints a fact as seq, time, kind, instance and data on one line", () => {
+  it("prints a fact as seq, time, kind, instance, node and data on one line, under the header's columns", () => {
     const line = factLine({
       seq: 7,
       source: "node-1",
@@ -54,7 +56,40 @@ describe("rendering", () => {
       dataJson: '{"capability":"keyvalue"}',
     });
     expect(line).toMatch(
-      /^7 {6}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo +\{"capability":"keyvalue"\}$/,
+      /^7 {8}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo +node-1 +\{"capability":"keyvalue"\}$/,
+    );
+    expect(factHeader()).toMatch(/^SEQ +TIME +KIND +INSTANCE +NODE +DATA$/);
+  });
+
+  it("keeps every field of a fact line under its header, whatever the ids and kinds", () => {
+    const id = fc.stringMatching(/^[a-z][a-z0-9-]{0,62}$/);
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 9_999_999 }),
+        fc.constantFrom(...FACT_KINDS),
+        fc.option(id),
+        fc.option(id),
+        (seq, kind, instanceId, nodeId) => {
+          const line = factLine({
+            seq,
+            source: "s",
+            sourceSeq: 1,
+            kind,
+            instanceId: instanceId ?? "",
+            nodeId: nodeId ?? "",
+            atMs: Date.UTC(2025, 0, 2),
+            dataJson: '{"a":1}',
+          });
+          const header = factHeader();
+          // Each field starts where its header does.
+          for (const title of ["TIME", "KIND", "INSTANCE", "NODE", "DATA"]) {
+            const at = header.indexOf(title);
+            expect(line[at - 1], `${title} in ${line}`).toBe(" ");
+            expect(line[at - 2], `${title} in ${line}`).toBe(" ");
+            expect(line[at], `${title} in ${line}`).not.toBe(" ");
+          }
+        },
+      ),
     );
   });
 

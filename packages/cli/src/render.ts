@@ -63,22 +63,43 @@ export function nodesTable(nodes: readonly pb.Node[], now: number): string {
 }
 
 /**
- * Minimum widths of a fact line's fields. A stream can not be measured in advance as a table is,
- * so fields are padded to widths that fit the usual values: sequence numbers below 100 000, the
- * widest kind (`instance.restarts_exhausted`), short instance ids.
+ * Widths of a fact line's fields. A stream can not be measured in advance as a table is, so
+ * fields get widths that fit the usual values: sequence numbers below 10 000 000, the widest kind
+ * (`instance.restarts_exhausted`), and generated ids (`node-` or `inst-` and 20 hex digits). A
+ * longer id is cut to its column with `…` (`--json` has it whole), so columns stay under the header.
  */
-const SEQ_WIDTH = 5;
+const SEQ_WIDTH = 7;
+const TIME_WIDTH = 24;
 const KIND_WIDTH = 27;
-const SUBJECT_WIDTH = 12;
+const ID_WIDTH = 25;
 
-/** `seq time kind instance data` on one line. */
+/** `text` padded to `width`, or cut to it with a trailing `…`. */
+function fit(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length <= width ? text.padEnd(width) : `${chars.slice(0, width - 1).join("")}…`;
+}
+
+/** The header over `factLine`s, printed once at the top of `events`. */
+export function factHeader(): string {
+  return [
+    fit("SEQ", SEQ_WIDTH),
+    fit("TIME", TIME_WIDTH),
+    fit("KIND", KIND_WIDTH),
+    fit("INSTANCE", ID_WIDTH),
+    fit("NODE", ID_WIDTH),
+    "DATA",
+  ].join("  ");
+}
+
+/** `seq time kind instance node data` on one line, under `factHeader`. */
 export function factLine(fact: pb.Fact): string {
   const data = factData(fact);
   return [
     String(fact.seq).padEnd(SEQ_WIDTH),
-    formatTimestamp(fact.atMs),
-    fact.kind.padEnd(KIND_WIDTH),
-    (fact.instanceId || fact.nodeId || EMPTY_CELL).padEnd(SUBJECT_WIDTH),
+    fit(formatTimestamp(fact.atMs), TIME_WIDTH),
+    fit(fact.kind, KIND_WIDTH),
+    fit(fact.instanceId || EMPTY_CELL, ID_WIDTH),
+    fit(fact.nodeId || EMPTY_CELL, ID_WIDTH),
     Object.keys(data).length === 0 ? "" : JSON.stringify(data),
   ]
     .join("  ")

@@ -81,6 +81,9 @@ function cluster(nodeIds: string[], options: { clock?: { t: number } } = {}) {
   return { cp, nodes, clock };
 }
 
+/** Lets the starts a report set off (fire and forget, as they are in the daemon) finish. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 const listed = async (cp: ControlPlane) => (await cp.listInstances({ nodeId: "", status: "" })).instances;
 
 /** Sorted the way listInstances sorts. */
@@ -294,7 +297,7 @@ describe("liveness", () => {
     });
   });
 
-  it("leaves a lost node's `always` instance lost when no other node is eligible", async () => {
+  it("keeps a lost `always` instance pending, with a fact saying why, until a node with its label reports", async () => {
     const { cp, nodes, clock } = cluster(["n0", "n1"]);
     cp.reportStatus("n0", [
       instance("pinned", "n0", "running", 1, { restartPolicy: always, requiredNodeLabels: { zone: "a" } }),
@@ -303,7 +306,137 @@ describe("liveness", () => {
     cp.reportStatus("n1", []);
     await cp.checkLiveness();
     expect(nodes.get("n1")!.starts).toEqual([]);
-    expect((await listed(cp))[0]).toMatchObject({ instanceId: "pinned", status: "lost" });
+    expect((await listed(cp))[0]).toMatchObject({ instanceId: "pinned", nodeId: "n0", status: "pending" });
+    const [pending] = cp.facts.query({ kind: "instance.pending" });
+    expect(pending).toMatchObject({
+      instanceId: "pinned",
+      data: { reason: "no_eligible_node", detail: "n0: node is lost; n1: label zone=a missing" },
+    });
+    const refused = cp.invoke({ instanceId: "pinned", operation: "x", payload: Buffer.alloc(0) });
+    await expect(refused).rejects.toMatchObject({
+      code: ErrorCode.NODE_UNAVAILABLE,
+      message: expect.stringContaining("is pending"),
+      details: { instanceId: "pinned", status: "pending" },
+    });
+
+    // Reports of nodes that cannot take it change nothing and record no second fact.
+    cp.reportStatus("n1", []);
+    await settle();
+    expect(nodes.get("n1")!.starts).toEqual([]);
+
+    const n2 = new RecordingNode("n2", () => clock.t);
+    cp.registerNode(
+      pb.Node.fromPartial({ nodeId: "n2", address: "10.0.0.9:7401", labels: { zone: "a" } }),
+      n2,
+    );
+    cp.reportStatus("n2", []);
+    await settle();
+    expect(n2.starts.map((r) => r.instanceId)).toEqual(["pinned"]);
+    expect(n2.starts[0]!.requiredNodeLabels).toEqual({ zone: "a" });
+    expect((await listed(cp))[0]).toMatchObject({ instanceId: "pinned", nodeId: "n2", status: "running" });
+    expect(cp.facts.query({ kind: "instance.pending" })).toHaveLength(1);
+    cp.reportStatus("n2", [instance("pinned", "n2", "running", clock.t)]);
+    await settle();
+    expect(n2.starts).toHaveLength(1);
+  });
+
+  it("takes the new node's report of a pending instance, sent before its start returns, as the instance", async () => {
+    const { cp, clock } = cluster(["n0"]);
+    cp.reportStatus("n0", [instance("eager", "n0", "running", 1, { restartPolicy: always })]);
+    clock.t += 3 * INTERVAL_MS + 1;
+    await cp.checkLiveness();
+    // A real node reports the instance it started as soon as it runs, often before the answer.
+    const n1 = new RecordingNode("n1", () => clock.t);
+    const start = n1.startInstance.bind(n1);
+    n1.startInstance = async (request) => {
+      const started = await start(request);
+      cp.reportStatus("n1", [started], { partial: true });
+      return started;
+    };
+    cp.registerNode(pb.Node.fromPartial({ nodeId: "n1", address: "10.0.0.9:7401" }), n1);
+    cp.reportStatus("n1", []);
+    await settle();
+    expect(n1.stops).toEqual([]);
+    expect((await listed(cp))[0]).toMatchObject({ nodeId: "n1", status: "running" });
+  });
+
+  it("gives a pending instance back to its own node when that node returns with it, starting nothing", async () => {
+    const { cp, nodes, clock } = cluster(["n0"]);
+    cp.reportStatus("n0", [instance("home", "n0", "running", 1, { restartPolicy: always })]);
+    clock.t += 3 * INTERVAL_MS + 1;
+    await cp.checkLiveness();
+    expect((await listed(cp))[0]).toMatchObject({ status: "pending" });
+    expect(cp.reportStatus("n0", [instance("home", "n0", "running", 1, { restartPolicy: always })])).toBe(
+      true,
+    );
+    await settle();
+    expect(nodes.get("n0")!.starts).toEqual([]);
+    expect((await listed(cp))[0]).toMatchObject({ nodeId: "n0", status: "running" });
+  });
+
+  it("stops a pending instance without a node: it is stopped and never started later", async () => {
+    const { cp, clock } = cluster(["n0"]);
+    cp.reportStatus("n0", [instance("idle", "n0", "running", 1, { restartPolicy: backoff })]);
+    clock.t += 3 * INTERVAL_MS + 1;
+    await cp.checkLiveness();
+    expect(await cp.stopInstance({ instanceId: "idle", deadlineMs: 0 })).toMatchObject({ status: "stopped" });
+    const n1 = new RecordingNode("n1", () => clock.t);
+    cp.registerNode(pb.Node.fromPartial({ nodeId: "n1", address: "10.0.0.9:7401" }), n1);
+    cp.reportStatus("n1", []);
+    await settle();
+    expect(n1.starts).toEqual([]);
+    expect(cp.facts.query({ instanceId: "idle" }).map((f) => f.kind)).toEqual([
+      "instance.lost",
+      "instance.pending",
+      "instance.stopped",
+    ]);
+  });
+
+  it("starts a pending instance exactly once, on the first joining node that carries its label, whatever joins", async () => {
+    const joiner = fc.record({
+      zone: fc.constantFrom("a", "b", "c"),
+      reports: fc.integer({ min: 1, max: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(joiner, { maxLength: 6 }), async (joiners) => {
+        const { cp, clock } = cluster(["n0"]);
+        cp.reportStatus("n0", [
+          instance("pinned", "n0", "running", 1, {
+            restartPolicy: always,
+            requiredNodeLabels: { zone: "a" },
+          }),
+        ]);
+        clock.t += 3 * INTERVAL_MS + 1;
+        await cp.checkLiveness();
+        const joined: RecordingNode[] = [];
+        for (const [i, j] of joiners.entries()) {
+          const node = new RecordingNode(`j${i}`, () => clock.t);
+          joined.push(node);
+          cp.registerNode(
+            pb.Node.fromPartial({
+              nodeId: node.nodeId,
+              address: `10.0.1.${i}:7401`,
+              labels: { zone: j.zone },
+            }),
+            node,
+          );
+          for (let r = 0; r < j.reports; r++) {
+            cp.reportStatus(
+              node.nodeId,
+              node.starts.length > 0 ? [instance("pinned", node.nodeId, "running", 1)] : [],
+            );
+            await settle();
+          }
+        }
+        const first = joiners.findIndex((j) => j.zone === "a");
+        const starts = joined.flatMap((n) => n.starts.map(() => n.nodeId));
+        expect(starts).toEqual(first === -1 ? [] : [`j${first}`]);
+        const [pinned] = await listed(cp);
+        expect(pinned!.status).toBe(first === -1 ? "pending" : "running");
+        expect(cp.facts.query({ kind: "instance.pending" })).toHaveLength(1);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it("takes a lost node back when it reports again, with a node.registered fact", async () => {

@@ -78,6 +78,14 @@ export class ControlPlane implements pb.ControlPlaneApi {
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly modules: ModuleStore;
+  /**
+   * Lost `always`/`backoff` instances no node could take, by id: listed as `pending` (on the node
+   * they were lost with) and started once a node's whole report shows a change of who could run
+   * them. The instance as it was is kept to start it the same way.
+   */
+  private readonly waiting = new Map<string, { instance: pb.Instance; detail: string }>();
+  /** Instances being started again right now: a second report must not start them twice. */
+  private readonly restarting = new Set<string>();
   readonly heartbeatIntervalMs: number;
   private livenessTimer: NodeJS.Timeout | null = null;
 
@@ -165,7 +173,13 @@ export class ControlPlane implements pb.ControlPlaneApi {
     const reported = new Set<string>();
     for (const instance of instances) {
       const known = this.instances.get(instance.instanceId);
-      if (known !== undefined && known.nodeId !== nodeId && !isEnded(known.status)) {
+      // A pending instance is nowhere: a node reporting it is the one it was just started on.
+      if (
+        known !== undefined &&
+        known.nodeId !== nodeId &&
+        !isEnded(known.status) &&
+        !this.waiting.has(known.instanceId)
+      ) {
         // The instance runs elsewhere now (moved while this node was out of reach, or started
         // again there): this node's copy never replaces it in the table, and if it still runs,
         // it goes.
@@ -182,11 +196,19 @@ export class ControlPlane implements pb.ControlPlaneApi {
       }
       reported.add(instance.instanceId);
       this.instances.set(instance);
+      // Its node is back with it: it waits no more.
+      this.waiting.delete(instance.instanceId);
     }
     if (!options.partial) {
       for (const instance of this.instances.onNode(nodeId)) {
-        if (!reported.has(instance.instanceId)) this.instances.delete(instance.instanceId);
+        if (!reported.has(instance.instanceId) && !this.waiting.has(instance.instanceId)) {
+          this.instances.delete(instance.instanceId);
+        }
       }
+      // A whole report comes first after a node (re)registers, and every few heartbeats: then a
+      // waiting instance may have somewhere to go. Its own node coming back brings it back as
+      // it reports it, so those are looked at only after the report is in the table.
+      if (this.waiting.size > 0) void this.startWaiting();
     }
     return true;
   }
@@ -273,29 +295,58 @@ export class ControlPlane implements pb.ControlPlaneApi {
     await Promise.all(moving.map((instance) => this.startElsewhere(instance)));
   }
 
+  /**
+   * Starts a lost instance again as it was. When no node can take it, it waits as `pending` with
+   * an `instance.pending` fact saying why, until a node's report gives it somewhere to go.
+   */
   private async startElsewhere(instance: pb.Instance): Promise<void> {
-    const module = this.modules.get(instance.moduleDigest);
-    try {
-      await this.startInstance(
-        pb.StartInstanceRequest.fromPartial({
-          instanceId: instance.instanceId,
-          ...(module === undefined ? { moduleDigest: instance.moduleDigest } : { module }),
-          args: instance.args,
-          env: instance.env,
-          limits: instance.limits,
-          restartPolicy: instance.restartPolicy,
-          assignments: instance.assignments,
-          labels: instance.labels,
-          requiredNodeLabels: instance.requiredNodeLabels,
-          preferredNodeLabels: instance.preferredNodeLabels,
-        }),
-      );
-    } catch (error) {
-      this.logger.error(
-        { instanceId: instance.instanceId, error: (error as Error).message },
-        "could not start a lost instance elsewhere",
-      );
+    if (this.restarting.has(instance.instanceId)) return;
+    const before = this.instances.get(instance.instanceId);
+    // Stopped meanwhile, or back with its own node: nothing to start.
+    if (before === undefined || (before.status !== "lost" && before.status !== "pending")) {
+      this.waiting.delete(instance.instanceId);
+      return;
     }
+    this.restarting.add(instance.instanceId);
+    try {
+      await this.launch(pb.startRequestFor(instance));
+      this.waiting.delete(instance.instanceId);
+    } catch (error) {
+      const wrapped = WasmatrixError.from(error);
+      if (wrapped.code !== ErrorCode.NODE_UNAVAILABLE) {
+        this.waiting.delete(instance.instanceId);
+        this.logger.error(
+          { instanceId: instance.instanceId, error: wrapped.message },
+          "could not start a lost instance elsewhere",
+        );
+        return;
+      }
+      const current = this.instances.get(instance.instanceId);
+      // Stopped meanwhile, or back with its own node: nothing to wait for.
+      if (current === undefined || (current.status !== "lost" && current.status !== "pending")) {
+        this.waiting.delete(instance.instanceId);
+        return;
+      }
+      const first = !this.waiting.has(instance.instanceId);
+      const detail = refusalText(wrapped);
+      this.waiting.set(instance.instanceId, { instance, detail });
+      if (current.status !== "pending") {
+        this.instances.set({ ...current, status: "pending", updatedAtMs: this.now() });
+      }
+      if (first) {
+        this.record({
+          kind: "instance.pending",
+          instanceId: instance.instanceId,
+          data: { reason: "no_eligible_node", detail },
+        });
+      }
+    } finally {
+      this.restarting.delete(instance.instanceId);
+    }
+  }
+
+  private async startWaiting(): Promise<void> {
+    await Promise.all([...this.waiting.values()].map(({ instance }) => this.startElsewhere(instance)));
   }
 
   /** One instance changed on a node (the embedded node reports every change at once). */
@@ -327,6 +378,18 @@ export class ControlPlane implements pb.ControlPlaneApi {
         { instanceId: request.instanceId, status: existing.status },
       );
     }
+    return this.launch(request);
+  }
+
+  /** Places and starts `request` on a node; the one that ran the instance before is preferred. */
+  private async launch(request: pb.StartInstanceRequest): Promise<pb.Instance> {
+    if (request.module.byteLength === 0 && request.moduleDigest !== "") {
+      // A start by digest (an instance started again, on a node that may never have had it)
+      // carries the bytes when they passed through here before.
+      const module = this.modules.get(request.moduleDigest);
+      if (module !== undefined) request = { ...request, module };
+    }
+    const existing = this.instances.get(request.instanceId);
     const nodeId =
       existing !== undefined && this.nodes.get(existing.nodeId)?.node.status === "alive"
         ? this.chooseNode(request, existing.nodeId)
@@ -360,6 +423,18 @@ export class ControlPlane implements pb.ControlPlaneApi {
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
+    const waiting = this.instances.get(request.instanceId);
+    if (waiting !== undefined && this.waiting.delete(request.instanceId)) {
+      // Nothing runs anywhere: the stop is only a change of the table, and a fact.
+      const stopped = { ...waiting, status: "stopped", updatedAtMs: this.now() };
+      this.instances.set(stopped);
+      this.record({
+        kind: "instance.stopped",
+        instanceId: request.instanceId,
+        data: { reason: "requested" },
+      });
+      return stopped;
+    }
     const instance = await this.nodeOf(request.instanceId).api.stopInstance(request);
     this.reportInstance(instance);
     return instance;
@@ -500,11 +575,33 @@ export class ControlPlane implements pb.ControlPlaneApi {
   }
 
   private nodeOf(instanceId: string): NodeEntry {
-    return this.node(this.instance(instanceId).nodeId);
+    const instance = this.instance(instanceId);
+    const waiting = this.waiting.get(instanceId);
+    if (waiting !== undefined) {
+      throw new WasmatrixError(
+        ErrorCode.NODE_UNAVAILABLE,
+        `instance '${instanceId}' is pending: its node '${instance.nodeId}' was lost and no node can run it now (${waiting.detail}); it starts by itself as soon as one can`,
+        { instanceId, status: "pending", lostNodeId: instance.nodeId },
+      );
+    }
+    return this.node(instance.nodeId);
   }
 
   private record(fact: DistributiveOmit<FactInput, "source">): void {
     this.facts.append({ ...fact, source: SOURCE });
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
   }
+}
+
+/** A placement refusal's per-node reasons as one line: `nb: node is lost; nc: label zone=b missing`. */
+function refusalText(error: WasmatrixError): string {
+  const rejected = error.details["rejected"];
+  if (typeof rejected !== "object" || rejected === null || Object.keys(rejected).length === 0) {
+    return error.message;
+  }
+  // By node id: placement lists nodes in the order they registered, which varies run to run.
+  return Object.entries(rejected as Record<string, unknown>)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([nodeId, reason]) => `${nodeId}: ${String(reason)}`)
+    .join("; ");
 }

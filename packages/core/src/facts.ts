@@ -34,6 +34,7 @@ export const FACT_KINDS = [
   "instance.restarted",
   "instance.restarts_exhausted",
   "instance.lost",
+  "instance.pending",
   "node.registered",
   "node.lost",
   "capability.assigned",
@@ -73,6 +74,12 @@ export interface FactDataByKind {
   "instance.restarted": { readonly attempt: number; readonly delayMs: number; readonly restarts?: number };
   "instance.restarts_exhausted": { readonly restarts: number };
   "instance.lost": { readonly reason?: string };
+  /**
+   * An instance to start again (a lost `always`/`backoff` one) that no node can take yet: it
+   * waits and starts once one can. `reason`: a short code (`no_eligible_node`); `detail`: why
+   * each node was passed over, for people.
+   */
+  "instance.pending": { readonly reason: string; readonly detail?: string };
   "node.registered": {
     readonly address?: string;
     readonly version?: string;
@@ -204,6 +211,7 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
   },
   "instance.restarts_exhausted": { subject: "instance", required: { restarts: count }, optional: {} },
   "instance.lost": { subject: "instance", required: {}, optional: { reason } },
+  "instance.pending": { subject: "instance", required: { reason }, optional: { detail: text } },
   "node.registered": {
     subject: "node",
     required: {},

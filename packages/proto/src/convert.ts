@@ -138,3 +138,24 @@ export function toBuffer(bytes: Uint8Array | undefined): Buffer {
   if (bytes === undefined) return Buffer.alloc(0);
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/**
+ * What starts `instance` again as it was recorded: same id, module (by digest; bytes when given),
+ * args, env, limits, restart policy, assignments and labels. The control plane uses it for a lost
+ * instance; `wasmatrix start --id` for a stopped one.
+ */
+export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.StartInstanceRequest {
+  return {
+    instanceId: instance.instanceId,
+    module: toBuffer(module),
+    moduleDigest: module === undefined ? instance.moduleDigest : "",
+    args: [...instance.args],
+    env: { ...instance.env },
+    limits: instance.limits,
+    restartPolicy: instance.restartPolicy,
+    assignments: [...instance.assignments],
+    labels: { ...instance.labels },
+    requiredNodeLabels: { ...instance.requiredNodeLabels },
+    preferredNodeLabels: { ...instance.preferredNodeLabels },
+  };
+}

@@ -37,5 +37,6 @@ export {
   ProviderCallResponse,
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
+export * from "./grpc-log.js";
 export * from "./server.js";
 export * from "./version.js";

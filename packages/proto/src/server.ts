@@ -104,10 +104,22 @@ export async function startGrpcServer(
   };
 }
 
+/**
+ * grpc-js words a failed bind as `No address added out of total 1 resolved errors: [listen
+ * EADDRINUSE: …]`; the system error inside is what a person can act on.
+ */
 function bindError(address: string, error: Error): WasmatrixError {
-  return new WasmatrixError(
-    ErrorCode.INVALID_REQUEST,
-    `cannot listen on ${address}: ${error.message}; is another wasmatrix already running there? pick another with --listen`,
-    { address },
-  );
+  const errno = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(error.message)?.[1];
+  const why =
+    errno === "EADDRINUSE"
+      ? "the address is in use; is another wasmatrix already running there? pick another with --listen"
+      : errno === "EACCES"
+        ? "permission denied (ports below 1024 need privileges); pick another with --listen"
+        : errno === "EADDRNOTAVAIL"
+          ? "no interface of this machine has that address; pick another with --listen"
+          : `${error.message}; pick another address with --listen`;
+  return new WasmatrixError(ErrorCode.INVALID_REQUEST, `cannot listen on ${address}: ${why}`, {
+    address,
+    ...(errno === undefined ? {} : { errno }),
+  });
 }

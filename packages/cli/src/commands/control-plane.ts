@@ -1,10 +1,20 @@
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
-import { applyConfigFile, configOption, logLevelOption, runUntilSignalled } from "../daemon.js";
+import {
+  applyConfigFile,
+  configOption,
+  formatBanner,
+  type LogFormat,
+  logFormatOption,
+  logLevelOption,
+  runUntilSignalled,
+  wantsBanner,
+} from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
-import { printError } from "../output.js";
+import { print, printError } from "../output.js";
+import { formatElapsed } from "../time-format.js";
 
 interface ControlPlaneOptions {
   listen: string;
@@ -12,6 +22,7 @@ interface ControlPlaneOptions {
   staticNodes?: string[];
   etcdEndpoints?: string[];
   logLevel: string;
+  logFormat?: LogFormat;
   config?: string;
 }
 
@@ -54,6 +65,7 @@ export function registerControlPlane(program: Command): void {
         .argParser(usage(parseEndpoints)),
     )
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .addOption(configOption())
     .addHelpText(
       "after",
@@ -75,11 +87,13 @@ Examples:
 }
 
 async function controlPlane(options: ControlPlaneOptions): Promise<number> {
-  const [{ startControlPlaneDaemon }, { createLogger }] = await Promise.all([
+  const [{ startControlPlaneDaemon }, { createLogger }, { routeGrpcLog }] = await Promise.all([
     import("@wasmatrix/daemons"),
     import("@wasmatrix/core/logger"),
+    import("@wasmatrix/proto"),
   ]);
   const logger = createLogger("wasmatrix-control-plane", { level: options.logLevel });
+  routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   try {
     const daemon = await startControlPlaneDaemon({
       listen: options.listen,
@@ -88,10 +102,34 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
     });
+    if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     return runUntilSignalled(() => daemon.close(), logger, 2_000);
   } catch (error) {
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;
   }
+}
+
+function banner(address: string, options: ControlPlaneOptions): string {
+  const nodes =
+    (options.etcdEndpoints ?? []).length > 0
+      ? `found in etcd at ${options.etcdEndpoints!.join(",")}`
+      : (options.staticNodes ?? []).length > 0
+        ? `polled at ${options.staticNodes!.join(",")}`
+        : "register here (wasmatrix node-agent --control-plane …)";
+  return formatBanner(
+    "wasmatrix control plane is up: node agents register and report here; clients call its API",
+    [
+      ["server", address],
+      ["nodes", nodes],
+      ["heartbeat", `${formatElapsed(options.heartbeatInterval ?? 1_000)} (a node silent for 3 is lost)`],
+    ],
+    [
+      ...(address === DEFAULT_API_ADDRESS ? [] : [`export WASMATRIX_SERVER=${address}`]),
+      `wasmatrix node-agent --control-plane ${address} --listen 127.0.0.1:7401 --labels zone=a`,
+      "wasmatrix nodes",
+      "wasmatrix events --follow",
+    ],
+  );
 }

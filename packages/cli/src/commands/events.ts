@@ -4,7 +4,7 @@ import { type ServerOptions, withClient, withServerOption } from "../connection.
 import { factJson } from "../json.js";
 import { parseNonNegative } from "../options.js";
 import { interruptSignal, print, printJsonLine } from "../output.js";
-import { factLine } from "../render.js";
+import { factHeader, factLine } from "../render.js";
 
 interface EventsOptions extends ServerOptions {
   follow?: boolean;
@@ -35,10 +35,11 @@ export function registerEvents(program: Command): void {
       .addHelpText(
         "after",
         `
-Each line is: SEQ TIME KIND INSTANCE DATA. Without --follow it prints the facts the server still
+Under a header row, each line is: SEQ TIME KIND INSTANCE NODE DATA (ids longer than their column
+are cut with …; --json has them whole). Without --follow it prints the facts the server still
 holds (a bounded window) and exits. Kinds: instance.started, instance.stopped,
 instance.completed, instance.crashed, instance.restarted, instance.restarts_exhausted,
-instance.lost, node.registered, node.lost, capability.assigned, capability.revoked.
+instance.lost, instance.pending, node.registered, node.lost, capability.assigned, capability.revoked.
 
 Examples:
   wasmatrix events
@@ -56,9 +57,15 @@ Examples:
           kinds: options.kind ?? [],
           noFollow: !options.follow,
         });
+        // After the first fact, not before: a server that does not answer leaves stdout empty.
+        let headed = false;
         for await (const fact of client.watchEvents(request, interrupt.signal)) {
           if (options.json) printJsonLine(factJson(fact));
-          else print(`${factLine(fact)}\n`);
+          else {
+            if (!headed) print(`${factHeader()}\n`);
+            headed = true;
+            print(`${factLine(fact)}\n`);
+          }
         }
       });
     } finally {

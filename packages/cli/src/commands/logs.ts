@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { type ServerOptions, withClient, withServerOption } from "../connection.js";
 import { logLineJson } from "../json.js";
 import { parsePositive } from "../options.js";
-import { interruptSignal, printJsonLine } from "../output.js";
+import { interruptSignal, printError, printJsonLine } from "../output.js";
 import { formatTimestamp } from "../time-format.js";
 
 interface LogsOptions extends ServerOptions {
@@ -41,9 +41,17 @@ Examples:
     try {
       await withClient(options, { instanceId: id }, async (client) => {
         const request = { instanceId: id, follow: options.follow === true, tail: options.tail ?? 0 };
+        let lines = 0;
         for await (const line of client.streamLogs(request, interrupt.signal)) {
+          lines++;
           if (options.json) printJsonLine(logLineJson(line));
           else writeLine(line, options.timestamps === true);
+        }
+        // Nothing at all reads like a broken command; say so, on stderr so pipes stay clean.
+        if (lines === 0 && !options.follow && !options.json) {
+          printError(
+            `no log lines from '${id}' yet (stdout, stderr and the logging capability); wait for them with: wasmatrix logs ${id} --follow\n`,
+          );
         }
       });
     } finally {

@@ -1,10 +1,21 @@
 import { DEFAULT_NODE_AGENT_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
-import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
+import {
+  applyConfigFile,
+  configOption,
+  formatBanner,
+  type LogFormat,
+  logFormatOption,
+  logLevelOption,
+  natsOption,
+  runUntilSignalled,
+  wantsBanner,
+} from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
-import { printError } from "../output.js";
+import { print, printError } from "../output.js";
+import { formatLabels } from "../render.js";
 import { parseCount } from "../units.js";
 
 interface NodeAgentOptions {
@@ -20,6 +31,7 @@ interface NodeAgentOptions {
   stopDeadline?: number;
   maxInstances?: number;
   logLevel: string;
+  logFormat?: LogFormat;
   config?: string;
 }
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
@@ -88,6 +100,7 @@ export function registerNodeAgent(program: Command): void {
         .argParser(usage(parseCount)),
     )
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .addOption(configOption())
     .addHelpText(
       "after",
@@ -114,6 +127,8 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
     import("@wasmatrix/providers"),
   ]);
   const logger = createLogger("wasmatrix-node-agent", { level: options.logLevel });
+  const { routeGrpcLog } = await import("@wasmatrix/proto");
+  routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   const local = localProviders({
     http: { allowPrivateAddresses: options.allowPrivateHttp === true },
@@ -134,6 +149,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       providers: local.providers,
       logger,
     });
+    if (wantsBanner(options.logFormat)) print(banner(daemon.address, daemon.agent.nodeId, options));
     return runUntilSignalled(
       async () => {
         await daemon.close(stopDeadlineMs);
@@ -148,4 +164,27 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
     printError(formatFailure(failure));
     return failure.exitCode;
   }
+}
+
+function banner(address: string, nodeId: string, options: NodeAgentOptions): string {
+  const reports =
+    options.controlPlane !== undefined
+      ? `to the control plane at ${options.controlPlane}`
+      : (options.etcdEndpoints ?? []).length > 0
+        ? `through etcd at ${options.etcdEndpoints!.join(",")}`
+        : "none: it waits to be polled (a control plane's --static-nodes)";
+  const server = options.controlPlane ?? "<control plane>";
+  return formatBanner(
+    "wasmatrix node agent is up: it runs instances and reports them",
+    [
+      ["node", nodeId],
+      ["listen", address],
+      ["labels", formatLabels(options.labels ?? {})],
+      ["reports", reports],
+    ],
+    [
+      `wasmatrix nodes --server ${server}`,
+      `wasmatrix start examples/build/echo_reactor.wasm --id echo --server ${server}`,
+    ],
+  );
 }

@@ -12,6 +12,7 @@ import {
 import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
+import { unreadable } from "../files.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
@@ -82,12 +83,7 @@ async function readModule(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new WasmatrixError(
-      ErrorCode.INVALID_REQUEST,
-      code === "ENOENT" ? `no such file: ${path}` : `cannot read ${path}: ${(error as Error).message}`,
-      { path },
-    );
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, unreadable(path, error).message, { path });
   }
 }
 

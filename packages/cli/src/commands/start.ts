@@ -5,12 +5,15 @@ import {
   DEFAULT_FUEL,
   DEFAULT_INVOKE_TIMEOUT_MS,
   DEFAULT_MAX_MEMORY_BYTES,
+  ErrorCode,
   formatDurationMs,
   type RestartPolicy,
+  WasmatrixError,
 } from "@wasmatrix/core";
-import { assignmentToProto, restartPolicyToProto } from "@wasmatrix/proto";
+import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
+import { UsageError } from "../failure.js";
 import { readFileArg } from "../files.js";
 import { instanceJson } from "../json.js";
 import {
@@ -51,7 +54,10 @@ export function registerStart(program: Command): void {
       .description(
         "Start a module as a supervised instance on the cluster (a reactor stays resident; a command runs to its end)",
       )
-      .argument("<module>", "path to a .wasm file (sent to the server)")
+      .argument(
+        "[module]",
+        "path to a .wasm file (sent to the server); omitted with --id, the stopped instance starts again as it was",
+      )
       .argument("[args...]", "arguments passed to a command guest (put them after --)")
       .option("--id <id>", "instance id; chosen by the server when omitted", parseInstanceId)
       .option(
@@ -105,6 +111,9 @@ Capabilities and their permissions: keyvalue (kv:read, kv:write, kv:delete, kv:l
 (msg:publish:<subject>, msg:subscribe:<subject>; * and > wildcards), logging (no permissions).
 An instance can call only what it is assigned; \`wasmatrix caps\` changes that while it runs.
 
+\`wasmatrix start --id <id>\` with no module starts a stopped (or ended) instance again as it was
+recorded: same module, args, env, limits, restart policy, capabilities and labels.
+
 Exits 0 once the instance is placed and has started (or already ended: a command may finish
 before the answer arrives; its status says so).
 
@@ -112,38 +121,89 @@ Examples:
   wasmatrix start examples/build/echo_reactor.wasm --id echo --restart always \\
     --cap keyvalue=kv:read,kv:write,kv:list --cap logging
   wasmatrix start examples/build/hello.wasm --id hello -e GREETING=hi -- alice bob
+  wasmatrix start --id echo                     # again, after wasmatrix stop echo
   wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
     --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker`,
       ),
-  ).action(async (modulePath: string, args: string[], options: StartOptions) => {
-    const request = {
-      instanceId: options.id ?? "",
-      args: [basename(modulePath), ...args],
-      env: pairsToRecord(options.env),
-      limits: {
-        maxMemoryBytes: options.memory ?? 0,
-        fuel: options.fuel ?? 0,
-        invokeTimeoutMs: options.timeout ?? 0,
-        runTimeoutMs: options.runTimeout ?? 0,
-      },
-      ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
-      assignments: (options.cap ?? []).map(assignmentToProto),
-      labels: pairsToRecord(options.label),
-      requiredNodeLabels: pairsToRecord(options.requireLabel),
-      preferredNodeLabels: pairsToRecord(options.preferLabel),
-    };
-    const call = {
-      timeoutMs: GUEST_TIMEOUT_MS,
-      ...(options.id === undefined ? {} : { instanceId: options.id }),
-    };
-    await withClient(options, call, async (client) => {
-      const module = await readFileArg(modulePath);
-      const instance = await client.startInstance(startRequest({ ...request, module }));
-      if (options.json) printJson(instanceJson(instance));
-      else print(instancesTable([instance], Date.now()));
-      if (!options.json && instance.status === "crashed") {
-        printError(`hint: it crashed already; see why with \`wasmatrix inspect ${instance.instanceId}\`\n`);
+  ).action(
+    async (modulePath: string | undefined, args: string[], options: StartOptions, command: Command) => {
+      if (modulePath === undefined) {
+        await startAgain(options, command);
+        return;
       }
-    });
-  });
+      const request = {
+        instanceId: options.id ?? "",
+        args: [basename(modulePath), ...args],
+        env: pairsToRecord(options.env),
+        limits: {
+          maxMemoryBytes: options.memory ?? 0,
+          fuel: options.fuel ?? 0,
+          invokeTimeoutMs: options.timeout ?? 0,
+          runTimeoutMs: options.runTimeout ?? 0,
+        },
+        ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
+        assignments: (options.cap ?? []).map(assignmentToProto),
+        labels: pairsToRecord(options.label),
+        requiredNodeLabels: pairsToRecord(options.requireLabel),
+        preferredNodeLabels: pairsToRecord(options.preferLabel),
+      };
+      const call = {
+        timeoutMs: GUEST_TIMEOUT_MS,
+        ...(options.id === undefined ? {} : { instanceId: options.id }),
+      };
+      await withClient(options, call, async (client) => {
+        const module = await readFileArg(modulePath);
+        // The runtime's intake, here before sending: an empty file would otherwise read as a request
+        // without a module, and a broken one gets the words `wasmatrix run` gives it.
+        const { validateModule } = await import("@wasmatrix/runtime");
+        await validateModule(module);
+        const instance = await client.startInstance(startRequest({ ...request, module }));
+        if (options.json) printJson(instanceJson(instance));
+        else print(instancesTable([instance], Date.now()));
+        if (!options.json && instance.status === "crashed") {
+          printError(`hint: it crashed already; see why with \`wasmatrix inspect ${instance.instanceId}\`\n`);
+        }
+      });
+    },
+  );
+}
+
+/** Options that only say where to start and how to print, which `start --id` without a module takes. */
+const AGAIN_OPTIONS = new Set(["id", "server", "json"]);
+
+/** `start --id X` without a module: the recorded instance X, started again as it was. */
+async function startAgain(options: StartOptions, command: Command): Promise<void> {
+  const id = options.id;
+  const changed = command.options
+    .filter(
+      (o) =>
+        !AGAIN_OPTIONS.has(o.attributeName()) && command.getOptionValueSource(o.attributeName()) === "cli",
+    )
+    .map((o) => o.long ?? o.flags);
+  await withClient(
+    options,
+    { timeoutMs: GUEST_TIMEOUT_MS, ...(id === undefined ? {} : { instanceId: id }) },
+    async (client) => {
+      if (id === undefined) {
+        throw new UsageError(
+          "start needs the module's path, or --id of a stopped instance to start it again",
+          "wasmatrix start <module.wasm> [--id <id>] or wasmatrix start --id <id>",
+        );
+      }
+      if (changed.length > 0) {
+        throw new UsageError(
+          `without a module, start --id ${id} starts the instance again exactly as it was; ${changed.join(", ")} would change it`,
+          `pass the module too to start it with other settings: wasmatrix start <module.wasm> --id ${id} …`,
+        );
+      }
+      // An unknown id is refused here (INSTANCE_NOT_FOUND), one still active by the start (ALREADY_EXISTS).
+      const { instance } = await client.queryInstance({ instanceId: id, factLimit: 0 });
+      if (instance === undefined) {
+        throw new WasmatrixError(ErrorCode.INSTANCE_NOT_FOUND, `no instance '${id}'`, { instanceId: id });
+      }
+      const started = await client.startInstance(startRequestFor(instance));
+      if (options.json) printJson(instanceJson(started));
+      else print(instancesTable([started], Date.now()));
+    },
+  );
 }

@@ -27,8 +27,9 @@ export function registerStop(program: Command): void {
         "after",
         `
 A stopped instance is not restarted, whatever its restart policy; a pending restart is cancelled.
-It stays listed by \`wasmatrix ps --all\` and can be inspected. Start it again with \`wasmatrix start\`
-and the same --id.
+It stays listed by \`wasmatrix ps --all\` and can be inspected. \`wasmatrix start --id <id>\` starts it
+again as it was (same module, args, capabilities…). A pending instance (waiting for a node) is
+stopped at once.
 
 Examples:
   wasmatrix stop echo

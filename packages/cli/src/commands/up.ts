@@ -2,7 +2,12 @@ import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { DEFAULT_API_ADDRESS, parseAssignment } from "@wasmatrix/core";
-import { assignmentToProto, type ControlPlaneApi, restartPolicyToProto } from "@wasmatrix/proto";
+import {
+  assignmentToProto,
+  type ControlPlaneApi,
+  restartPolicyToProto,
+  routeGrpcLog,
+} from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
@@ -72,6 +77,8 @@ export function registerUp(program: Command): void {
       `
 No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
+The API has no authentication yet: listen on anything but 127.0.0.1 only where every machine
+that can reach the address is trusted.
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
@@ -103,6 +110,7 @@ async function up(options: UpOptions): Promise<number> {
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-up", { level: options.logLevel });
+  routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
   try {
