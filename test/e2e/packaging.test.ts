@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   realpathSync,
   rmSync,
   writeFileSync,
@@ -210,6 +211,25 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
   );
 
   it(
+    "links, at set-up, a `wasmatrix` command that runs this checkout's sources (scripts/link-cli.sh)",
+    async () => {
+      const linkPrefix = join(work, "link-prefix");
+      const env = {
+        ...process.env,
+        npm_config_prefix: linkPrefix,
+        PATH: `${join(linkPrefix, "bin")}:${process.env.PATH}`,
+      };
+      const linked = ok(await run("bash", [join(ROOT, "scripts/link-cli.sh")], { cwd: elsewhere, env }));
+      expect(linked.stdout).toContain("runs this checkout");
+      const command = join(linkPrefix, "bin", "wasmatrix");
+      expect(realpathSync(command)).toBe(realpathSync(join(ROOT, "packages/cli/bin/wasmatrix.js")));
+      const version = ok(await run(command, ["--version"], { cwd: elsewhere }));
+      expect(version.stdout.trim()).toBe("0.1.0");
+    },
+    2 * COMMAND_TIMEOUT_MS,
+  );
+
+  it(
     "runs the README's library example, examples/library/embedded.mjs, in a project that installs the library tarballs",
     async () => {
       const project = join(work, "project");
@@ -228,6 +248,12 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
         }),
       );
       copyFileSync(join(ROOT, "examples/library/embedded.mjs"), join(project, "embedded.mjs"));
+
+      // What the README shows is the example itself, from its first import on.
+      const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+      const shown = /```js\n(import \{ invokeRequest[^`]*)```/.exec(readme)?.[1];
+      const file = readFileSync(join(ROOT, "examples/library/embedded.mjs"), "utf8");
+      expect(shown).toBe(file.slice(file.indexOf("import { invokeRequest")));
 
       const example = ok(await run(process.execPath, ["embedded.mjs"], { cwd: project }));
       expect(example.stdout).toBe("hello from wasm\n");
