@@ -1,3 +1,4 @@
+import { CAPABILITY_KINDS, type CapabilityKind } from "./capability-kinds.js";
 import { ErrorCode, errors, WasmatrixError } from "./errors.js";
 import { ProviderId } from "./ids.js";
 import {
@@ -17,8 +18,7 @@ import { invalid, onlyFields, requireObject, truncate } from "./validation.js";
  * with which permissions.
  */
 
-export const CAPABILITY_KINDS = ["keyvalue", "http", "messaging", "logging"] as const;
-export type CapabilityKind = (typeof CAPABILITY_KINDS)[number];
+export { CAPABILITY_KINDS, type CapabilityKind } from "./capability-kinds.js";
 
 /** The `namespace` argument of `__host_call` (see docs/abi.md). */
 export type CapabilityNamespace = `wasmatrix:${CapabilityKind}`;

@@ -1,4 +1,4 @@
-import type { CapabilityKind } from "./capabilities.js";
+import type { CapabilityKind } from "./capability-kinds.js";
 import { ErrorCode, WasmatrixError } from "./errors.js";
 import { invalid, isPlainObject, truncate } from "./validation.js";
 
