@@ -32,8 +32,8 @@ if (!HAVE_HELLO) {
   console.warn(`skipping the packaging test: ${HELLO} is missing; build it with: npm run build:examples`);
 }
 
-/** Packing builds every package; on a busy 2-core machine a cold `tsc -b` alone takes ~40 s. */
-const PACK_TIMEOUT_MS = 180_000;
+/** Packing builds every package; on a busy 2-core machine a cold `tsc -b` alone takes ~40 s, more beside other tests. */
+const PACK_TIMEOUT_MS = 300_000;
 /** An install resolves a few dozen third-party packages from the npm cache. */
 const INSTALL_TIMEOUT_MS = 120_000;
 const COMMAND_TIMEOUT_MS = 30_000;
