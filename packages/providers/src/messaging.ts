@@ -47,7 +47,12 @@ export interface MessagingProviderOptions {
   logger?: Logger;
 }
 
-export type { InboundMessage, MessageHandler, MessageSubscription } from "./inbound-message.js";
+export {
+  headerValues,
+  type InboundMessage,
+  type MessageHandler,
+  type MessageSubscription,
+} from "./inbound-message.js";
 
 const EMPTY = new Uint8Array(0);
 
