@@ -23,6 +23,7 @@ export async function importBundled<T>(source: string): Promise<T> {
     platform: "node",
     format: "esm",
     target: "node20",
+    conditions: ["wasmatrix-source"],
     write: false,
     logLevel: "silent",
   });

@@ -2,7 +2,7 @@
  * The distributed mode (issue 6): placement at 1,000 nodes, StartInstance and Invoke round trips
  * through a real control plane and node agent over gRPC on 127.0.0.1, failover after a node's
  * `kill -9`, and control-plane recovery with 2 × 1,000 instances. Every figure sits beside a
- * baseline measured in the same run. `npm run bench -- cluster`, or alone: `npx tsx bench/cluster.ts`.
+ * baseline measured in the same run. `npm run bench -- cluster`, or alone: `npx tsx --conditions=wasmatrix-source bench/cluster.ts`.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

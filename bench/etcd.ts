@@ -3,7 +3,7 @@
  * takes to be declared lost through its lease, and how long a fresh control plane takes to learn
  * 3 nodes × 1,000 instances. Each beside the same thing done without etcd in the same run.
  *
- * Runs as a suite of `bench/run.ts` (export `etcdSuite`) or alone: `npx tsx bench/etcd.ts [--long]`.
+ * Runs as a suite of `bench/run.ts` (export `etcdSuite`) or alone: `npx tsx --conditions=wasmatrix-source bench/etcd.ts [--long]`.
  */
 import { pathToFileURL } from "node:url";
 import { listRequest, type WasmatrixClient } from "@wasmatrix/client";

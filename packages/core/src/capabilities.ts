@@ -1,3 +1,4 @@
+import { CAPABILITY_KINDS, type CapabilityKind } from "./capability-kinds.js";
 import { ErrorCode, WasmatrixError } from "./errors.js";
 import { ProviderId } from "./ids.js";
 import {
@@ -15,20 +16,13 @@ import { invalid, onlyFields, requireObject, truncate } from "./validation.js";
  * with which permissions.
  */
 
-export const CAPABILITY_KINDS = ["keyvalue", "http", "messaging", "logging"] as const;
-export type CapabilityKind = (typeof CAPABILITY_KINDS)[number];
-
-/** Capabilities a provider process can serve; logging is always served inside the node. */
-export const PROVIDED_CAPABILITY_KINDS = [
-  "keyvalue",
-  "http",
-  "messaging",
-] as const satisfies readonly CapabilityKind[];
-export type ProvidedCapabilityKind = (typeof PROVIDED_CAPABILITY_KINDS)[number];
-
-export function isProvidedCapabilityKind(value: unknown): value is ProvidedCapabilityKind {
-  return typeof value === "string" && (PROVIDED_CAPABILITY_KINDS as readonly string[]).includes(value);
-}
+export {
+  CAPABILITY_KINDS,
+  type CapabilityKind,
+  isProvidedCapabilityKind,
+  PROVIDED_CAPABILITY_KINDS,
+  type ProvidedCapabilityKind,
+} from "./capability-kinds.js";
 
 /** The `namespace` argument of `__host_call` (see docs/abi.md). */
 export type CapabilityNamespace = `wasmatrix:${CapabilityKind}`;

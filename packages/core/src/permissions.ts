@@ -1,4 +1,4 @@
-import type { CapabilityKind } from "./capabilities.js";
+import type { CapabilityKind } from "./capability-kinds.js";
 import { ErrorCode, type ErrorDetails, WasmatrixError } from "./errors.js";
 import { invalid, isPlainObject, truncate } from "./validation.js";
 

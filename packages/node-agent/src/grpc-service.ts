@@ -18,4 +18,4 @@ export function nodeAgentService(api: pb.NodeAgentApi & NodeFactsApi): UntypedSe
   return handlers as unknown as UntypedServiceImplementation;
 }
 
-export const NodeAgentServiceDefinition = pb.NodeAgentService;
+export const NodeAgentServiceDefinition: typeof pb.NodeAgentService = pb.NodeAgentService;

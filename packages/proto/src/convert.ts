@@ -11,7 +11,7 @@ import {
   validateRestartPolicy,
   WasmatrixError,
 } from "@wasmatrix/core";
-import type * as pb from "./index.js";
+import type * as pb from "./generated/wasmatrix/v1/types.js";
 
 /** Mapping between the core's types and the protocol's messages, in both directions. */
 

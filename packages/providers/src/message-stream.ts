@@ -13,8 +13,7 @@ import {
   type StreamConfig,
   type Subscription,
 } from "nats";
-import type { InboundMessage, MessageSubscription } from "./messaging.js";
-import { headerValues } from "./messaging.js";
+import { headerValues, type InboundMessage, type MessageSubscription } from "./inbound-message.js";
 import { JetStreamErrCode, jetStreamErrCode, natsFailure } from "./nats-errors.js";
 import type { NatsLink } from "./nats-link.js";
 import { natsName } from "./nats-names.js";

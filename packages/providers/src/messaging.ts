@@ -7,6 +7,12 @@ import {
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { type Msg, type MsgHdrs, headers as natsHeaders } from "nats";
+import {
+  headerValues,
+  type InboundMessage,
+  type MessageHandler,
+  type MessageSubscription,
+} from "./inbound-message.js";
 import { base64Field, encoder, parseObject, stringField } from "./json.js";
 import {
   type DurableSink,
@@ -41,37 +47,12 @@ export interface MessagingProviderOptions {
   logger?: Logger;
 }
 
-/** A message handed to a host-side subscriber. */
-export interface InboundMessage {
-  readonly subject: string;
-  readonly data: Uint8Array;
-  /** The first value of each header the publisher set. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** Core NATS only: where a request wants its answer. JetStream does not keep reply subjects. */
-  readonly reply: string | undefined;
-  /** 1 the first time; higher when JetStream delivers it again. Always 1 for core NATS. */
-  readonly deliveryCount: number;
-  /** Done with it: JetStream will not deliver it again. No effect for core NATS. */
-  ack(): void;
-  /** Give it back: JetStream delivers it again after `delayMs`. No effect for core NATS. */
-  nak(delayMs?: number): void;
-  /** Still working on it: restarts JetStream's ack timer. No effect for core NATS. */
-  working(): void;
-  /** Answers a request; false when the message asked for no answer. */
-  respond(data: Uint8Array): boolean;
-}
-
-export type MessageHandler = (message: InboundMessage) => Promise<void>;
-
-/** A host-side subscription; the nats client renews it after every reconnection. */
-export interface MessageSubscription {
-  readonly subject: string;
-  readonly queue: string | undefined;
-  /** Stops delivery. A handler already running finishes. */
-  unsubscribe(): Promise<void>;
-  /** Resolves once no more messages will be delivered. */
-  readonly closed: Promise<void>;
-}
+export {
+  headerValues,
+  type InboundMessage,
+  type MessageHandler,
+  type MessageSubscription,
+} from "./inbound-message.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -274,18 +255,11 @@ export class MessagingProvider implements CapabilityProvider {
   }
 }
 
-function firstValues(hdrs: MsgHdrs | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (hdrs === undefined) return out;
-  for (const [name, values] of hdrs) if (values[0] !== undefined) out[name] = values[0];
-  return out;
-}
-
 function inbound(msg: Msg): InboundMessage {
   return {
     subject: msg.subject,
     data: msg.data,
-    headers: firstValues(msg.headers),
+    headers: headerValues(msg.headers),
     reply: msg.reply === undefined || msg.reply === "" ? undefined : msg.reply,
     deliveryCount: 1,
     ack: () => undefined,
@@ -294,8 +268,6 @@ function inbound(msg: Msg): InboundMessage {
     respond: (data) => msg.respond(data),
   };
 }
-
-export { firstValues as headerValues };
 
 /** The permission a messaging call needs (a pure function: the node checks it before any provider runs). */
 export function messagingRequired(operation: string, payload: Uint8Array): PermissionRequest {

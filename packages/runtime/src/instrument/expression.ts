@@ -1,5 +1,5 @@
-import { shiftFunction } from "./context.js";
 import { invalidModule } from "./errors.js";
+import { type IndexPlan, shiftFunction } from "./index-plan.js";
 import {
   DELEGATE,
   Decoder,
@@ -16,18 +16,7 @@ import {
 import type { Reader } from "./reader.js";
 import { uleb, type Writer } from "./writer.js";
 
-/** Indices the rewrite needs, fixed for a module. */
-export interface IndexPlan {
-  /** Functions imported by the original module: indices below this do not move. */
-  importedFunctions: number;
-  /** Functions of the original module, imported and defined. */
-  totalFunctions: number;
-  /** How far defined functions move: the number of imports the instrumenter adds. */
-  functionShift: number;
-  fuelFunction: number;
-  growFunction: number;
-  fuelGlobal: number;
-}
+export type { IndexPlan } from "./index-plan.js";
 
 const EDIT_CHARGE = 0;
 const EDIT_FUNC_INDEX = 1;

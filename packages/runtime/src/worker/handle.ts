@@ -76,6 +76,8 @@ function workerScript(): URL {
       platform: "node",
       format: "esm",
       target: "node20",
+      // The workspace packages' sources, as in tests; their default export is built dist/.
+      conditions: ["wasmatrix-source"],
       write: false,
       logLevel: "silent",
     });
