@@ -117,6 +117,7 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
         "client",
         "control-plane",
         "core",
+        "daemons",
         "embedded",
         "etcd",
         "node-agent",
