@@ -32,7 +32,8 @@ async function runDaemon(args: string[], ready: (output: Output) => boolean): Pr
   killWithTests(child);
   const output: Output = { stdout: "", stderr: "" };
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
+  // A daemon that never gets ready is killed here: vitest's workers do not run exit hooks.
+  const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${args[0]} never got ready:\n${output.stdout}\n${output.stderr}`)),
       READY_TIMEOUT_MS,
@@ -55,6 +56,10 @@ async function runDaemon(args: string[], ready: (output: Output) => boolean): Pr
       clearTimeout(timer);
       reject(new Error(`${args[0]} exited with ${code} before it was ready:\n${output.stderr}`));
     });
+  });
+  await started.catch((error: unknown) => {
+    child.kill("SIGKILL");
+    throw error;
   });
   // Only the output is under test here: a SIGTERM that lands in the microseconds between the
   // ready line and the daemon's signal handlers ends it by the signal instead of with 0.
