@@ -12,9 +12,11 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
 import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@wasmatrix/providers";
 import {
+  DEFAULT_NODE_OUTPUT_BYTES,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
+  OutputBudget,
   Runtime,
   type RuntimeOptions,
   resolveLimits,
@@ -59,6 +61,11 @@ export interface NodeAgentOptions {
   maxFacts?: number;
   /** Log lines kept per instance. Default 1 000. */
   logLines?: number;
+  /**
+   * Bytes of log lines kept across all instances; each instance keeps at most twice its
+   * `maxOutputBytes` (stdout and stderr). Default 256 MiB.
+   */
+  maxLogBytes?: number;
   /** Ended instances (stopped, completed, crashed) kept for inspection. Default 1 000. */
   maxEndedInstances?: number;
   /** How long a graceful stop waits before forcing. Default 5 s. */
@@ -90,6 +97,7 @@ export class NodeAgent {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly logBudget: OutputBudget;
   private closed = false;
 
   constructor(private readonly options: NodeAgentOptions = {}) {
@@ -105,6 +113,7 @@ export class NodeAgent {
       (assignment) => this.providerFor(assignment),
     );
     this.runtime = new Runtime({ ...options.runtime, hostCallRouter: router, logger: this.logger });
+    this.logBudget = new OutputBudget(options.maxLogBytes ?? DEFAULT_NODE_OUTPUT_BYTES);
     const messaging = this.providers.get("messaging");
     this.subscriptions =
       messaging !== undefined && "subscribeDurable" in messaging
@@ -171,8 +180,9 @@ export class NodeAgent {
         record: (fact) => this.record(fact),
         changed: (view) => this.changed(view),
       },
-      this.options.logLines ?? 1_000,
+      { lines: this.options.logLines ?? 1_000, budget: this.logBudget },
     );
+    this.instances.get(instanceId)?.logs.release();
     this.instances.set(instanceId, managed);
     this.evictEnded();
     await managed.start();
@@ -436,6 +446,7 @@ export class NodeAgent {
     for (const [id, m] of this.instances) {
       if (ended <= max) break;
       if (!m.isActive) {
+        m.logs.release();
         this.instances.delete(id);
         ended--;
       }

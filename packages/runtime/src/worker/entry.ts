@@ -8,9 +8,13 @@ import { BridgeWorkerSide } from "./bridge.js";
 import type { FromWorker, Job, JobResult, LoadJob, ToWorker, WorkerInit } from "./protocol.js";
 import { builtinRouter, type RoutedInstance, type WorkerRouter } from "./router.js";
 
-/** Output is flushed to the main thread at the end of each batch, or sooner once this much is pending… */
-const FLUSH_BYTES = 64 * 1024;
-/** …or this long after the last flush, so a long-running command's output streams out. */
+/**
+ * Output goes to the main thread at the end of each batch, or this long after the last flush so a
+ * long-running command's output streams out. Between flushes each stream keeps only its newest
+ * `maxOutputBytes` (the rest is counted and dropped): a guest writing as fast as it can sends the
+ * main thread at most two rings per interval, not everything it wrote, so the thread that serves
+ * every other instance is never flooded.
+ */
 const FLUSH_INTERVAL_MS = 50;
 
 const port = parentPort!;
@@ -47,9 +51,10 @@ class Hosted implements RoutedInstance {
 
   write(fd: 1 | 2, bytes: Uint8Array): void {
     (fd === 1 ? this.stdout : this.stderr).write(bytes);
+    const pending = this.stdout.size + this.stderr.size;
     if (
-      this.stdout.totalBytes + this.stderr.totalBytes > FLUSH_BYTES ||
-      performance.now() - this.lastFlush > FLUSH_INTERVAL_MS
+      performance.now() - this.lastFlush > FLUSH_INTERVAL_MS ||
+      (init.flushOutputBytes !== undefined && pending >= init.flushOutputBytes)
     ) {
       this.flush();
     }
@@ -63,8 +68,10 @@ class Hosted implements RoutedInstance {
     ] as const) {
       if (ring.totalBytes === 0) continue;
       const data = ring.read();
-      ring.clear();
-      post({ t: "output", instanceId: this.instanceId, fd, data });
+      const dropped = ring.droppedBytes;
+      // Freed, not kept: an instance that printed a burst once does not hold its ring forever.
+      ring.release();
+      post({ t: "output", instanceId: this.instanceId, fd, data, dropped });
     }
   }
 }
