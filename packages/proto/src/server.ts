@@ -50,13 +50,27 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Largest request a server reads: the largest module a start may carry (64 MiB, the runtime's
+ * `DEFAULT_MAX_MODULE_BYTES`) and 1 MiB for the rest of the request. grpc-js compares the length
+ * in a message's 5-byte header with it and answers RESOURCE_EXHAUSTED before reading the body,
+ * so an oversized request costs the server nothing.
+ */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 65 * 1024 * 1024;
+
+export interface GrpcServerOptions {
+  /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
+  maxReceiveMessageBytes?: number;
+}
+
 /** Binds a gRPC server with the given services; `address` may use port 0 for any free port. */
 export async function startGrpcServer(
   address: string,
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[],
+  options: GrpcServerOptions = {},
 ): Promise<RunningServer> {
   const server = new Server({
-    "grpc.max_receive_message_length": 80 * 1024 * 1024,
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
   });
   for (const { definition, implementation } of services) server.addService(definition, implementation);
