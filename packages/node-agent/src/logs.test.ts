@@ -45,11 +45,21 @@ describe("LogBuffer", () => {
     const logs = new LogBuffer("i", { lines: 10, maxBytes: MiB });
     logs.write("stdout", encoder.encode("before\npartial"));
     logs.write("stdout", encoder.encode("tail\n"), 104_857_600);
+    logs.write("stdout", encoder.encode("more\n"), 5);
     expect(logs.read().map((l) => l.text)).toEqual([
       "before",
       "partial",
       "[wasmatrix: 104857600 bytes of stdout dropped, over the output cap]",
       "tail",
+      "[wasmatrix: 5 bytes of stdout dropped, over the output cap]",
+      "more",
+      "[wasmatrix: 104857605 bytes of stdout dropped in all, over the output cap]",
+    ]);
+    // The total stays readable after the markers themselves have been pushed out.
+    for (let i = 0; i < 20; i++) logs.write("stdout", encoder.encode(`line ${i}\n`));
+    expect(logs.read(1).map((l) => l.text)).toEqual([
+      "line 19",
+      "[wasmatrix: 104857605 bytes of stdout dropped in all, over the output cap]",
     ]);
   });
 

@@ -67,6 +67,11 @@ export class LogBuffer {
   private count = 0;
   private bytes = 0;
   private droppedLines = 0;
+  /** Bytes the runtime dropped over the output cap, per stream, and when it last did. */
+  private readonly droppedBytes: Record<LogStream, { bytes: number; at: number }> = {
+    stdout: { bytes: 0, at: 0 },
+    stderr: { bytes: 0, at: 0 },
+  };
   private readonly partial: Record<LogStream, PartialLine> = {
     stdout: new PartialLine(),
     stderr: new PartialLine(),
@@ -101,6 +106,8 @@ export class LogBuffer {
   write(stream: LogStream, bytes: Uint8Array, dropped = 0): void {
     const partial = this.partial[stream];
     if (dropped > 0) {
+      this.droppedBytes[stream].bytes += dropped;
+      this.droppedBytes[stream].at = this.now();
       this.endPartial(stream);
       this.push(stream, `[wasmatrix: ${dropped} bytes of ${stream} dropped, over the output cap]`);
     }
@@ -124,13 +131,27 @@ export class LogBuffer {
     this.endPartial("stderr");
   }
 
-  /** Retained lines, oldest first; `tail` keeps only the last so many. */
+  /**
+   * Retained lines, oldest first; `tail` keeps only the last so many. Then, for a stream that
+   * lost output over the cap, a line with the total: the markers where bytes went missing are
+   * soon pushed out by the lines after them, and a user reading the logs must still learn it.
+   */
   read(tail = 0): LogLine[] {
     const out: LogLine[] = [];
     const n = tail > 0 ? Math.min(tail, this.count) : this.count;
     for (let i = n; i > 0; i--) {
       const line = this.lines[(this.next - i + this.capacity) % this.capacity];
       if (line !== undefined) out.push(line);
+    }
+    for (const stream of ["stdout", "stderr"] as const) {
+      const { bytes, at } = this.droppedBytes[stream];
+      if (bytes === 0) continue;
+      out.push({
+        instanceId: this.instanceId,
+        stream,
+        text: `[wasmatrix: ${bytes} bytes of ${stream} dropped in all, over the output cap]`,
+        at,
+      });
     }
     return out;
   }

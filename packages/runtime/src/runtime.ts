@@ -42,9 +42,10 @@ export interface RuntimeOptions {
   maxOutputBytesTotal?: number;
   /**
    * Every byte a guest writes reaches `onOutput` listeners, for a CLI whose output is its user's
-   * terminal. Default false: a stream forwards at most its newest `maxOutputBytes` per 50 ms and
-   * per batch of jobs, and counts the rest as dropped, so a flooding guest cannot swamp the thread
-   * serving every other instance.
+   * terminal. Default false: output is forwarded every 50 ms and at the end of each batch of jobs,
+   * each stream's newest `maxOutputBytes` at most, and no more than `maxOutputBytes` of an
+   * instance's output per second; the rest is counted as dropped, so a flooding guest cannot
+   * swamp the thread serving every other instance.
    */
   forwardAllOutput?: boolean;
   logger?: Logger;
