@@ -9,10 +9,15 @@ import type { Suite, SuiteOptions } from "../suite.js";
 
 const FLOOD = new URL("../../examples/build/flood.wasm", import.meta.url);
 const PAYLOAD = new TextEncoder().encode("ping");
+const MIB = 1024 * 1024;
 /** Past this, the neighbour is waiting on something the flood does, not on its own work. */
 const P99_TARGET_MS = 20;
-/** "Flat": RSS growth allowed from the first to the last quarter of the flood, in MiB. */
-const FLAT_MIB = 32;
+/**
+ * "Flat": RSS growth allowed over the second half of the flood, in MiB. The first half is warm-up:
+ * the flooding worker's heap grows to its working size over about 25 s (+40 MiB), then stays.
+ */
+const FLAT_MIB = 16;
+const READINGS = 10;
 
 interface Phase {
   latenciesMs: number[];
@@ -20,12 +25,12 @@ interface Phase {
   rssMiB: number[];
 }
 
-/** Calls the neighbour one at a time for `seconds`, reading RSS four times along the way. */
+/** Calls the neighbour one at a time for `seconds`, reading RSS READINGS times along the way. */
 async function neighbour(call: () => Promise<boolean>, seconds: number): Promise<Phase> {
   const phase: Phase = { latenciesMs: [], failures: 0, rssMiB: [] };
   const started = performance.now();
-  const quarter = (seconds * 1000) / 4;
-  let nextReading = started + quarter;
+  const every = (seconds * 1000) / READINGS;
+  let nextReading = started + every;
   while (performance.now() - started < seconds * 1000) {
     const t = performance.now();
     const ok = await call().catch(() => false);
@@ -33,7 +38,7 @@ async function neighbour(call: () => Promise<boolean>, seconds: number): Promise
     if (!ok) phase.failures++;
     if (performance.now() >= nextReading) {
       phase.rssMiB.push(currentMemory().rssMiB);
-      nextReading += quarter;
+      nextReading += every;
     }
   }
   return phase;
@@ -42,6 +47,7 @@ async function neighbour(call: () => Promise<boolean>, seconds: number): Promise
 async function run({ long, log }: SuiteOptions): Promise<SuiteResult> {
   const started = performance.now();
   const seconds = long ? 60 : 8;
+  const floodSeconds = long ? 180 : 40;
   const embedded = await createEmbedded();
   const figures: Figure[] = [];
   const notes: string[] = [];
@@ -66,15 +72,16 @@ async function run({ long, log }: SuiteOptions): Promise<SuiteResult> {
         limits: { fuel: 9e15 },
       }),
     );
-    log(`output flood: neighbour beside a guest writing stdout as fast as it can, ${seconds} s`);
-    const flooded = await neighbour(call, seconds);
+    log(`output flood: neighbour beside a guest writing stdout as fast as it can, ${floodSeconds} s`);
+    const flooded = await neighbour(call, floodSeconds);
     const view = agent.get("flood");
     const lines = agent.logs("flood");
-    const markers = lines.filter((l) => l.text.includes("bytes of stdout dropped")).length;
-    const stdout = agent.runtime.get("flood")?.stdout;
-    const written = stdout?.totalBytes ?? 0;
-    const dropped = stdout?.droppedBytes ?? 0;
+    const total = /(\d+) bytes of stdout dropped in all/.exec(lines.at(-1)?.text ?? "");
+    const dropped = Number(total?.[1] ?? 0);
+    const written = agent.runtime.get("flood")?.stdout.totalBytes ?? 0;
     await client.stopInstance({ instanceId: "flood", deadlineMs: 0 });
+    const half = flooded.rssMiB[Math.floor(flooded.rssMiB.length / 2) - 1]!;
+    const growth = Math.max(...flooded.rssMiB.slice(flooded.rssMiB.length / 2)) - half;
     const a = summarize(alone.latenciesMs);
     const f = summarize(flooded.latenciesMs);
     figures.push(
@@ -95,18 +102,19 @@ async function run({ long, log }: SuiteOptions): Promise<SuiteResult> {
         target: { text: "= 0", met: flooded.failures + alone.failures === 0 },
       },
       {
-        name: "process RSS growth, first → last quarter of the flood",
-        value: flooded.rssMiB.at(-1)! - flooded.rssMiB[0]!,
+        name: "process RSS growth over the second half of the flood",
+        value: growth,
         unit: "MiB",
         baselines: [{ label: "RSS before the flood (after GC)", value: before.rssMiB }],
         ratios: false,
-        target: targets.atMost(flooded.rssMiB.at(-1)! - flooded.rssMiB[0]!, FLAT_MIB, "MiB"),
-        note: `RSS ${flooded.rssMiB.map((m) => m.toFixed(0)).join(" → ")} MiB during the flood`,
+        target: targets.atMost(growth, FLAT_MIB, "MiB"),
+        note: `RSS every ${floodSeconds / READINGS} s: ${flooded.rssMiB.map((m) => m.toFixed(0)).join(" → ")} MiB`,
       },
     );
     notes.push(
-      `the flood is examples/build/flood.wasm (64 KiB writes of 80-column lines, no end) under the default 1 MiB output cap, ${view.status} at the end: it wrote ${(written / 1024 ** 2).toFixed(0)} MiB (${(written / 1024 ** 2 / seconds).toFixed(0)} MiB/s), of which ${(dropped / 1024 ** 2).toFixed(0)} MiB were dropped and counted before reaching the main thread; its log kept the newest ${lines.length} lines, ${markers} of them "dropped" markers`,
-      "one embedded node (createEmbedded), the neighbour is examples' echo reactor on the shared worker pool, the flood a command on a worker of its own; a call is timed from the client's invoke to its answer",
+      `the flood is examples/build/flood.wasm (64 KiB writes of 80-column lines, no end) under the default 1 MiB output cap, ${view.status} at the end: it wrote about ${(written / MIB).toFixed(0)} MiB (${(written / MIB / floodSeconds).toFixed(0)} MiB/s), of which ${((written - dropped) / MIB).toFixed(1)} MiB reached the main thread and ${(dropped / MIB).toFixed(0)} MiB were dropped and counted in the worker (the log's last line says so)`,
+      "one embedded node (createEmbedded), the neighbour is examples' echo reactor on the shared worker pool, the flood a command on a worker of its own; a call is timed from the client's invoke to its answer. On 2 cores the flood's worker takes one whole: the neighbour's p99 and max are mostly that contention",
+      "before (commit f090463, not measured in this run): every byte crossed to the main thread and into the log buffer; five 100 MB invocations of echo_reactor's flood op stalled a neighbour up to 2.7 s and grew an in-process node by 154 MiB after GC, and a node agent process running flood.wasm fell silent long enough to be declared lost (test/output-flood.test.ts failed both ways)",
     );
   } finally {
     await embedded.close();
@@ -124,6 +132,6 @@ export const outputFloodSuite: Suite = {
   name: "output-flood",
   title: "Output flood (issue 12)",
   summary:
-    "A neighbour reactor's echo latency beside a guest writing stdout as fast as it can (8 s; 60 s with --long), against the same neighbour alone in the same run; node RSS during the flood.",
+    "A neighbour reactor's echo latency beside a guest writing stdout as fast as it can (40 s; 180 s with --long), against the same neighbour alone in the same run (8 s; 60 s); node RSS during the flood.",
   run,
 };
