@@ -43,8 +43,8 @@ export interface RuntimeOptions {
   /**
    * Every byte a guest writes reaches `onOutput` listeners, for a CLI whose output is its user's
    * terminal. Default false: output is forwarded every 50 ms and at the end of each batch of jobs,
-   * each stream's newest `maxOutputBytes` at most, and no more than `maxOutputBytes` of an
-   * instance's output per second; the rest is counted as dropped, so a flooding guest cannot
+   * each stream's newest `maxOutputBytes` at most, and no more than `maxOutputBytes` (at least
+   * 1 MiB) of an instance's output per second; the rest is counted as dropped, so a flooding guest cannot
    * swamp the thread serving every other instance.
    */
   forwardAllOutput?: boolean;
