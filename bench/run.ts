@@ -9,10 +9,19 @@ import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
+import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
 
-const SUITES: Suite[] = [runtimeSuite, embeddedSuite, clusterSuite, etcdSuite, capabilitiesSuite, soakSuite];
+const SUITES: Suite[] = [
+  runtimeSuite,
+  embeddedSuite,
+  clusterSuite,
+  etcdSuite,
+  capabilitiesSuite,
+  soakSuite,
+  outputFloodSuite,
+];
 const FLAGS = new Set(["--write", "--long"]);
 
 const args = process.argv.slice(2);

@@ -95,6 +95,23 @@ static int publish(const uint8_t *payload, size_t len) {
   return respond_or_fail(ok, resp, resp_len);
 }
 
+// Payload: a decimal byte count. Writes that many bytes of 80-column lines to stdout in 64 KiB
+// writes, then answers the count: a reactor flooding its output during one invocation.
+static int flood(const uint8_t *payload, size_t len) {
+  static char chunk[64 * 1024];
+  char digits[24] = {0};
+  memcpy(digits, payload, len < sizeof digits - 1 ? len : sizeof digits - 1);
+  unsigned long long total = strtoull(digits, NULL, 10);
+  memset(chunk, 'x', sizeof chunk);
+  for (size_t i = 79; i < sizeof chunk; i += 80) chunk[i] = '\n';
+  for (unsigned long long written = 0; written < total;) {
+    size_t n = total - written > sizeof chunk ? sizeof chunk : (size_t)(total - written);
+    written += fwrite(chunk, 1, n, stdout);
+  }
+  fflush(stdout);
+  return wasmatrix_respond_str(digits);
+}
+
 WASMATRIX_INIT {
   wasmatrix_register("echo", echo);
   wasmatrix_register("upper", upper);
@@ -104,4 +121,5 @@ WASMATRIX_INIT {
   wasmatrix_register("log", log_payload);
   wasmatrix_register("http_get", http_get);
   wasmatrix_register("publish", publish);
+  wasmatrix_register("flood", flood);
 }

@@ -17,6 +17,7 @@ import {
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
+import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
 import { InstanceTable } from "./instance-table.js";
 import { ModuleStore } from "./module-store.js";
 import { Placement } from "./placement.js";
@@ -31,6 +32,8 @@ export interface ControlPlaneOptions {
   lossAfterIntervals?: number;
   /** Module bytes kept to start instances again elsewhere after a node loss. Default 256 MiB. */
   moduleCacheBytes?: number;
+  /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
+  maxModuleBytes?: number;
   logger?: Logger;
   now?: () => number;
   version?: string;
@@ -94,7 +97,9 @@ export class ControlPlane implements pb.ControlPlaneApi {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
-    this.modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024);
+    this.modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024, (digest) =>
+      this.moduleInUse(digest),
+    );
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   }
 
@@ -370,6 +375,11 @@ export class ControlPlane implements pb.ControlPlaneApi {
     }
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
+    if (request.module.byteLength > 0) {
+      // Checked here, before anything keeps the bytes or a node spends a compile on them.
+      checkModuleSize(request.module, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
+      await validateModule(request.module);
+    }
     const existing = this.instances.get(request.instanceId);
     if (existing !== undefined && !isEnded(existing.status)) {
       throw new WasmatrixError(
@@ -394,9 +404,10 @@ export class ControlPlane implements pb.ControlPlaneApi {
       existing !== undefined && this.nodes.get(existing.nodeId)?.node.status === "alive"
         ? this.chooseNode(request, existing.nodeId)
         : this.chooseNode(request);
-    if (request.module.byteLength > 0) this.modules.put(request.module);
     const instance = await this.startOn(nodeId, request);
     this.reportInstance(instance);
+    // Kept once it runs, and pinned while it does (moduleInUse).
+    if (request.module.byteLength > 0) this.modules.put(request.module);
     return instance;
   }
 
@@ -547,6 +558,17 @@ export class ControlPlane implements pb.ControlPlaneApi {
       },
       previous,
     );
+  }
+
+  /** Whether an instance runs `digest`, or will be started again from it after its node's loss. */
+  private moduleInUse(digest: string): boolean {
+    for (const instance of this.instances.values()) {
+      if (instance.moduleDigest !== digest) continue;
+      if (!isEnded(instance.status)) return true;
+      const policy = instance.restartPolicy?.policy?.$case;
+      if (instance.status === "lost" && (policy === "always" || policy === "backoff")) return true;
+    }
+    return false;
   }
 
   private instance(instanceId: string): pb.Instance {

@@ -16,9 +16,11 @@ import type * as pb from "@wasmatrix/proto";
 import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@wasmatrix/providers";
 import {
   capacityExhausted,
+  DEFAULT_NODE_OUTPUT_BYTES,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
+  OutputBudget,
   Runtime,
   type RuntimeOptions,
   resolveLimits,
@@ -68,6 +70,11 @@ export interface NodeAgentOptions {
   maxFacts?: number;
   /** Log lines kept per instance. Default 1 000. */
   logLines?: number;
+  /**
+   * Bytes of log lines kept across all instances; each instance keeps at most twice its
+   * `maxOutputBytes` (stdout and stderr). Default 256 MiB.
+   */
+  maxLogBytes?: number;
   /** Ended instances (stopped, completed, crashed) kept for inspection. Default 1 000. */
   maxEndedInstances?: number;
   /** How long a graceful stop waits before forcing. Default 5 s. */
@@ -99,6 +106,7 @@ export class NodeAgent {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly logBudget: OutputBudget;
   private closed = false;
 
   constructor(private readonly options: NodeAgentOptions = {}) {
@@ -119,6 +127,7 @@ export class NodeAgent {
       hostCallRouter: router,
       logger: this.logger,
     });
+    this.logBudget = new OutputBudget(options.maxLogBytes ?? DEFAULT_NODE_OUTPUT_BYTES);
     const messaging = this.providers.get("messaging");
     this.subscriptions =
       messaging !== undefined && "subscribeDurable" in messaging
@@ -189,8 +198,9 @@ export class NodeAgent {
         record: (fact) => this.record(fact),
         changed: (view) => this.changed(view),
       },
-      this.options.logLines ?? 1_000,
+      { lines: this.options.logLines ?? 1_000, budget: this.logBudget },
     );
+    this.instances.get(instanceId)?.logs.release();
     this.instances.set(instanceId, managed);
     this.evictEnded();
     await managed.start();
@@ -452,6 +462,7 @@ export class NodeAgent {
     for (const [id, m] of this.instances) {
       if (ended <= max) break;
       if (!m.isActive) {
+        m.logs.release();
         this.instances.delete(id);
         ended--;
       }

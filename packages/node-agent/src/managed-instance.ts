@@ -18,6 +18,7 @@ import type {
   InstanceLimits,
   InvokeResult,
   Outcome,
+  OutputBudget,
   Runtime,
   RuntimeInstance,
 } from "@wasmatrix/runtime";
@@ -109,11 +110,16 @@ export class ManagedInstance implements RoutingState {
   constructor(
     readonly definition: InstanceDefinition,
     private readonly context: InstanceContext,
-    logLines: number,
+    logs: { lines: number; budget?: OutputBudget },
   ) {
     this.createdAt = context.now();
     this.updatedAt = this.createdAt;
-    this.logs = new LogBuffer(definition.instanceId, logLines, context.now);
+    // The output cap bounds what the logs keep too: stdout's and stderr's together.
+    this.logs = new LogBuffer(definition.instanceId, {
+      ...logs,
+      maxBytes: 2 * definition.limits.maxOutputBytes,
+      now: context.now,
+    });
   }
 
   get id(): string {
@@ -301,7 +307,7 @@ export class ManagedInstance implements RoutingState {
       return;
     }
     this.current = instance;
-    instance.onOutput((fd, data) => this.logs.write(fd === 1 ? "stdout" : "stderr", data));
+    instance.onOutput((fd, data, dropped) => this.logs.write(fd === 1 ? "stdout" : "stderr", data, dropped));
     instance.onLost((outcome) => this.ended(generation, outcome));
     this.startedAt = this.context.now();
     if (instance.initOutcome?.status === "crashed") {

@@ -56,9 +56,19 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Largest request a server reads: the largest module a start may carry (64 MiB, the runtime's
+ * `DEFAULT_MAX_MODULE_BYTES`) and 1 MiB for the rest of the request. grpc-js compares the length
+ * in a message's 5-byte header with it and answers RESOURCE_EXHAUSTED before reading the body,
+ * so an oversized request costs the server nothing.
+ */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 65 * 1024 * 1024;
+
 export interface GrpcServerOptions {
   /** Where refused sends and INTERNAL answers (bugs) are logged. @default silentLogger */
   logger?: Logger;
+  /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
+  maxReceiveMessageBytes?: number;
 }
 
 /**
@@ -73,7 +83,7 @@ export async function startGrpcServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const server = new Server({
-    "grpc.max_receive_message_length": 80 * 1024 * 1024,
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
     interceptors: [statusGuard(logger)],
   });

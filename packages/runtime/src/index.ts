@@ -6,7 +6,7 @@ export { instrument, type ModuleInfo } from "./instrument/index.js";
 export * from "./intake.js";
 export * from "./limits.js";
 export * from "./outcome.js";
-export { OutputRing } from "./output/index.js";
+export { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
 export * from "./runtime.js";
 export {
   type BuiltinRouterContext,

@@ -9,13 +9,15 @@ import { instrument, type ModuleInfo } from "./instrument/index.js";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } from "./intake.js";
 import { type InstanceLimits, MAX_MEMORY_BYTES_CEILING, resolveLimits, WASM_PAGE_BYTES } from "./limits.js";
 import type { InvokeResult, Outcome } from "./outcome.js";
-import { OutputRing } from "./output/index.js";
+import { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
 import { type JobInput, WorkerHandle } from "./worker/handle.js";
 
 export const DEFAULT_HOST_CALL_TIMEOUT_MS = 10_000;
 /** Spinning this long before parking catches answers from in-process providers without a wake-up. */
 export const DEFAULT_SPIN_MICROS = 50;
 export const DEFAULT_WATCHDOG_GRACE_MS = 2_000;
+/** With `forwardAllOutput`, a worker flushes once this much output is pending. */
+const FORWARD_ALL_FLUSH_BYTES = 64 * 1024;
 
 export interface RuntimeOptions {
   /** Worker threads shared by reactor instances. Default: the number of cores, at most 4. */
@@ -39,6 +41,19 @@ export interface RuntimeOptions {
   watchdogGraceMs?: number;
   /** Ceiling on any instance's memory cap; also the largest host-call payload a worker bridge carries. */
   maxHostCallPayloadBytes?: number;
+  /**
+   * Bytes of stdout and stderr kept across all instances (each instance's own cap still applies).
+   * Default 256 MiB.
+   */
+  maxOutputBytesTotal?: number;
+  /**
+   * Every byte a guest writes reaches `onOutput` listeners, for a CLI whose output is its user's
+   * terminal. Default false: output is forwarded every 50 ms and at the end of each batch of jobs,
+   * each stream's newest `maxOutputBytes` at most, and no more than `maxOutputBytes` (at least
+   * 1 MiB) of an instance's output per second; the rest is counted as dropped, so a flooding guest cannot
+   * swamp the thread serving every other instance.
+   */
+  forwardAllOutput?: boolean;
   logger?: Logger;
 }
 
@@ -67,7 +82,8 @@ export interface InstanceSpec {
   dedicatedWorker?: boolean;
 }
 
-type OutputListener = (fd: 1 | 2, data: Uint8Array) => void;
+/** `dropped`: bytes of this stream lost (over the output cap) just before `data`. */
+type OutputListener = (fd: 1 | 2, data: Uint8Array, dropped: number) => void;
 type LostListener = (outcome: Outcome) => void;
 
 /**
@@ -83,6 +99,7 @@ export class Runtime {
   private readonly maxPayload: number;
   /** Instances this runtime holds at most. */
   readonly capacity: number;
+  private readonly outputBudget: OutputBudget;
   private closed = false;
 
   constructor(private readonly options: RuntimeOptions = {}) {
@@ -93,6 +110,12 @@ export class Runtime {
     });
     this.maxPayload = options.maxHostCallPayloadBytes ?? 16 * 1024 * 1024;
     this.capacity = resolveMaxInstances(options.maxInstances);
+    this.outputBudget = new OutputBudget(options.maxOutputBytesTotal ?? DEFAULT_NODE_OUTPUT_BYTES);
+  }
+
+  /** Bytes of output buffers held across all instances, against `maxOutputBytesTotal`. */
+  get outputBytes(): number {
+    return this.outputBudget.usedBytes;
   }
 
   get cacheStats() {
@@ -176,13 +199,22 @@ export class Runtime {
     }
     const dedicated = spec.dedicatedWorker ?? kind === "command";
     const worker = dedicated ? this.spawn(true) : this.pick();
-    const instance = new RuntimeInstance(instanceId, kind, compiled.digest, limits, worker, dedicated, () => {
-      this.instances.delete(instanceId);
-      if (dedicated) {
-        this.dedicated.delete(worker);
-        void worker.terminate();
-      }
-    });
+    const instance = new RuntimeInstance(
+      instanceId,
+      kind,
+      compiled.digest,
+      limits,
+      worker,
+      dedicated,
+      this.outputBudget,
+      () => {
+        this.instances.delete(instanceId);
+        if (dedicated) {
+          this.dedicated.delete(worker);
+          void worker.terminate();
+        }
+      },
+    );
     this.instances.set(instanceId, instance);
     worker.instances.add(instanceId);
     try {
@@ -231,6 +263,7 @@ export class Runtime {
       init: {
         spinMicros: this.options.spinMicros ?? DEFAULT_SPIN_MICROS,
         hostCallTimeoutMs: this.options.hostCallTimeoutMs ?? DEFAULT_HOST_CALL_TIMEOUT_MS,
+        ...(this.options.forwardAllOutput === true ? { flushOutputBytes: FORWARD_ALL_FLUSH_BYTES } : {}),
         ...(this.options.workerRouter === undefined
           ? {}
           : {
@@ -250,7 +283,8 @@ export class Runtime {
         }
         return router.call(instanceId, request);
       },
-      onOutput: (instanceId, fd, data) => this.instances.get(instanceId)?.deliverOutput(fd, data),
+      onOutput: (instanceId, fd, data, dropped) =>
+        this.instances.get(instanceId)?.deliverOutput(fd, data, dropped),
       onLost: (instanceIds, error) => {
         this.logger.error({ instances: instanceIds.length, error: error.message }, "runtime worker lost");
         for (const id of instanceIds) this.instances.get(id)?.markLost(error.message);
@@ -282,10 +316,11 @@ export class RuntimeInstance {
     private readonly worker: WorkerHandle,
     /** Whether the worker is this instance's alone: then disposing may simply end the thread. */
     private readonly ownsWorker: boolean,
+    outputBudget: OutputBudget,
     private readonly release: () => void,
   ) {
-    this.stdout = new OutputRing(limits.maxOutputBytes);
-    this.stderr = new OutputRing(limits.maxOutputBytes);
+    this.stdout = new OutputRing(limits.maxOutputBytes, outputBudget);
+    this.stderr = new OutputRing(limits.maxOutputBytes, outputBudget);
   }
 
   /** Runs a command instance to its end. */
@@ -326,13 +361,17 @@ export class RuntimeInstance {
     // shared worker unloads the instance between jobs, so its neighbours never notice.
     if (!this.worker.isDead && !this.ownsWorker)
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
+    this.stdout.release();
+    this.stderr.release();
     this.release();
   }
 
   /** @internal */
-  deliverOutput(fd: 1 | 2, data: Uint8Array): void {
-    (fd === 1 ? this.stdout : this.stderr).write(data);
-    for (const listener of this.outputListeners) listener(fd, data);
+  deliverOutput(fd: 1 | 2, data: Uint8Array, dropped = 0): void {
+    const ring = fd === 1 ? this.stdout : this.stderr;
+    ring.countDropped(dropped);
+    ring.write(data);
+    for (const listener of this.outputListeners) listener(fd, data, dropped);
   }
 
   /** @internal */

@@ -106,7 +106,8 @@ function limitsFrom(options: RunOptions): Partial<InstanceLimits> {
 async function run(modulePath: string, args: string[], options: RunOptions): Promise<number> {
   // Loaded here rather than at the top so that the other commands do not pay for the engine.
   const { describeCrash, Runtime } = await import("@wasmatrix/runtime");
-  const runtime = new Runtime({ workers: 1 });
+  // Its output is its user's terminal (or pipe): every byte goes there, none is dropped.
+  const runtime = new Runtime({ workers: 1, forwardAllOutput: true });
   try {
     const limits = limitsFrom(options);
     const env = parseEnvPairs(options.env);

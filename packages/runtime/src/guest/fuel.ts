@@ -96,6 +96,10 @@ export class FuelMeter {
 
   private trip(trap: FuelTrap): never {
     this.tripped = trap;
+    // Settled first: a deadline seen in a sleep or a host call, between refills, would otherwise
+    // forget what the guest burnt since the last refill (an invocation ended by its timeout in
+    // its first chunk reported fuelUsed 0).
+    this.settle();
     this.grant(0);
     throw trap;
   }

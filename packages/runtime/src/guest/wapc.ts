@@ -62,6 +62,7 @@ export class WapcHost {
       return undefined;
     },
     __guest_response: (ptr: number, len: number) => {
+      this.checkBounds(ptr, len, "__guest_response");
       if (len >>> 0 > this.options.maxPayloadBytes) {
         throw new ResponseTooLarge(
           `guest response of ${len >>> 0} bytes exceeds the payload cap of ${this.options.maxPayloadBytes}`,
@@ -71,7 +72,7 @@ export class WapcHost {
       return undefined;
     },
     __guest_error: (ptr: number, len: number) => {
-      const bytes = this.read(ptr, Math.min(len >>> 0, this.options.maxPayloadBytes), "__guest_error");
+      const bytes = this.read(ptr, len, "__guest_error", this.options.maxPayloadBytes);
       this.guestError = decoder.decode(bytes);
       return undefined;
     },
@@ -88,6 +89,9 @@ export class WapcHost {
       this.hostCalls++;
       this.hostResponse = EMPTY;
       this.hostError = EMPTY;
+      // Bounds before the cap: a range outside memory is a broken guest, which crashes; only an
+      // in-bounds payload over the cap is an error the guest can handle (docs/abi.md).
+      this.checkBounds(payloadPtr, payloadLen, "__host_call");
       if (payloadLen >>> 0 > this.options.maxPayloadBytes) {
         return this.fail({
           code: ErrorCode.RESOURCE_EXHAUSTED,
@@ -126,7 +130,7 @@ export class WapcHost {
       return undefined;
     },
     __console_log: (ptr: number, len: number) => {
-      const bytes = this.read(ptr, Math.min(len >>> 0, this.options.maxPayloadBytes), "__console_log");
+      const bytes = this.read(ptr, len, "__console_log", this.options.maxPayloadBytes);
       this.options.consoleLog(decoder.decode(bytes));
       return undefined;
     },
@@ -168,7 +172,8 @@ export class WapcHost {
     return bytes;
   }
 
-  private read(ptr: number, len: number, fn: string): Uint8Array {
+  /** The whole range the guest named must be in memory, even when only a prefix of it is read. */
+  private checkBounds(ptr: number, len: number, fn: string): ArrayBuffer {
     const buffer = this.options.getMemory().buffer;
     const start = ptr >>> 0;
     const length = len >>> 0;
@@ -178,11 +183,17 @@ export class WapcHost {
         `guest passed an out-of-bounds region [${start}, +${length}) to ${fn}`,
       );
     }
-    return new Uint8Array(buffer, start, length);
+    return buffer;
+  }
+
+  /** A view of the guest's range, at most `keep` bytes of it. */
+  private read(ptr: number, len: number, fn: string, keep = Number.POSITIVE_INFINITY): Uint8Array {
+    const buffer = this.checkBounds(ptr, len, fn);
+    return new Uint8Array(buffer, ptr >>> 0, Math.min(len >>> 0, keep));
   }
 
   private readString(ptr: number, len: number): string {
-    return decoder.decode(this.read(ptr, Math.min(len >>> 0, 4096), "__host_call"));
+    return decoder.decode(this.read(ptr, len, "__host_call", 4096));
   }
 
   private write(ptr: number, bytes: Uint8Array, fn: string): void {

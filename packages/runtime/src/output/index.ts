@@ -1,4 +1,7 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import type { OutputBudget } from "./budget.js";
+
+export { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget } from "./budget.js";
 
 /** Where a guest's stdout or stderr bytes go. Writers hand over a copy, never a view of guest memory. */
 export interface OutputSink {
@@ -17,7 +20,9 @@ const decoder = new TextDecoder();
 /**
  * Keeps the newest `capacity` bytes written to it and counts the rest. Memory is bounded by
  * `capacity` and allocated only as output arrives; once the buffer reaches `capacity` it is
- * reused in place and never reallocated.
+ * reused in place and never reallocated. With a node-wide `budget`, the buffer grows only as far
+ * as the budget allows: a ring denied growth keeps fewer (still the newest) bytes and counts the
+ * rest as dropped.
  */
 export class OutputRing implements OutputSink {
   readonly capacity: number;
@@ -27,7 +32,10 @@ export class OutputRing implements OutputSink {
   private retained = 0;
   private dropped = 0;
 
-  constructor(capacity: number) {
+  constructor(
+    capacity: number,
+    private readonly budget?: OutputBudget,
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 0) {
       throw new WasmatrixError(
         ErrorCode.INVALID_REQUEST,
@@ -53,17 +61,16 @@ export class OutputRing implements OutputSink {
   write(bytes: Uint8Array): void {
     const n = bytes.byteLength;
     if (n === 0) return;
-    const capacity = this.capacity;
-    if (n >= capacity) {
+    const buffer = this.reserve(Math.min(this.capacity, this.retained + n));
+    const length = buffer?.byteLength ?? 0;
+    if (buffer === null || n >= length) {
       // The write alone fills the ring: everything before it, and its own head, is lost.
-      if (capacity > 0) this.reserve(capacity).set(bytes.subarray(n - capacity));
-      this.dropped += this.retained + n - capacity;
+      if (buffer !== null) buffer.set(bytes.subarray(n - length));
+      this.dropped += this.retained + n - length;
       this.start = 0;
-      this.retained = capacity;
+      this.retained = length;
       return;
     }
-    const buffer = this.reserve(Math.min(capacity, this.retained + n));
-    const length = buffer.byteLength;
     const overflow = Math.max(0, this.retained + n - length);
     this.dropped += overflow;
     this.start = (this.start + overflow) % length;
@@ -91,6 +98,11 @@ export class OutputRing implements OutputSink {
     return decoder.decode(this.read());
   }
 
+  /** Counts bytes dropped before they reached this ring (by a worker's ring, for one). */
+  countDropped(bytes: number): void {
+    this.dropped += bytes;
+  }
+
   /** Forgets the retained bytes and both counters; the buffer is kept for the next writes. */
   clear(): void {
     this.start = 0;
@@ -98,15 +110,31 @@ export class OutputRing implements OutputSink {
     this.dropped = 0;
   }
 
-  /** A buffer of at least `needed` bytes (never more than `capacity`), holding the retained bytes. */
-  private reserve(needed: number): Uint8Array {
+  /** Forgets the retained bytes and both counters, and frees the buffer (back to the budget). */
+  release(): void {
+    this.clear();
+    if (this.buffer !== null) this.budget?.release(this.buffer.byteLength);
+    this.buffer = null;
+  }
+
+  /**
+   * A buffer of at least `needed` bytes (never more than `capacity`), holding the retained bytes;
+   * smaller (or none) when the budget refuses the growth.
+   */
+  private reserve(needed: number): Uint8Array | null {
     const current = this.buffer;
     if (current !== null && current.byteLength >= needed) return current;
     let length = Math.max(current?.byteLength ?? 0, INITIAL_BUFFER_BYTES);
     while (length < needed) length *= 2;
-    const next = new Uint8Array(Math.min(length, this.capacity));
-    // Growth happens only before the first wrap, so the retained bytes start at 0.
-    if (current !== null) next.set(current.subarray(0, this.retained));
+    length = Math.min(length, this.capacity);
+    if (length === 0) return current;
+    if (this.budget !== undefined && !this.budget.tryReserve(length - (current?.byteLength ?? 0))) {
+      return current;
+    }
+    const next = new Uint8Array(length);
+    // Without a budget, growth happens only before the first wrap; a ring that the budget held
+    // back may have wrapped since, so the retained bytes are copied oldest first either way.
+    if (current !== null) next.set(this.read());
     this.start = 0;
     this.buffer = next;
     return next;

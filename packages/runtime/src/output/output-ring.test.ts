@@ -1,7 +1,7 @@
 import { WasmatrixError } from "@wasmatrix/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { OutputRing } from "./index.js";
+import { OutputBudget, OutputRing } from "./index.js";
 
 const RUNS = 200;
 
@@ -113,5 +113,45 @@ describe("OutputRing", () => {
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("refuses a capacity of %s", (capacity) => {
     expect(() => new OutputRing(capacity)).toThrow(WasmatrixError);
+  });
+
+  it("keeps every ring of a node within the node's budget, the newest bytes of each, and counts the rest", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40_000 }),
+        fc.array(fc.tuple(fc.nat({ max: 3 }), stepArb), { maxLength: 80 }),
+        (budgetBytes, steps) => {
+          const budget = new OutputBudget(budgetBytes);
+          const rings = Array.from({ length: 4 }, () => new OutputRing(12_000, budget));
+          const written = [0, 0, 0, 0];
+          for (const [i, step] of steps) {
+            const ring = rings[i]!;
+            if (step.kind === "write") {
+              const before = ring.read();
+              ring.write(step.bytes);
+              written[i]! += step.bytes.byteLength;
+              // Whatever size the budget allowed, what is kept is the tail of what was written.
+              const all = new Uint8Array([...before, ...step.bytes]);
+              expect(ring.read()).toEqual(all.subarray(all.byteLength - ring.size));
+            } else if (step.kind === "clear") {
+              ring.release();
+              written[i] = 0;
+            }
+            expect(ring.totalBytes).toBe(written[i]);
+            expect(budget.usedBytes).toBeLessThanOrEqual(budgetBytes);
+          }
+          for (const ring of rings) ring.release();
+          expect(budget.usedBytes).toBe(0);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("counts bytes dropped upstream as dropped", () => {
+    const ring = new OutputRing(16);
+    ring.countDropped(1000);
+    ring.write(new TextEncoder().encode("tail"));
+    expect([ring.size, ring.droppedBytes, ring.totalBytes]).toEqual([4, 1000, 1004]);
   });
 });

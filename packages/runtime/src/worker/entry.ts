@@ -8,10 +8,21 @@ import { BridgeWorkerSide } from "./bridge.js";
 import type { FromWorker, Job, JobResult, LoadJob, ToWorker, WorkerInit } from "./protocol.js";
 import { builtinRouter, type RoutedInstance, type WorkerRouter } from "./router.js";
 
-/** Output is flushed to the main thread at the end of each batch, or sooner once this much is pending… */
-const FLUSH_BYTES = 64 * 1024;
-/** …or this long after the last flush, so a long-running command's output streams out. */
+/**
+ * Output goes to the main thread at the end of each batch, or this long after the last flush so a
+ * long-running command's output streams out…
+ */
 const FLUSH_INTERVAL_MS = 50;
+/**
+ * …but no more than `maxOutputBytes` (or 1 MiB if more) of an instance's output per this window. Between flushes
+ * each stream keeps only its newest `maxOutputBytes` and counts the rest as dropped, so a guest
+ * writing as fast as it can (1.3 GB/s here) costs the main thread, which serves every other
+ * instance, one cap's worth of lines a second, however it writes: in one endless command or in a
+ * thousand invocations a second.
+ */
+const FORWARD_WINDOW_MS = 1_000;
+/** The allowance per window is never below this, so a small cap does not also slow the output. */
+const MIN_FORWARD_BYTES = 1024 * 1024;
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -28,6 +39,11 @@ class Hosted implements RoutedInstance {
   readonly stdout: OutputRing;
   readonly stderr: OutputRing;
   private lastFlush = performance.now();
+  private windowStart = performance.now();
+  private forwarded = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Bytes forwarded per window. */
+  private readonly allowance: number;
   guest!: GuestInstance;
   context: unknown;
 
@@ -36,6 +52,7 @@ class Hosted implements RoutedInstance {
     maxOutputBytes: number,
     context: unknown,
   ) {
+    this.allowance = Math.max(maxOutputBytes, MIN_FORWARD_BYTES);
     this.stdout = new OutputRing(maxOutputBytes);
     this.stderr = new OutputRing(maxOutputBytes);
     this.context = context;
@@ -47,24 +64,57 @@ class Hosted implements RoutedInstance {
 
   write(fd: 1 | 2, bytes: Uint8Array): void {
     (fd === 1 ? this.stdout : this.stderr).write(bytes);
-    if (
-      this.stdout.totalBytes + this.stderr.totalBytes > FLUSH_BYTES ||
-      performance.now() - this.lastFlush > FLUSH_INTERVAL_MS
-    ) {
-      this.flush();
+    if (init.flushOutputBytes !== undefined) {
+      if (this.stdout.size + this.stderr.size >= init.flushOutputBytes) this.flush();
+      return;
     }
+    this.settle(false);
   }
 
+  /**
+   * Flushes if the interval has passed (or `batchEnd`) and the window's allowance is not spent;
+   * otherwise the output waits in the rings, and a timer flushes it when the window turns.
+   */
+  settle(batchEnd: boolean): void {
+    if (this.stdout.totalBytes + this.stderr.totalBytes === 0) return;
+    if (init.flushOutputBytes !== undefined) {
+      this.flush();
+      return;
+    }
+    const now = performance.now();
+    if (now - this.windowStart >= FORWARD_WINDOW_MS) {
+      this.windowStart = now;
+      this.forwarded = 0;
+    }
+    if (this.forwarded >= this.allowance) {
+      this.timer ??= setTimeout(
+        () => {
+          this.timer = null;
+          this.settle(true);
+        },
+        this.windowStart + FORWARD_WINDOW_MS - now,
+      );
+      return;
+    }
+    if (batchEnd || now - this.lastFlush > FLUSH_INTERVAL_MS) this.flush();
+  }
+
+  /** Sends what the rings hold now, whatever the allowance (a final flush, or the allowed one). */
   flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     this.lastFlush = performance.now();
+    this.forwarded += this.stdout.size + this.stderr.size;
     for (const [fd, ring] of [
       [1, this.stdout],
       [2, this.stderr],
     ] as const) {
       if (ring.totalBytes === 0) continue;
       const data = ring.read();
-      ring.clear();
-      post({ t: "output", instanceId: this.instanceId, fd, data });
+      const dropped = ring.droppedBytes;
+      // Freed, not kept: an instance that printed a burst once does not hold its ring forever.
+      ring.release();
+      post({ t: "output", instanceId: this.instanceId, fd, data, dropped });
     }
   }
 }
@@ -161,6 +211,6 @@ function execute(job: Job): JobResult {
 
 port.on("message", (message: ToWorker) => {
   const results = message.jobs.map(execute);
-  for (const job of message.jobs) hosted.get(job.instanceId)?.flush();
+  for (const job of message.jobs) hosted.get(job.instanceId)?.settle(true);
   post({ t: "results", results });
 });

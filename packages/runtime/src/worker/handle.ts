@@ -26,7 +26,7 @@ export interface WorkerHandleOptions {
   maxBridgePayloadBytes: number;
   /** Serves host calls the worker forwards; rejects with a WasmatrixError to answer with an error. */
   hostCall(instanceId: string, request: HostCallRequest): Promise<Uint8Array>;
-  onOutput(instanceId: string, fd: 1 | 2, data: Uint8Array): void;
+  onOutput(instanceId: string, fd: 1 | 2, data: Uint8Array, dropped: number): void;
   /** The worker died or was terminated by the watchdog; every instance on it is gone. */
   onLost(instanceIds: string[], error: WasmatrixErrorData): void;
   /** Grace past a job's own deadline before the watchdog terminates the worker. */
@@ -171,7 +171,7 @@ export class WorkerHandle {
         this.pump();
         return;
       case "output":
-        this.options.onOutput(message.instanceId, message.fd, message.data);
+        this.options.onOutput(message.instanceId, message.fd, message.data, message.dropped);
         return;
       case "hostcall": {
         const { seq, instanceId, t: _t, ...request } = message;

@@ -61,7 +61,8 @@ export type ToWorker = { t: "batch"; jobs: Job[] };
 
 export type FromWorker =
   | { t: "results"; results: JobResult[] }
-  | { t: "output"; instanceId: string; fd: 1 | 2; data: Uint8Array }
+  /** `dropped`: bytes the worker's ring let go since the previous output message, before `data`. */
+  | { t: "output"; instanceId: string; fd: 1 | 2; data: Uint8Array; dropped: number }
   | {
       t: "hostcall";
       seq: number;
@@ -78,6 +79,11 @@ export interface WorkerInit {
   /** Module URL exporting `createWorkerRouter(config)`; the built-in logging router when absent. */
   routerModule?: string;
   routerConfig?: unknown;
+  /**
+   * Flush output as soon as this much is pending, so nothing is dropped between flushes (for a
+   * CLI whose output is its user's terminal). Absent: only on the flush interval and batch ends.
+   */
+  flushOutputBytes?: number;
   /** How long the worker spins for a host-call answer before parking, in µs. */
   spinMicros: number;
   /** Upper bound on waiting for a host-call answer, in ms. */
