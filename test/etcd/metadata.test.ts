@@ -112,6 +112,8 @@ describe("EtcdMetadata against a real etcd", () => {
       { timeoutMs: 5_000 },
     );
     expect(JSON.parse(again.value.toString())).toEqual(node("phoenix"));
+    // The record can be seen in etcd a moment before the writer's put resolves and says so.
+    await waitFor("the restored event", () => (events.includes("restored") ? true : undefined));
     expect(events).toEqual(["lost", "restored"]);
     await registration.revoke();
   });
