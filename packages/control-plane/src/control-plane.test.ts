@@ -453,14 +453,21 @@ describe("liveness", () => {
     ]);
   });
 
-  it("never loses the embedded node, which shares the control plane's process", async () => {
+  it("never loses a node that runs in its own process (the embedded one), whatever its address", async () => {
     const clock = { t: 0 };
     const cp = new ControlPlane({ heartbeatIntervalMs: INTERVAL_MS, now: () => clock.t });
     cp.registerNode(
-      pb.Node.fromPartial({ nodeId: "solo", address: "embedded" }),
+      pb.Node.fromPartial({ nodeId: "solo", address: "in-process" }),
       new RecordingNode("solo", () => 0),
+      {
+        local: true,
+      },
+    );
+    cp.registerNode(
+      pb.Node.fromPartial({ nodeId: "remote", address: "embedded" }),
+      new RecordingNode("remote", () => 0),
     );
     clock.t = 1e9;
-    expect(await cp.checkLiveness()).toEqual([]);
+    expect(await cp.checkLiveness()).toEqual(["remote"]);
   });
 });
