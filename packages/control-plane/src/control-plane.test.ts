@@ -25,6 +25,7 @@ class RecordingNode implements pb.NodeAgentApi {
     return instance(request.instanceId, this.nodeId, "running", this.now(), {
       restartPolicy: request.restartPolicy,
       moduleDigest: request.moduleDigest,
+      requiredNodeLabels: request.requiredNodeLabels,
     });
   }
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
@@ -436,6 +437,64 @@ describe("liveness", () => {
         expect(cp.facts.query({ kind: "instance.pending" })).toHaveLength(1);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it("starts each lost instance at most once, on a node with its label, whatever reports race its move", async () => {
+    const lostSpec = fc.uniqueArray(
+      fc.record({ id: fc.integer({ min: 0, max: 7 }), zone: fc.constantFrom("a", "b", "c") }),
+      { selector: (i) => i.id, maxLength: 8 },
+    );
+    const other = fc.record({ zone: fc.constantFrom("a", "b"), joinsLate: fc.boolean() });
+    const report = fc.record({ node: fc.integer({ min: 0, max: 3 }), settle: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(
+        lostSpec,
+        fc.array(other, { minLength: 1, maxLength: 4 }),
+        fc.array(report, { maxLength: 10 }),
+        async (specs, others, reports) => {
+          const { cp, clock } = cluster(["n0"]);
+          const nodes = others.map((o, i) => ({ ...o, api: new RecordingNode(`m${i}`, () => clock.t) }));
+          const join = (n: (typeof nodes)[number]) =>
+            cp.registerNode(
+              pb.Node.fromPartial({
+                nodeId: n.api.nodeId,
+                address: "10.0.2.1:7401",
+                labels: { zone: n.zone },
+              }),
+              n.api,
+            );
+          for (const n of nodes) if (!n.joinsLate) join(n);
+          cp.reportStatus(
+            "n0",
+            specs.map((s) =>
+              instance(`i${s.id}`, "n0", "running", 1, {
+                restartPolicy: always,
+                requiredNodeLabels: { zone: s.zone },
+              }),
+            ),
+          );
+          clock.t += 3 * INTERVAL_MS + 1;
+          // Only n0 falls silent: a second loss would move its instances a second time, rightly.
+          for (const n of nodes) if (!n.joinsLate) cp.reportStatus(n.api.nodeId, []);
+          const losing = cp.checkLiveness();
+          for (const n of nodes) if (n.joinsLate) join(n);
+          // Each node reports truthfully what it was asked to start, while the move is under way.
+          for (const r of reports) {
+            const n = nodes[r.node % nodes.length]!;
+            const running = n.api.starts.map((s) => instance(s.instanceId, n.api.nodeId, "running", 1));
+            cp.reportStatus(n.api.nodeId, running);
+            if (r.settle) await settle();
+          }
+          await losing;
+          await settle();
+          const starts = nodes.flatMap((n) => n.api.starts.map((s) => ({ id: s.instanceId, zone: n.zone })));
+          expect(new Set(starts.map((s) => s.id)).size).toBe(starts.length);
+          const wanted = new Map(specs.map((s) => [`i${s.id}`, s.zone]));
+          for (const start of starts) expect(start.zone).toBe(wanted.get(start.id));
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 
