@@ -150,11 +150,9 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
-    const waiting = this.nodes.instances.get(request.instanceId);
-    if (waiting !== undefined && this.nodes.unwait(request.instanceId)) {
+    const stopped = this.nodes.stopWaiting(request.instanceId);
+    if (stopped !== undefined) {
       // Nothing runs anywhere: the stop is only a change of the table, and a fact.
-      const stopped = { ...waiting, status: "stopped", updatedAtMs: this.now() };
-      this.nodes.instances.set(stopped);
       this.record({
         kind: "instance.stopped",
         instanceId: request.instanceId,

@@ -35,10 +35,6 @@ export class Membership {
     private readonly options: MembershipOptions,
   ) {}
 
-  private record(fact: OwnFact): void {
-    this.options.record(fact);
-  }
-
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
   startLivenessChecks(): void {
     if (this.livenessTimer !== null) return;
@@ -62,7 +58,7 @@ export class Membership {
 
   registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean } = {}): void {
     if (this.nodes.register(node, api, options)) {
-      this.record({
+      this.options.record({
         kind: "node.registered",
         nodeId: node.nodeId,
         data: { labels: node.labels, address: node.address },
@@ -75,10 +71,10 @@ export class Membership {
     if (!outcome.known) return false;
     const entry = this.nodes.alive(nodeId);
     if (outcome.returned) {
-      this.record({ kind: "node.registered", nodeId, data: { address: entry.node.address } });
+      this.options.record({ kind: "node.registered", nodeId, data: { address: entry.node.address } });
     }
-    for (const instanceId of outcome.moved) {
-      this.options.logger.warn({ instanceId, nodeId }, "stopping a moved instance");
+    for (const { instanceId, runningOn } of outcome.moved) {
+      this.options.logger.warn({ instanceId, nodeId, runningOn }, "stopping a moved instance");
       void entry.api.stopInstance({ instanceId, deadlineMs: 0 }).catch(() => undefined);
     }
     // A whole report comes first after a node (re)registers, and every few heartbeats: then a
@@ -102,9 +98,9 @@ export class Membership {
   async nodeLost(nodeId: string): Promise<void> {
     const lost = this.nodes.lose(nodeId);
     if (lost === null) return;
-    this.record({ kind: "node.lost", nodeId, data: { lastHeartbeatAt: lost.node.lastHeartbeatMs } });
+    this.options.record({ kind: "node.lost", nodeId, data: { lastHeartbeatAt: lost.node.lastHeartbeatMs } });
     for (const { instanceId } of lost.instances) {
-      this.record({ kind: "instance.lost", instanceId, nodeId, data: { reason: "node_lost" } });
+      this.options.record({ kind: "instance.lost", instanceId, nodeId, data: { reason: "node_lost" } });
     }
     await this.failover(lost.instances.filter(restartsElsewhere));
   }
@@ -142,7 +138,7 @@ export class Membership {
 
   private pend(instance: pb.Instance, detail: string): void {
     if (!this.nodes.wait(instance, detail)) return;
-    this.record({
+    this.options.record({
       kind: "instance.pending",
       instanceId: instance.instanceId,
       data: { reason: "no_eligible_node", detail },

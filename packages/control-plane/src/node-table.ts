@@ -19,7 +19,7 @@ export interface ReportOutcome {
   /** The node was lost and is back: a registration as far as facts go. */
   returned: boolean;
   /** Live copies the node reported of instances that run on another node: to be stopped there. */
-  moved: string[];
+  moved: { instanceId: string; runningOn: string }[];
 }
 
 /** A lost instance no node could take, kept as it was so it can be started the same way. */
@@ -102,7 +102,9 @@ export class NodeTable {
         // The instance runs elsewhere now (moved while this node was out of reach, or started
         // again there): this node's copy never replaces it in the table, and if it still runs, it
         // goes.
-        if (!isEnded(instance.status)) outcome.moved.push(instance.instanceId);
+        if (!isEnded(instance.status)) {
+          outcome.moved.push({ instanceId: instance.instanceId, runningOn: known.nodeId });
+        }
         continue;
       }
       reported.add(instance.instanceId);
@@ -244,6 +246,15 @@ export class NodeTable {
       this.instances.set({ ...current, status: "pending", updatedAtMs: this.now() });
     }
     return first;
+  }
+
+  /** Stops a waiting instance, which nothing runs: only the table changes. Undefined if it does not wait. */
+  stopWaiting(instanceId: string): pb.Instance | undefined {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || !this.waiting.delete(instanceId)) return undefined;
+    const stopped = { ...instance, status: "stopped", updatedAtMs: this.now() };
+    this.instances.set(stopped);
+    return stopped;
   }
 
   /** Ends the wait; true if it was waiting. */
