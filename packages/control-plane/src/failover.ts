@@ -56,14 +56,6 @@ export function planFailover(
   return plan;
 }
 
-/** A node's refusal because it holds all it can (see the runtime's capacityExhausted). */
-export function nodeFull(error: unknown): { maxInstances: number; running: number } | null {
-  if (!WasmatrixError.is(error) || error.code !== ErrorCode.RESOURCE_EXHAUSTED) return null;
-  const { reason, maxInstances, running } = error.details;
-  if (reason !== "capacity" || typeof maxInstances !== "number" || typeof running !== "number") return null;
-  return { maxInstances, running };
-}
-
 /** A placement refusal's per-node reasons as one line: `nb: node is lost; nc: label zone=b missing`. */
 export function refusalText(error: WasmatrixError): string {
   const rejected = error.details["rejected"];

@@ -1,6 +1,6 @@
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
-import { nodeFull } from "./failover.js";
 import type { ModuleStore } from "./module-store.js";
 import type { NodeTable } from "./node-table.js";
 import { placementRequest } from "./placement.js";
@@ -58,4 +58,12 @@ export class Launcher {
       }
     }
   }
+}
+
+/** A node's refusal because it holds all it can (see the runtime's capacityExhausted). */
+function nodeFull(error: unknown): { maxInstances: number; running: number } | null {
+  if (!WasmatrixError.is(error) || error.code !== ErrorCode.RESOURCE_EXHAUSTED) return null;
+  const { reason, maxInstances, running } = error.details;
+  if (reason !== "capacity" || typeof maxInstances !== "number" || typeof running !== "number") return null;
+  return { maxInstances, running };
 }
