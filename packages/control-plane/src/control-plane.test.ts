@@ -25,6 +25,7 @@ class RecordingNode implements pb.NodeAgentApi {
     return instance(request.instanceId, this.nodeId, "running", this.now(), {
       restartPolicy: request.restartPolicy,
       moduleDigest: request.moduleDigest,
+      requiredNodeLabels: request.requiredNodeLabels,
     });
   }
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
@@ -439,6 +440,64 @@ describe("liveness", () => {
     );
   });
 
+  it("starts each lost instance at most once, on a node with its label, whatever reports race its move", async () => {
+    const lostSpec = fc.uniqueArray(
+      fc.record({ id: fc.integer({ min: 0, max: 7 }), zone: fc.constantFrom("a", "b", "c") }),
+      { selector: (i) => i.id, maxLength: 8 },
+    );
+    const other = fc.record({ zone: fc.constantFrom("a", "b"), joinsLate: fc.boolean() });
+    const report = fc.record({ node: fc.integer({ min: 0, max: 3 }), settle: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(
+        lostSpec,
+        fc.array(other, { minLength: 1, maxLength: 4 }),
+        fc.array(report, { maxLength: 10 }),
+        async (specs, others, reports) => {
+          const { cp, clock } = cluster(["n0"]);
+          const nodes = others.map((o, i) => ({ ...o, api: new RecordingNode(`m${i}`, () => clock.t) }));
+          const join = (n: (typeof nodes)[number]) =>
+            cp.registerNode(
+              pb.Node.fromPartial({
+                nodeId: n.api.nodeId,
+                address: "10.0.2.1:7401",
+                labels: { zone: n.zone },
+              }),
+              n.api,
+            );
+          for (const n of nodes) if (!n.joinsLate) join(n);
+          cp.reportStatus(
+            "n0",
+            specs.map((s) =>
+              instance(`i${s.id}`, "n0", "running", 1, {
+                restartPolicy: always,
+                requiredNodeLabels: { zone: s.zone },
+              }),
+            ),
+          );
+          clock.t += 3 * INTERVAL_MS + 1;
+          // Only n0 falls silent: a second loss would move its instances a second time, rightly.
+          for (const n of nodes) if (!n.joinsLate) cp.reportStatus(n.api.nodeId, []);
+          const losing = cp.checkLiveness();
+          for (const n of nodes) if (n.joinsLate) join(n);
+          // Each node reports truthfully what it was asked to start, while the move is under way.
+          for (const r of reports) {
+            const n = nodes[r.node % nodes.length]!;
+            const running = n.api.starts.map((s) => instance(s.instanceId, n.api.nodeId, "running", 1));
+            cp.reportStatus(n.api.nodeId, running);
+            if (r.settle) await settle();
+          }
+          await losing;
+          await settle();
+          const starts = nodes.flatMap((n) => n.api.starts.map((s) => ({ id: s.instanceId, zone: n.zone })));
+          expect(new Set(starts.map((s) => s.id)).size).toBe(starts.length);
+          const wanted = new Map(specs.map((s) => [`i${s.id}`, s.zone]));
+          for (const start of starts) expect(start.zone).toBe(wanted.get(start.id));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("takes a lost node back when it reports again, with a node.registered fact", async () => {
     const { cp, clock } = cluster(["n0"]);
     clock.t += 3 * INTERVAL_MS + 1;
@@ -453,14 +512,21 @@ describe("liveness", () => {
     ]);
   });
 
-  it("never loses the embedded node, which shares the control plane's process", async () => {
+  it("never loses a node that runs in its own process (the embedded one), whatever its address", async () => {
     const clock = { t: 0 };
     const cp = new ControlPlane({ heartbeatIntervalMs: INTERVAL_MS, now: () => clock.t });
     cp.registerNode(
-      pb.Node.fromPartial({ nodeId: "solo", address: "embedded" }),
+      pb.Node.fromPartial({ nodeId: "solo", address: "in-process" }),
       new RecordingNode("solo", () => 0),
+      {
+        local: true,
+      },
+    );
+    cp.registerNode(
+      pb.Node.fromPartial({ nodeId: "remote", address: "embedded" }),
+      new RecordingNode("remote", () => 0),
     );
     clock.t = 1e9;
-    expect(await cp.checkLiveness()).toEqual([]);
+    expect(await cp.checkLiveness()).toEqual(["remote"]);
   });
 });

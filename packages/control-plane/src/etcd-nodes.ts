@@ -2,8 +2,8 @@ import { isEnded } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { EtcdMetadata, MetadataWatch, NodeRecord } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
-import type { ControlPlane } from "./control-plane.js";
 import { NodePoller } from "./node-poller.js";
+import type { NodeSink, NodeSource } from "./node-source.js";
 
 interface Discovered {
   readonly nodeId: string;
@@ -13,6 +13,12 @@ interface Discovered {
   inEtcd: boolean;
   /** A decision about its departure is being made. */
   departing: boolean;
+}
+
+/** Providers registered in etcd are offered to nodes too, while their lease lives. */
+export interface EtcdSink extends NodeSink {
+  registerProvider(provider: pb.Provider, options: { leased: boolean }): void;
+  removeProvider(providerId: string): void;
 }
 
 export interface EtcdNodesOptions {
@@ -30,14 +36,14 @@ export interface EtcdNodesOptions {
  * view of membership that every control plane watching the same etcd shares, so they all decide a
  * node's loss on the same event. A failed poll therefore only renews the node's last report.
  */
-export class EtcdNodes {
+export class EtcdNodes implements NodeSource {
   private readonly nodes = new Map<string, Discovered>();
   private watch: MetadataWatch | null = null;
   private providerWatch: MetadataWatch | null = null;
   private closed = false;
 
   constructor(
-    private readonly controlPlane: ControlPlane,
+    private readonly controlPlane: EtcdSink,
     private readonly metadata: EtcdMetadata,
     private readonly options: EtcdNodesOptions,
   ) {}

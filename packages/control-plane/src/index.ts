@@ -1,5 +1,12 @@
 export * from "./control-plane.js";
-export { EtcdNodes } from "./etcd-nodes.js";
+export { EtcdNodes, type EtcdSink } from "./etcd-nodes.js";
+export { type FailoverPlan, planFailover, restartsElsewhere } from "./failover.js";
 export * from "./grpc-server.js";
+export { type LocalNode, LocalNodeSource } from "./local-node.js";
 export { NodePoller } from "./node-poller.js";
+export type { NodeSink, NodeSource } from "./node-source.js";
+export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./node-table.js";
+export * from "./options.js";
 export * from "./placement.js";
+export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
+export { StaticNodes } from "./static-nodes.js";

@@ -26,6 +26,19 @@ export class InstanceTable {
     return this.byId.values();
   }
 
+  /** The instances on `nodeId` with `status` ("" for any), oldest first. */
+  select(filter: { nodeId: string; status: string }): pb.Instance[] {
+    const instances: pb.Instance[] = [];
+    for (const instance of this.byId.values()) {
+      if (filter.nodeId !== "" && instance.nodeId !== filter.nodeId) continue;
+      if (filter.status !== "" && instance.status !== filter.status) continue;
+      instances.push(instance);
+    }
+    return instances.sort(
+      (a, b) => a.createdAtMs - b.createdAtMs || a.instanceId.localeCompare(b.instanceId),
+    );
+  }
+
   /** The node's instances; safe to change the table while iterating. */
   onNode(nodeId: string): pb.Instance[] {
     return [...(this.byNode.get(nodeId)?.values() ?? [])];

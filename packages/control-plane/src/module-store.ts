@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { isEnded } from "@wasmatrix/core";
+import type * as pb from "@wasmatrix/proto";
 
 /**
  * Module bytes by digest, least recently used first out, bounded in bytes. It lets the control
@@ -56,4 +58,15 @@ export class ModuleStore {
     }
     return module;
   }
+}
+
+/** Whether an instance runs `digest`, or will be started again from it after its node's loss. */
+export function moduleInUse(instances: Iterable<pb.Instance>, digest: string): boolean {
+  for (const instance of instances) {
+    if (instance.moduleDigest !== digest) continue;
+    if (!isEnded(instance.status)) return true;
+    const policy = instance.restartPolicy?.policy?.$case;
+    if (instance.status === "lost" && (policy === "always" || policy === "backoff")) return true;
+  }
+  return false;
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
 import { connectNode, type NodeConnection } from "@wasmatrix/proto";
-import type { ControlPlane } from "./control-plane.js";
+import type { NodeSink } from "./node-source.js";
 
 /** Facts asked for in one ListFacts call, and calls per poll at most (the rest follow next poll). */
 const FACTS_PER_PAGE = 1_000;
@@ -47,7 +47,7 @@ export class NodePoller {
   private silentLogged = false;
 
   constructor(
-    private readonly controlPlane: ControlPlane,
+    private readonly controlPlane: NodeSink,
     private readonly options: NodePollerOptions,
   ) {
     this.api = connectNode(options.address);

@@ -1,4 +1,5 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import type * as pb from "@wasmatrix/proto";
 
 export interface PlacementCandidate {
   nodeId: string;
@@ -43,7 +44,7 @@ export class Placement {
   private count = 0;
   private capacity = 32;
   private readonly ids: string[] = [];
-  private readonly candidates: PlacementCandidate[] = [];
+  private readonly entries: PlacementCandidate[] = [];
   private alive = new Uint32Array(1);
   /** Nodes whose instances reached their maximum. */
   private full = new Uint32Array(1);
@@ -66,6 +67,11 @@ export class Placement {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Copies of the nodes as placement sees them now (load included). */
+  candidates(): PlacementCandidate[] {
+    return this.entries.slice(0, this.count).map((c) => ({ ...c }));
   }
 
   /** Adds a node, or replaces what is known of it. */
@@ -95,20 +101,20 @@ export class Placement {
     for (let other = 0; other < this.count; other++) if (this.rank[other]! > gone) this.rank[other]!--;
     const last = --this.count;
     if (slot !== last) {
-      const moved = this.candidates[last]!;
+      const moved = this.entries[last]!;
       this.clear(last);
       this.slots.set(moved.nodeId, slot);
       this.fill(slot, moved);
       this.rank[slot] = this.rank[last]!;
     }
     this.ids.length = last;
-    this.candidates.length = last;
+    this.entries.length = last;
   }
 
   setAlive(nodeId: string, alive: boolean): void {
     const slot = this.slots.get(nodeId);
     if (slot === undefined) return;
-    this.candidates[slot]!.alive = alive;
+    this.entries[slot]!.alive = alive;
     if (alive) this.alive[slot >>> 5]! |= 1 << (slot & 31);
     else this.alive[slot >>> 5]! &= ~(1 << (slot & 31));
   }
@@ -117,7 +123,7 @@ export class Placement {
     const slot = this.slots.get(nodeId);
     if (slot === undefined) return;
     this.load[slot] = instances;
-    this.candidates[slot]!.instances = instances;
+    this.entries[slot]!.instances = instances;
     this.markFull(slot);
   }
 
@@ -125,7 +131,7 @@ export class Placement {
   setMaxInstances(nodeId: string, maxInstances: number): void {
     const slot = this.slots.get(nodeId);
     if (slot === undefined) return;
-    this.candidates[slot]!.maxInstances = maxInstances;
+    this.entries[slot]!.maxInstances = maxInstances;
     this.markFull(slot);
   }
 
@@ -194,7 +200,7 @@ export class Placement {
     let reasons = 0;
     let full = 0;
     for (let slot = 0; slot < this.count; slot++) {
-      const reason = ineligible(this.candidates[slot]!, request);
+      const reason = ineligible(this.entries[slot]!, request);
       if (reason === null) continue;
       if (reason.startsWith(FULL_REASON)) full++;
       if (reasons < MAX_REASONS) {
@@ -222,7 +228,7 @@ export class Placement {
 
   private fill(slot: number, candidate: PlacementCandidate): void {
     const copy = { ...candidate, capabilities: [...new Set(candidate.capabilities)] };
-    this.candidates[slot] = copy;
+    this.entries[slot] = copy;
     this.ids[slot] = copy.nodeId;
     this.load[slot] = copy.instances;
     if (copy.alive) this.alive[slot >>> 5]! |= 1 << (slot & 31);
@@ -240,14 +246,14 @@ export class Placement {
   }
 
   private markFull(slot: number): void {
-    if (isFull(this.candidates[slot]!)) this.full[slot >>> 5]! |= 1 << (slot & 31);
+    if (isFull(this.entries[slot]!)) this.full[slot >>> 5]! |= 1 << (slot & 31);
     else this.full[slot >>> 5]! &= ~(1 << (slot & 31));
   }
 
   private clear(slot: number): void {
     this.alive[slot >>> 5]! &= ~(1 << (slot & 31));
     this.full[slot >>> 5]! &= ~(1 << (slot & 31));
-    const candidate = this.candidates[slot]!;
+    const candidate = this.entries[slot]!;
     for (const capability of candidate.capabilities) leave(this.capabilities, capability, slot);
     for (const [key, value] of Object.entries(candidate.labels)) {
       const values = this.labels.get(key)!;
@@ -307,6 +313,15 @@ function leave(sets: Map<string, Members>, name: string, slot: number): void {
   const members = sets.get(name)!;
   members.bits[slot >>> 5]! &= ~(1 << (slot & 31));
   if (--members.count === 0) sets.delete(name);
+}
+
+/** What placement needs of a start: `logging` is served by every node, so it is no requirement. */
+export function placementRequest(request: pb.StartInstanceRequest): PlacementRequest {
+  return {
+    capabilities: [...new Set(request.assignments.map((a) => a.capability))].filter((c) => c !== "logging"),
+    required: request.requiredNodeLabels,
+    preferred: request.preferredNodeLabels,
+  };
 }
 
 /** One decision over a list of candidates; the control plane keeps a `Placement` instead. */

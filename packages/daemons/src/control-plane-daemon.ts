@@ -1,9 +1,14 @@
-import { ControlPlane, controlPlaneService, EtcdNodes, NodePoller } from "@wasmatrix/control-plane";
+import {
+  ControlPlane,
+  controlPlaneService,
+  EtcdNodes,
+  RegisteredNodes,
+  StaticNodes,
+} from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
-import { connectNode } from "@wasmatrix/proto";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;
@@ -36,31 +41,9 @@ export async function startControlPlaneDaemon(
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
+  const registered = new RegisteredNodes(controlPlane, logger);
   const service = controlPlaneService(controlPlane, {
-    async registerNode(request) {
-      pb.checkProtocolVersion(request.protocolVersion);
-      const node = request.node;
-      if (node === undefined || node.address === "") {
-        throw new WasmatrixError(
-          ErrorCode.INVALID_REQUEST,
-          "a registration needs the node and the address it serves on",
-        );
-      }
-      controlPlane.registerNode(node, connectNode(node.address));
-      logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
-      return { heartbeatIntervalMs: controlPlane.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
-    },
-    async reportStatus(request) {
-      const known = controlPlane.reportStatus(request.nodeId, request.instances, {
-        partial: request.partial,
-      });
-      if (known) controlPlane.recordProtoFacts(request.facts);
-      return { known, providers: known ? await controlPlane.liveProviders() : [] };
-    },
-    async deregisterNode(request) {
-      controlPlane.deregisterNode(request.nodeId);
-      return {};
-    },
+    ...registered.hooks,
     async registerProvider(request) {
       pb.checkProtocolVersion(request.protocolVersion);
       if (request.provider === undefined) {
@@ -77,13 +60,11 @@ export async function startControlPlaneDaemon(
     { logger },
   );
   controlPlane.startLivenessChecks();
-  // A node from a static list cannot register: it is asked who it is and what it runs every
-  // interval instead, and one that stops answering is lost like any other.
-  const pollers = (options.staticNodes ?? []).map(
-    (address) =>
-      new NodePoller(controlPlane, { address, intervalMs: controlPlane.heartbeatIntervalMs, logger }),
-  );
-  for (const poller of pollers) poller.start();
+  const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
+    intervalMs: controlPlane.heartbeatIntervalMs,
+    logger,
+  });
+  staticNodes.start();
   let etcd: EtcdNodes | null = null;
   if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
     const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
@@ -92,7 +73,7 @@ export async function startControlPlaneDaemon(
       await etcd.start();
     } catch (error) {
       await etcd.close();
-      for (const poller of pollers) poller.stop();
+      staticNodes.close();
       controlPlane.close();
       await server.close();
       throw new WasmatrixError(
@@ -108,7 +89,7 @@ export async function startControlPlaneDaemon(
     controlPlane,
     address: server.address,
     async close() {
-      for (const poller of pollers) poller.stop();
+      staticNodes.close();
       await etcd?.close();
       controlPlane.close();
       await server.close();

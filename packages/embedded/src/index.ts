@@ -1,5 +1,4 @@
-import { ControlPlane, controlPlaneService } from "@wasmatrix/control-plane";
-import type { Fact } from "@wasmatrix/core";
+import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
@@ -52,23 +51,21 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     providers,
   });
   const controlPlane = new ControlPlane({ mode: "embedded", logger });
-  controlPlane.registerNode(
-    {
+  // Marked local by its source: the node shares this process, so it is never lost to silence.
+  const node = new LocalNodeSource(controlPlane, {
+    node: pb.Node.fromPartial({
       nodeId: agent.nodeId,
       address: "embedded",
       labels: options.labels ?? {},
       capabilities: ["logging", ...providers.map((p) => p.capability)],
-      status: "alive",
-      instances: 0,
       maxInstances: agent.capacity,
-      lastHeartbeatMs: Date.now(),
       version: pb.PROTOCOL_VERSION,
-    },
-    new LocalNodeApi(agent),
-  );
-  const forwardFact = (fact: Fact) => controlPlane.recordFacts([fact]);
-  const stopFacts = agent.facts.onAppend(forwardFact);
-  const stopChanges = agent.onChange((view) => controlPlane.reportInstance(viewToProto(view)));
+    }),
+    api: new LocalNodeApi(agent),
+    onFact: (listener) => agent.facts.onAppend(listener),
+    onInstance: (listener) => agent.onChange((view) => listener(viewToProto(view))),
+  });
+  node.start();
   let server: RunningServer | null = null;
   return {
     client: controlPlane,
@@ -86,8 +83,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
       await server?.close();
       await agent.close();
       await local.close();
-      stopChanges();
-      stopFacts();
+      node.close();
     },
   };
 }

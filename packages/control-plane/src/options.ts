@@ -1,0 +1,22 @@
+import type { Logger } from "@wasmatrix/core/logger";
+
+/** How a control plane runs; every field has a default. */
+export interface ControlPlaneOptions {
+  /** "embedded" when it shares its process with a node agent (`wasmatrix up`). */
+  mode?: "embedded" | "control-plane";
+  /** Facts kept in the window that WatchEvents replays from. Default 100 000. */
+  maxFacts?: number;
+  /** How often nodes report; a node silent for `lossAfterIntervals` of these is lost. Default 1 s. */
+  heartbeatIntervalMs?: number;
+  lossAfterIntervals?: number;
+  /** Module bytes kept to start instances again elsewhere after a node loss. Default 256 MiB. */
+  moduleCacheBytes?: number;
+  /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
+  maxModuleBytes?: number;
+  logger?: Logger;
+  now?: () => number;
+  version?: string;
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
+export const DEFAULT_LOSS_AFTER_INTERVALS = 3;

@@ -1,0 +1,53 @@
+import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import type { Logger } from "@wasmatrix/core/logger";
+import * as pb from "@wasmatrix/proto";
+import { connectNode } from "@wasmatrix/proto";
+import type { ControlPlaneHooks } from "./grpc-server.js";
+import type { NodeSink, NodeSource } from "./node-source.js";
+
+/** What answering a node's registration and reports needs beyond the node table. */
+export interface RegistrationSink extends NodeSink {
+  readonly heartbeatIntervalMs: number;
+  /** The live providers, sent back with every report's answer. */
+  liveProviders(): Promise<pb.Provider[]>;
+}
+
+/**
+ * Node agents that register and report over gRPC (RegisterNode, ReportStatus, DeregisterNode):
+ * `hooks` are the handlers to serve; the node is reached back at the address it registers.
+ */
+export class RegisteredNodes implements NodeSource {
+  readonly hooks: Required<Pick<ControlPlaneHooks, "registerNode" | "reportStatus" | "deregisterNode">>;
+
+  constructor(sink: RegistrationSink, logger: Logger) {
+    this.hooks = {
+      async registerNode(request) {
+        pb.checkProtocolVersion(request.protocolVersion);
+        const node = request.node;
+        if (node === undefined || node.address === "") {
+          throw new WasmatrixError(
+            ErrorCode.INVALID_REQUEST,
+            "a registration needs the node and the address it serves on",
+          );
+        }
+        sink.registerNode(node, connectNode(node.address));
+        logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
+        return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
+      },
+      async reportStatus(request) {
+        const known = sink.reportStatus(request.nodeId, request.instances, { partial: request.partial });
+        if (known) sink.recordProtoFacts(request.facts);
+        return { known, providers: known ? await sink.liveProviders() : [] };
+      },
+      async deregisterNode(request) {
+        sink.deregisterNode(request.nodeId);
+        return {};
+      },
+    };
+  }
+
+  /** Registrations arrive through the server that serves `hooks`: nothing to start or stop. */
+  start(): void {}
+
+  close(): void {}
+}
