@@ -1,3 +1,5 @@
+// The defaults are named in core, so the CLI's help and the daemons' flags print the numbers the
+// runtime uses.
 import {
   DEFAULT_FUEL,
   DEFAULT_INVOKE_TIMEOUT_MS,
@@ -12,15 +14,6 @@ import {
 /** Bytes in one WebAssembly page. */
 export const WASM_PAGE_BYTES = 65_536;
 
-// Named in core, so the CLI's help and the daemons' flags print the same numbers the runtime uses.
-export {
-  DEFAULT_FUEL,
-  DEFAULT_INVOKE_TIMEOUT_MS,
-  DEFAULT_MAX_HOST_CALL_PAYLOAD_BYTES,
-  DEFAULT_MAX_MEMORY_BYTES,
-  DEFAULT_MAX_OUTPUT_BYTES,
-  DEFAULT_RUN_TIMEOUT_MS,
-};
 /** Ceiling for any instance's memory cap: the 4 GiB wasm32 address space. */
 export const MAX_MEMORY_BYTES_CEILING = 65_536 * WASM_PAGE_BYTES;
 
