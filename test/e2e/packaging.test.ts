@@ -155,11 +155,12 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
   );
 
   it(
-    "serves a cluster with the installed `wasmatrix up` that the installed `wasmatrix ps` lists",
+    "serves a cluster with the installed `wasmatrix up --example` that the installed `wasmatrix ps` lists and `invoke` reaches",
     async () => {
       expect(existsSync(bin)).toBe(true);
       const server = `127.0.0.1:${await freePort()}`;
-      const started = spawn(bin, ["up", "--listen", server, "--log-level", "warn"], {
+      // --example: the echo reactor ships inside the CLI tarball, beside the bundle.
+      const started = spawn(bin, ["up", "--example", "--listen", server, "--log-level", "warn"], {
         cwd: elsewhere,
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -189,9 +190,13 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
       ok(await run(bin, ["start", "hello.wasm", "--id", "hello", "--server", server], { cwd: elsewhere }));
       const ps = ok(await run(bin, ["ps", "--all", "--server", server, "--json"], { cwd: elsewhere }));
       const listed = JSON.parse(ps.stdout) as { instanceId: string }[];
-      expect(listed.map((instance) => instance.instanceId)).toEqual(["hello"]);
+      expect(listed.map((instance) => instance.instanceId).sort()).toEqual(["echo", "hello"]);
+      const upper = ok(
+        await run(bin, ["invoke", "echo", "upper", "--data", "hi", "--server", server], { cwd: elsewhere }),
+      );
+      expect(upper.stdout).toBe("HI");
     },
-    UP_READY_TIMEOUT_MS + 3 * COMMAND_TIMEOUT_MS,
+    UP_READY_TIMEOUT_MS + 4 * COMMAND_TIMEOUT_MS,
   );
 
   it(

@@ -9,7 +9,15 @@
  * `npm run build -w @wasmatrix/cli` (also `prepack`) bundles into packages/cli/dist for the tarball.
  * Run directly: `node packages/cli/scripts/bundle.mjs [outDir]` (default packages/cli/dist).
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,6 +86,9 @@ export async function bundle(outDir) {
   writeFileSync(join(staging, "main.mjs"), cli.outputFiles[0].text);
   writeFileSync(join(staging, "entry.js"), worker.outputFiles[0].text);
   writeFileSync(join(staging, "package.json"), '{"type":"module"}\n');
+  // `up --example` starts it from beside the bundle, so that an installed CLI has it too.
+  const example = join(packagesDir, "..", "examples/build/echo_reactor.wasm");
+  if (existsSync(example)) copyFileSync(example, join(staging, "echo_reactor.wasm"));
   return staging;
 }
 

@@ -28,10 +28,20 @@ interface UpOptions {
   maxInstances?: number;
 }
 
-/** The example `--example` starts, relative to this package (packages/cli). */
-const EXAMPLE_MODULE = fileURLToPath(
+/**
+ * The module `--example` starts: beside the bundle that runs (the bundler copies it there, so an
+ * installed CLI has it), else in the checkout's examples/build, relative to the bundle in
+ * node_modules/.cache.
+ */
+const EXAMPLE_CANDIDATES = [
+  new URL("./echo_reactor.wasm", import.meta.url),
   new URL("../../../../examples/build/echo_reactor.wasm", import.meta.url),
-);
+].map((url) => fileURLToPath(url));
+
+async function exampleModule(): Promise<string | null> {
+  for (const path of EXAMPLE_CANDIDATES) if (await exists(path)) return path;
+  return null;
+}
 const EXAMPLE_ID = "echo";
 const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
 
@@ -94,11 +104,12 @@ Examples:
 }
 
 async function up(options: UpOptions): Promise<number> {
-  if (options.example && !(await exists(EXAMPLE_MODULE))) {
+  const example = options.example ? await exampleModule() : null;
+  if (options.example && example === null) {
     printError(
       formatFailure({
         exitCode: CLUSTER_EXIT.FAILED,
-        message: `--example needs ${EXAMPLE_MODULE}, which is missing`,
+        message: `--example needs examples/build/echo_reactor.wasm, which is missing (looked in ${EXAMPLE_CANDIDATES.join(", ")})`,
         hint: "build the examples with: npm run build:examples",
       }),
     );
@@ -126,7 +137,7 @@ async function up(options: UpOptions): Promise<number> {
       ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
     const server = await embedded.serve(options.listen);
-    if (options.example) await startExample(embedded.client);
+    if (example !== null) await startExample(embedded.client, example);
     print(banner(server.address, embedded.agent.nodeId, options));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
@@ -138,11 +149,11 @@ async function up(options: UpOptions): Promise<number> {
   return runUntilSignalled(embedded.close.bind(embedded), logger, stopDeadlineMs);
 }
 
-async function startExample(client: ControlPlaneApi): Promise<void> {
+async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
   await client.startInstance(
     startRequest({
       instanceId: EXAMPLE_ID,
-      module: await readFile(EXAMPLE_MODULE),
+      module: await readFile(path),
       restartPolicy: restartPolicyToProto({ kind: "always" }),
       assignments: EXAMPLE_CAPS.map((spec) => assignmentToProto(parseAssignment(spec))),
     }),
