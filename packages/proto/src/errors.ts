@@ -24,7 +24,9 @@ export const MAX_STATUS_DETAILS_BYTES = 2_048;
  */
 export function statusMessage(text: string): string {
   const clean = wellFormed(text);
+  // Cut only what does not fit whole: a text just under the limit must not lose its end to the "…".
   if (clean.length * 12 <= MAX_STATUS_MESSAGE_ENCODED_CHARS) return clean;
+  if (encodeURI(clean).length <= MAX_STATUS_MESSAGE_ENCODED_CHARS) return clean;
   const room = MAX_STATUS_MESSAGE_ENCODED_CHARS - encodeURI("…").length;
   let encoded = 0;
   let end = 0;

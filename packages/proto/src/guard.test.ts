@@ -177,6 +177,14 @@ const longText = fc
   .map(([text, times]) => text.repeat(times));
 
 describe("statusMessage", () => {
+  it("keeps whole a text whose encoding fits the limit, even within the room the ellipsis would take", () => {
+    // 340 four-byte characters encode to 4 080 characters and one three-byte character to 9 more:
+    // 4 089 fits the 4 096 limit, though it is past the 4 087 that leave room for an ellipsis.
+    const text = `${"𐀀".repeat(340)}ࠀ`;
+    expect(encodeURI(text).length).toBe(4_089);
+    expect(statusMessage(text)).toBe(text);
+  });
+
   it("makes any text well-formed and short enough for the trailers", () => {
     fc.assert(
       fc.property(longText, (text) => {
