@@ -10,29 +10,20 @@ import type {
   DurableSink,
   DurableSubscription,
   DurableSubscriptionSpec,
-  InboundMessage,
   MessageHandler,
   MessageSubscription,
 } from "@wasmatrix/providers";
-import type { InvokeResult } from "@wasmatrix/runtime";
-import { type Delivery, DeliveryQueue } from "./delivery-queue.js";
+import { DeliveryQueue } from "./delivery-queue.js";
 import {
-  DEFAULT_SUBSCRIPTION_ACK_WAIT_MS,
-  type ResolvedSpec,
-  resolveSpec,
-  retryDelayMs,
-  type SubscriptionSpec,
-} from "./subscription-spec.js";
+  type DeliveryTarget,
+  type Invoker,
+  type SubscriptionCounters,
+  SubscriptionDelivery,
+} from "./subscription-delivery.js";
+import { DEFAULT_SUBSCRIPTION_ACK_WAIT_MS, resolveSpec, type SubscriptionSpec } from "./subscription-spec.js";
 
+export type { Invoker, SubscriptionCounters } from "./subscription-delivery.js";
 export * from "./subscription-spec.js";
-
-/** Longest error text put in a dead letter's header. */
-const MAX_HEADER_TEXT = 1_024;
-
-/** What the manager needs of the node agent. */
-export interface Invoker {
-  invoke(instanceId: string, operation: string, payload: Uint8Array): Promise<InvokeResult>;
-}
 
 /** What the manager needs of the messaging provider (`MessagingProvider`). */
 export interface MessageBus {
@@ -43,17 +34,6 @@ export interface MessageBus {
   ): Promise<MessageSubscription>;
   subscribeDurable(spec: DurableSubscriptionSpec, sink: DurableSink): Promise<DurableSubscription>;
   publish(subject: string, data: Uint8Array, headers?: Readonly<Record<string, string>>): Promise<void>;
-}
-
-export interface SubscriptionCounters {
-  /** Messages whose invocation succeeded. */
-  delivered: number;
-  /** Invocations repeated after a failure. */
-  retried: number;
-  /** Messages published to the dead-letter subject after their last attempt. */
-  deadLettered: number;
-  /** Messages lost: core delivery with a full queue, or a dead letter that could not be sent. */
-  dropped: number;
 }
 
 export interface SubscriptionView {
@@ -74,59 +54,17 @@ export interface SubscriptionManagerOptions {
   ackWaitMs?: number;
 }
 
-interface Active {
-  readonly instanceId: string;
-  readonly spec: ResolvedSpec;
-  readonly counters: SubscriptionCounters;
+interface Active extends DeliveryTarget {
   handle: MessageSubscription | DurableSubscription | null;
   closing: boolean;
-  /** Resolves when the subscription starts closing, to cut a backoff short. */
-  readonly stopped: Promise<void>;
   stop(): void;
-}
-
-type Item = Delivery<Active>;
-
-type Failure =
-  | { kind: "guest_error"; message: string }
-  | { kind: "crash"; reason: string; message: string }
-  | { kind: "error"; code: ErrorCode; message: string };
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
-
-function envelope(message: InboundMessage): Uint8Array {
-  const body: Record<string, unknown> = { subject: message.subject };
-  try {
-    body["data"] = decoder.decode(message.data);
-  } catch {
-    body["dataBase64"] = Buffer.from(message.data).toString("base64");
-  }
-  if (Object.keys(message.headers).length > 0) body["headers"] = message.headers;
-  return encoder.encode(JSON.stringify(body));
-}
-
-/** Header values cannot hold line breaks; long texts are cut. */
-function headerText(text: string): string {
-  return text.replace(/[\r\n]+/g, " ").slice(0, MAX_HEADER_TEXT);
-}
-
-function failureOf(result: InvokeResult): Failure | null {
-  if (result.error !== undefined) {
-    return { kind: "error", code: WasmatrixError.fromData(result.error).code, message: result.error.message };
-  }
-  if (result.outcome.status === "crashed") {
-    const { reason, trap } = result.outcome;
-    return { kind: "crash", reason, message: `the instance crashed (${reason})${trap ? `: ${trap}` : ""}` };
-  }
-  if (result.guestError !== undefined) return { kind: "guest_error", message: result.guestError };
-  return null;
 }
 
 /**
  * Delivers the messages of NATS subscriptions to instances as invocations, with a bounded queue
  * per instance, retries with exponential backoff, and a dead-letter subject for messages whose
  * every attempt failed (a guest error, a crash, or an error such as the instance not running).
+ * This file keeps the subscriptions and the queues; subscription-delivery.ts the attempts.
  */
 export class SubscriptionManager {
   private readonly subscriptions = new Map<string, Active>();
@@ -136,14 +74,21 @@ export class SubscriptionManager {
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
   private readonly paused = new Map<string, { resumed: Promise<void>; resume: () => void }>();
+  private readonly delivery: SubscriptionDelivery;
 
   constructor(
-    private readonly agent: Invoker,
+    agent: Invoker,
     private readonly bus: MessageBus,
     options: SubscriptionManagerOptions = {},
   ) {
     this.logger = options.logger ?? silentLogger;
     this.ackWaitMs = options.ackWaitMs ?? DEFAULT_SUBSCRIPTION_ACK_WAIT_MS;
+    this.delivery = new SubscriptionDelivery(
+      agent,
+      (subject, data, headers) => bus.publish(subject, data, headers),
+      (instanceId) => this.paused.get(instanceId)?.resumed,
+      this.logger,
+    );
     // Messages held here (queued or being retried) are kept alive on the server, so a slow
     // instance does not get them delivered twice.
     this.heartbeat = setInterval(() => this.keepAlive(), Math.max(100, this.ackWaitMs / 3));
@@ -345,7 +290,7 @@ export class SubscriptionManager {
       queue = new DeliveryQueue<Active>(
         capacity,
         concurrency,
-        (item) => this.deliver(item),
+        (item) => this.delivery.deliver(item),
         () => this.list(instanceId).length,
       );
       this.queues.set(instanceId, queue);
@@ -358,79 +303,6 @@ export class SubscriptionManager {
 
   private forgetQueueIfUnused(instanceId: string): void {
     if (this.list(instanceId).length === 0) this.queues.delete(instanceId);
-  }
-
-  /** Invokes the instance until it succeeds or the attempts run out; then acks or dead-letters. */
-  private async deliver({ message, sub }: Item): Promise<void> {
-    const { spec, instanceId } = sub;
-    const payload = spec.payload === "raw" ? message.data : envelope(message);
-    for (let attempt = 1; ; attempt++) {
-      const paused = this.paused.get(instanceId);
-      // Waiting for the instance to run again costs no attempt.
-      if (paused !== undefined && !sub.closing) await Promise.race([paused.resumed, sub.stopped]);
-      if (sub.closing) {
-        message.nak();
-        return;
-      }
-      let failure: Failure | null;
-      let response: Uint8Array | undefined;
-      try {
-        const result = await this.agent.invoke(instanceId, spec.operation, payload);
-        failure = failureOf(result);
-        response = result.response;
-      } catch (error) {
-        const wrapped = WasmatrixError.from(error);
-        failure = { kind: "error", code: wrapped.code, message: wrapped.message };
-      }
-      if (failure === null) {
-        sub.counters.delivered++;
-        message.ack();
-        if (message.reply !== undefined) message.respond(response ?? new Uint8Array(0));
-        return;
-      }
-      if (attempt >= spec.maxAttempts) {
-        await this.deadLetter(sub, message, failure, attempt);
-        return;
-      }
-      sub.counters.retried++;
-      message.working();
-      const delay = retryDelayMs(attempt, spec.initialBackoffMs, spec.maxBackoffMs);
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        sub.stopped,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, delay);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-  }
-
-  private async deadLetter(sub: Active, message: InboundMessage, failure: Failure, attempts: number) {
-    const headers: Record<string, string> = {
-      ...message.headers,
-      "Wasmatrix-Error-Kind": failure.kind,
-      "Wasmatrix-Error": headerText(failure.message),
-      "Wasmatrix-Attempts": String(attempts),
-      "Wasmatrix-Subject": message.subject,
-      "Wasmatrix-Instance": sub.instanceId,
-      "Wasmatrix-Operation": sub.spec.operation,
-    };
-    if (failure.kind === "error") headers["Wasmatrix-Error-Code"] = failure.code;
-    if (failure.kind === "crash") headers["Wasmatrix-Crash-Reason"] = failure.reason;
-    try {
-      await this.bus.publish(sub.spec.deadLetterSubject, message.data, headers);
-      sub.counters.deadLettered++;
-      message.ack();
-    } catch (error) {
-      this.logger.warn(
-        { err: error, instanceId: sub.instanceId, subject: sub.spec.deadLetterSubject },
-        "subscriptions: could not publish a dead letter",
-      );
-      // JetStream keeps the message and delivers it again later; core NATS cannot.
-      if (sub.spec.delivery === "durable") message.nak(sub.spec.maxBackoffMs);
-      else sub.counters.dropped++;
-    }
   }
 
   private keepAlive(): void {

@@ -13,17 +13,13 @@ import {
   type MessageHandler,
   type MessageSubscription,
 } from "./inbound-message.js";
+import type { DurableSink } from "./jetstream-pull.js";
 import { base64Field, encoder, parseObject, stringField } from "./json.js";
-import {
-  type DurableSink,
-  type DurableSubscription,
-  type DurableSubscriptionSpec,
-  MessageStream,
-  type MessageStreamOptions,
-} from "./message-stream.js";
+import { type DurableSubscription, MessageStream } from "./message-stream.js";
 import { natsFailure } from "./nats-errors.js";
 import { NatsLink, type NatsLinkOptions } from "./nats-link.js";
 import type { CapabilityProvider, ProviderCall } from "./provider.js";
+import type { DurableSubscriptionSpec, MessageStreamOptions } from "./stream-admin.js";
 
 /** Operations of `wasmatrix:messaging`; each needs `msg:publish:<subject>` (see docs/abi.md). */
 export const MESSAGING_OPERATIONS = ["publish", "request"] as const;
