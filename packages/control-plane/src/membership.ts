@@ -1,12 +1,9 @@
-import { ErrorCode, type FactInput, WasmatrixError } from "@wasmatrix/core";
+import { type DistributiveOmit, ErrorCode, type FactInput, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { planFailover, refusalText, restartsElsewhere } from "./failover.js";
 import type { Launcher } from "./launcher.js";
 import type { NodeApi, NodeTable } from "./node-table.js";
-
-/** Omit over each member of a union, keeping each fact kind tied to its data. */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** A fact the control plane records under its own name. */
 export type OwnFact = DistributiveOmit<FactInput, "source">;

@@ -11,3 +11,4 @@ export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
 export * from "./text.js";
+export type * from "./type-utils.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { ErrorCode, WasmatrixError, type WasmatrixErrorData } from "@wasmatrix/core";
+import { type DistributiveOmit, ErrorCode, WasmatrixError, type WasmatrixErrorData } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { HostCallRequest } from "../guest/wapc.js";
 import { BridgeMainSide, createBridgeBuffer } from "./bridge.js";
@@ -18,7 +18,6 @@ const MAX_BATCH_JOBS = 512;
 /** How often a busy worker's job deadline is checked by the watchdog. */
 const WATCHDOG_INTERVAL_MS = 250;
 
-export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type JobInput = DistributiveOmit<Job, "jid">;
 
 export interface WorkerHandleOptions {
