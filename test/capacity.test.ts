@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { connect, invokeRequest, startRequest, stopRequest } from "@wasmatrix/client";
 import { ControlPlane } from "@wasmatrix/control-plane";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import { createEmbedded, type Embedded } from "@wasmatrix/embedded";
 import { LocalNodeApi, NodeAgent } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
@@ -31,15 +32,6 @@ async function embedded(node: Parameters<typeof createEmbedded>[0] = {}): Promis
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((e) => e.close()));
 });
-
-async function refusal(call: Promise<unknown>): Promise<WasmatrixError> {
-  const error = await call.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  if (!WasmatrixError.is(error)) throw new Error(`expected a WasmatrixError, got ${String(error)}`);
-  return error;
-}
 
 /** Starts instances `${prefix}${from}` … `${prefix}${to - 1}`, a chunk at a time: the worker takes a chunk in one batch. */
 async function fill(client: pb.ControlPlaneApi, prefix: string, from: number, to: number, digest: string) {
@@ -71,7 +63,7 @@ describe.skipIf(!haveEcho)("a node's capacity, through the embedded cluster", ()
         await e.client.startInstance(startRequest({ instanceId: id, module: echo }));
       for (const client of [e.client, remote]) {
         const [error, answer] = await Promise.all([
-          refusal(client.startInstance(startRequest({ instanceId: "e4", module: echo }))),
+          rejection(client.startInstance(startRequest({ instanceId: "e4", module: echo }))),
           upper(client, "e1", "still here"),
         ]);
         expect(error.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
@@ -103,7 +95,7 @@ describe.skipIf(!haveEcho)("a node's capacity, through the embedded cluster", ()
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const [error, answer] = await Promise.all([
-        refusal(e.client.startInstance(startRequest({ instanceId: "one-too-many", moduleDigest: digest }))),
+        rejection(e.client.startInstance(startRequest({ instanceId: "one-too-many", moduleDigest: digest }))),
         upper(e.client, "i42", "answers while full"),
       ]);
       const refusedAfterMs = performance.now() - started;
@@ -115,7 +107,7 @@ describe.skipIf(!haveEcho)("a node's capacity, through the embedded cluster", ()
       // A burst of refused starts leaves nothing working or held behind: the process goes idle.
       const burst = await Promise.all(
         Array.from({ length: 500 }, (_, k) =>
-          refusal(e.client.startInstance(startRequest({ instanceId: `burst${k}`, moduleDigest: digest }))),
+          rejection(e.client.startInstance(startRequest({ instanceId: `burst${k}`, moduleDigest: digest }))),
         ),
       );
       expect(new Set(burst.map((b) => b.code))).toEqual(new Set([ErrorCode.RESOURCE_EXHAUSTED]));

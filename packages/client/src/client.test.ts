@@ -1,21 +1,10 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode } from "@wasmatrix/core";
+import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import * as pb from "@wasmatrix/proto";
 import { connectNode } from "@wasmatrix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "./client.js";
-
-/** What a call rejected with; fails the test when it succeeded. */
-async function rejection(call: Promise<unknown>): Promise<WasmatrixError> {
-  const error = await call.then(
-    () => {
-      throw new Error("the call succeeded; it should have failed");
-    },
-    (error: unknown) => error,
-  );
-  if (!WasmatrixError.is(error)) throw new Error(`expected a WasmatrixError, got ${String(error)}`);
-  return error;
-}
 
 describe("a peer address that something else answers on (a hijacked node address)", () => {
   let impostor: Server;

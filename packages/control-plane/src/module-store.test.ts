@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode } from "@wasmatrix/core";
+import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import * as pb from "@wasmatrix/proto";
 import { digestOf } from "@wasmatrix/runtime";
 import fc from "fast-check";
@@ -69,15 +70,6 @@ function cluster(moduleCacheBytes: number) {
 const always = { policy: { $case: "always" as const, value: {} } };
 const onA = { preferredNodeLabels: { zone: "a" } };
 
-async function refusal(call: Promise<unknown>): Promise<WasmatrixError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WasmatrixError);
-  return error as WasmatrixError;
-}
-
 describe("the control plane's module store", () => {
   it("refuses invalid modules before keeping them, so they never push out the module a lost instance needs", async () => {
     const { cp, b } = cluster(4 * 1024 * 1024);
@@ -91,7 +83,7 @@ describe("the control plane's module store", () => {
       }),
     );
     for (let i = 0; i < 30; i++) {
-      const error = await refusal(
+      const error = await rejection(
         cp.startInstance(
           pb.StartInstanceRequest.fromPartial({
             instanceId: `junk-${i}`,
@@ -109,7 +101,7 @@ describe("the control plane's module store", () => {
 
   it("refuses a module over the size cap as MODULE_TOO_LARGE before validating it", async () => {
     const { cp, a } = cluster(4 * 1024 * 1024);
-    const error = await refusal(
+    const error = await rejection(
       cp.startInstance(pb.StartInstanceRequest.fromPartial({ module: validModule(1, 2 * 1024 * 1024) })),
     );
     expect(error.code).toBe(ErrorCode.MODULE_TOO_LARGE);

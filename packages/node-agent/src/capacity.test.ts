@@ -1,4 +1,5 @@
-import { backoffPolicy, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { backoffPolicy, ErrorCode } from "@wasmatrix/core";
+import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import { DEFAULT_MAX_INSTANCES, MAX_WASM_MEMORIES_PER_PROCESS } from "@wasmatrix/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "./agent.js";
@@ -22,15 +23,6 @@ afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.close(200)));
 });
 
-async function refusal(call: Promise<unknown>): Promise<WasmatrixError> {
-  const error = await call.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  if (!WasmatrixError.is(error)) throw new Error(`expected a WasmatrixError, got ${String(error)}`);
-  return error;
-}
-
 describe("a node's capacity", () => {
   it("holds what one runtime process holds by default and reports it in its node info", async () => {
     const a = agent();
@@ -44,7 +36,7 @@ describe("a node's capacity", () => {
     const a = agent(3);
     const module = await guests.proxy();
     for (const id of ["r1", "r2", "r3"]) await a.start({ instanceId: id, module });
-    const error = await refusal(a.start({ instanceId: "r4", module }));
+    const error = await rejection(a.start({ instanceId: "r4", module }));
     expect(error.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     expect(error.message).toMatch(/node 'node-capacity' is full.*at most 3.*another node.*runtime shards/);
     expect(error.details).toMatchObject({ reason: "capacity", maxInstances: 3, running: 3 });
@@ -76,7 +68,7 @@ describe("a node's capacity", () => {
     await a.start({ instanceId: "s2", module });
     await a.stop("s1");
     await a.start({ instanceId: "s3", module });
-    expect((await refusal(a.start({ instanceId: "s4", module }))).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+    expect((await rejection(a.start({ instanceId: "s4", module }))).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     await a.stop("s2");
     // A command that crashed waits a minute to restart, and holds its place meanwhile.
     await a.start({
@@ -85,7 +77,7 @@ describe("a node's capacity", () => {
       restartPolicy: backoffPolicy({ initialMs: 60_000, maxMs: 60_000, jitter: 0 }),
     });
     await a.waitFor("crashy", (v) => v.status === "restarting");
-    expect((await refusal(a.start({ instanceId: "s5", module }))).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+    expect((await rejection(a.start({ instanceId: "s5", module }))).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     await a.stop("crashy");
     await a.start({ instanceId: "s5", module });
     expect(a.get("s5").status).toBe("running");

@@ -13,3 +13,15 @@ export function expectCode(fn: () => unknown, code: ErrorCode): WasmatrixError {
   }
   throw new Error(`expected ${code} to be thrown, but nothing was`);
 }
+
+/** Awaits `call`, expects it to reject with a WasmatrixError, and returns that error for further checks. */
+export async function rejection(call: Promise<unknown>): Promise<WasmatrixError> {
+  const error = await call.then(
+    () => {
+      throw new Error("the call succeeded; it should have failed");
+    },
+    (failure: unknown) => failure,
+  );
+  if (!WasmatrixError.is(error)) throw new Error(`expected a WasmatrixError, got ${String(error)}`);
+  return error;
+}
