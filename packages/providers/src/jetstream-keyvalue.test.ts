@@ -4,21 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNats } from "../../../test/support/nats.js";
 import { decodeKey, encodeKey, JetStreamKeyvalueProvider } from "./jetstream-keyvalue.js";
 import { MemoryKeyvalueProvider } from "./keyvalue.js";
-import type { ProviderCall } from "./provider.js";
+import { providerCall as call } from "./test-support/provider-call.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function call(scope: string, operation: string, payload: unknown, remainingMs = 10_000): ProviderCall {
-  return {
-    instanceId: "i",
-    binding: "default",
-    operation,
-    payload: encoder.encode(JSON.stringify(payload)),
-    scope,
-    remainingMs,
-  };
-}
 
 /** The answer as text, or the error's code: what a guest can tell apart. */
 async function answer(run: () => Promise<Uint8Array> | Uint8Array): Promise<string> {

@@ -5,21 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNats } from "../../../test/support/nats.js";
 import { JetStreamKeyvalueProvider } from "./jetstream-keyvalue.js";
 import { MessagingProvider } from "./messaging.js";
-import type { ProviderCall } from "./provider.js";
+import { providerCall as call } from "./test-support/provider-call.js";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function call(scope: string, operation: string, payload: unknown, remainingMs = 10_000): ProviderCall {
-  return {
-    instanceId: "i",
-    binding: "default",
-    operation,
-    payload: encoder.encode(JSON.stringify(payload)),
-    scope,
-    remainingMs,
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -117,100 +105,84 @@ async function runSchedule(
   return Promise.all(pending);
 }
 
-describe("keyvalue writes across a nats-server crash", () => {
-  let server: NatsServer;
-  let kv: JetStreamKeyvalueProvider;
-  const UNAVAILABLE_AFTER_MS = 1_500;
-
+/**
+ * A real nats-server with JetStream, and a keyvalue provider on it whose calls give up waiting for
+ * a connection after `unavailableAfterMs`: started before the enclosing describe's tests, closed
+ * (thawed first, should a test have frozen it) after them.
+ */
+function keyvalueOnNats(unavailableAfterMs: number): { server: NatsServer; kv: JetStreamKeyvalueProvider } {
+  const nats = {} as { server: NatsServer; kv: JetStreamKeyvalueProvider };
   beforeAll(async () => {
-    server = await startNats({ jetstream: true });
-    kv = new JetStreamKeyvalueProvider({
-      nats: { servers: server.url, unavailableAfterMs: UNAVAILABLE_AFTER_MS, reconnectTimeWaitMs: 50 },
+    nats.server = await startNats({ jetstream: true });
+    nats.kv = new JetStreamKeyvalueProvider({
+      nats: { servers: nats.server.url, unavailableAfterMs, reconnectTimeWaitMs: 50 },
     });
   });
   afterAll(async () => {
-    await kv.close();
-    await server.stop();
+    nats.server.thaw();
+    await nats.kv.close();
+    await nats.server.stop();
   });
+  return nats;
+}
+
+describe("keyvalue writes across a nats-server crash", () => {
+  const UNAVAILABLE_AFTER_MS = 1_500;
+  const nats = keyvalueOnNats(UNAVAILABLE_AFTER_MS);
 
   it("never applies an increment it refused, even when NATS comes back while the call still waited for it", async () => {
     const scope = "instance/refused";
-    expect(decoder.decode(await kv.handle(call(scope, "increment", { key: "n" })))).toBe("1");
-    await server.kill();
-    await until(() => !kv.link.connected, "the provider to notice the crash");
+    expect(decoder.decode(await nats.kv.handle(call(scope, "increment", { key: "n" })))).toBe("1");
+    await nats.server.kill();
+    await until(() => !nats.kv.link.connected, "the provider to notice the crash");
     // Joins the outage late: the link gives up on it when the outage is UNAVAILABLE_AFTER_MS old,
     // before the call's own wait for a reconnection is over, and NATS is back within that wait.
     await sleep(UNAVAILABLE_AFTER_MS - 500);
-    const refused = kv.handle(call(scope, "increment", { key: "n" }));
+    const refused = nats.kv.handle(call(scope, "increment", { key: "n" }));
     expect(await outcome(refused)).toBe(ErrorCode.PROVIDER_UNAVAILABLE);
-    await server.start();
-    expect(await read(kv, scope, "n")).toBe("1");
+    await nats.server.start();
+    expect(await read(nats.kv, scope, "n")).toBe("1");
     // Whatever the refused call had left to do would have been done by now.
     await sleep(UNAVAILABLE_AFTER_MS);
-    expect(await read(kv, scope, "n")).toBe("1");
+    expect(await read(nats.kv, scope, "n")).toBe("1");
     // The guest retries, as the refusal told it to: counted once.
-    expect(decoder.decode(await kv.handle(call(scope, "increment", { key: "n" })))).toBe("2");
+    expect(decoder.decode(await nats.kv.handle(call(scope, "increment", { key: "n" })))).toBe("2");
   }, 30_000);
 });
 
 describe("keyvalue writes whose answer is lost", () => {
-  let server: NatsServer;
-  let kv: JetStreamKeyvalueProvider;
-
-  beforeAll(async () => {
-    server = await startNats({ jetstream: true });
-    kv = new JetStreamKeyvalueProvider({
-      nats: { servers: server.url, unavailableAfterMs: 500, reconnectTimeWaitMs: 50 },
-    });
-  });
-  afterAll(async () => {
-    server.thaw();
-    await kv.close();
-    await server.stop();
-  });
+  const nats = keyvalueOnNats(500);
 
   it("answers OUTCOME_UNKNOWN for a write sent without an answer, which may indeed take effect", async () => {
     const scope = "instance/frozen";
-    await kv.handle(call(scope, "set", { key: "k", value: "before" }));
-    await server.freeze();
+    await nats.kv.handle(call(scope, "set", { key: "k", value: "before" }));
+    await nats.server.freeze();
     try {
       // The write reaches the frozen server's socket; no answer comes within the call's time.
-      const lost = kv.handle(call(scope, "set", { key: "k", value: "after" }, 300));
+      const lost = nats.kv.handle(call(scope, "set", { key: "k", value: "after" }, 300));
       await expect(lost).rejects.toMatchObject({
         code: ErrorCode.OUTCOME_UNKNOWN,
         message: expect.stringMatching(/may or may not have been applied/),
       });
       // An increment reads first: that read goes unanswered, nothing is written, and it says so.
-      const unread = kv.handle(call(scope, "increment", { key: "n" }, 300));
+      const unread = nats.kv.handle(call(scope, "increment", { key: "n" }, 300));
       await expect(unread).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
     } finally {
-      server.thaw();
+      nats.server.thaw();
     }
     // Thawed, the server handles what it was sent: the "unknown" write did happen, the timed-out
     // increment did not.
-    expect(await read(kv, scope, "k")).toBe("after");
-    expect(await read(kv, scope, "n")).toBe("");
+    expect(await read(nats.kv, scope, "k")).toBe("after");
+    expect(await read(nats.kv, scope, "n")).toBe("");
   }, 30_000);
 });
 
 describe("a stream of keyvalue increments while nats-server is killed -9", () => {
-  let server: NatsServer;
-  let kv: JetStreamKeyvalueProvider;
   const UNAVAILABLE_AFTER_MS = 500;
-
-  beforeAll(async () => {
-    server = await startNats({ jetstream: true });
-    kv = new JetStreamKeyvalueProvider({
-      nats: { servers: server.url, unavailableAfterMs: UNAVAILABLE_AFTER_MS, reconnectTimeWaitMs: 50 },
-    });
-  });
-  afterAll(async () => {
-    await kv.close();
-    await server.stop();
-  });
+  const nats = keyvalueOnNats(UNAVAILABLE_AFTER_MS);
 
   async function settledCount(scope: string): Promise<number> {
-    const text = await read(kv, scope, "n");
+    const text = await read(nats.kv, scope, "n");
     return text === "" ? 0 : Number(text);
   }
 
@@ -240,7 +212,7 @@ describe("a stream of keyvalue increments while nats-server is killed -9", () =>
     const stream = async () => {
       for (let i = 0; i < 150; i++) {
         calls.push(
-          kv.handle(call(scope, "increment", { key: "n" }, 3_000)).then(
+          nats.kv.handle(call(scope, "increment", { key: "n" }, 3_000)).then(
             (value) => ({ outcome: "ok", value }),
             (error: unknown) => ({
               outcome: (error as { code?: string }).code ?? String(error),
@@ -256,10 +228,10 @@ describe("a stream of keyvalue increments while nats-server is killed -9", () =>
     // came late are still waiting when NATS comes back: the race in which a refusal used to apply.
     const crash = async () => {
       await until(() => calls.length >= 40, "40 increments before the crash");
-      await server.kill();
+      await nats.server.kill();
       killed = true;
       await sleep(UNAVAILABLE_AFTER_MS + 300);
-      await server.start();
+      await nats.server.start();
     };
     await Promise.all([stream(), crash()]);
     const answers = await Promise.all(calls);
@@ -275,8 +247,8 @@ describe("a stream of keyvalue increments while nats-server is killed -9", () =>
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
         const scope = `binding/schedule-${run++}`;
-        const answers = await runSchedule(server, steps, () =>
-          kv.handle(call(scope, "increment", { key: "n" }, 2_000)),
+        const answers = await runSchedule(nats.server, steps, () =>
+          nats.kv.handle(call(scope, "increment", { key: "n" }, 2_000)),
         );
         await checkCounter(scope, answers);
       }),
