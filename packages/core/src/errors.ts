@@ -37,6 +37,12 @@ export const ErrorCode = {
   INCOMPATIBLE_VERSION: "INCOMPATIBLE_VERSION",
   /** The instance is in a state that does not allow the operation (e.g. invoke on a stopped one). */
   FAILED_PRECONDITION: "FAILED_PRECONDITION",
+  /** No credentials, or credentials that don't verify (a bad, expired or revoked token; no client certificate). */
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  /** A module is unsigned, or its signature does not verify against a trusted key. */
+  MODULE_SIGNATURE_INVALID: "MODULE_SIGNATURE_INVALID",
+  /** A listener beyond loopback was asked for without TLS and without `--insecure`. */
+  INSECURE_LISTEN: "INSECURE_LISTEN",
   /** Anything unexpected. Always a bug or an environment failure, never a user mistake. */
   INTERNAL: "INTERNAL",
 } as const;
@@ -86,6 +92,9 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, GrpcStatus>> = {
   OUTCOME_UNKNOWN: GrpcStatus.UNKNOWN,
   INCOMPATIBLE_VERSION: GrpcStatus.FAILED_PRECONDITION,
   FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  MODULE_SIGNATURE_INVALID: GrpcStatus.PERMISSION_DENIED,
+  INSECURE_LISTEN: GrpcStatus.FAILED_PRECONDITION,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 

@@ -6,6 +6,7 @@ export * from "./errors.js";
 export * from "./fact-log.js";
 export * from "./facts.js";
 export * from "./ids.js";
+export * from "./listen.js";
 export * from "./metadata.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
