@@ -1,4 +1,5 @@
 export * from "./authorization.js";
+export * from "./caller.js";
 export * from "./capabilities.js";
 export * from "./defaults.js";
 export * from "./duration.js";
