@@ -18,9 +18,9 @@ const identity: fc.Arbitrary<CertificateIdentity> = fc.oneof(
 describe("caller identities", () => {
   it("read back every identity they write", () => {
     fc.assert(
-      fc.property(identity, (id) =>
-        expect(parseCertificateIdentity(formatCertificateIdentity(id))).toEqual(id),
-      ),
+      fc.property(identity, (id) => {
+        expect(parseCertificateIdentity(formatCertificateIdentity(id))).toEqual(id);
+      }),
     );
   });
 
