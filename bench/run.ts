@@ -6,6 +6,7 @@ import { capabilitiesSuite } from "./capabilities.js";
 import { clusterSuite } from "./cluster.js";
 import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
+import { registrySuite } from "./registry.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  registrySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -11,6 +11,7 @@ import { registerNodeAgent } from "./commands/node-agent.js";
 import { registerNodes } from "./commands/nodes.js";
 import { registerProvider } from "./commands/provider.js";
 import { registerPs } from "./commands/ps.js";
+import { registerRegistry } from "./commands/registry.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
@@ -65,5 +66,6 @@ registerCaps(program);
 registerNodes(program);
 registerInfo(program);
 registerRun(program);
+registerRegistry(program);
 
 await program.parseAsync(process.argv);

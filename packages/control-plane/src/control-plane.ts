@@ -10,6 +10,7 @@ import {
   withoutAssignment,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { parseReference, RegistryClient } from "@wasmatrix/oci";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
@@ -22,6 +23,7 @@ import {
   type ControlPlaneOptions,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_LOSS_AFTER_INTERVALS,
+  type ModuleRegistry,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
 import { watchFacts } from "./watch-facts.js";
@@ -44,6 +46,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
+  private registry: ModuleRegistry | undefined;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
@@ -141,6 +144,9 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     }
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
+    if (request.module.byteLength === 0 && request.moduleRef !== "") {
+      request = await this.pullModule(request);
+    }
     if (request.module.byteLength > 0) {
       // Checked here, before anything keeps the bytes or a node spends a compile on them.
       checkModuleSize(request.module, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
@@ -155,6 +161,27 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       );
     }
     return this.launcher.launch(request);
+  }
+
+  /**
+   * The module of an `oci://` start, pulled from its registry and verified by digest (manifest
+   * against a pinned digest, layer against the manifest) before anything else sees it. The pinned
+   * reference replaces the tag, so a restart elsewhere runs the same bytes whatever the tag
+   * points to by then.
+   */
+  private async pullModule(request: pb.StartInstanceRequest): Promise<pb.StartInstanceRequest> {
+    const ref = parseReference(request.moduleRef);
+    const registry = (this.registry ??=
+      this.options.registry ??
+      new RegistryClient({
+        maxModuleBytes: this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES,
+      }));
+    const pulled = await registry.pull(ref);
+    this.logger.info(
+      { reference: request.moduleRef, pinned: pulled.pinned, moduleDigest: pulled.layerDigest },
+      "pulled module",
+    );
+    return { ...request, module: pb.toBuffer(pulled.bytes), moduleRef: `oci://${pulled.pinned}` };
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {

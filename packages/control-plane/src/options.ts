@@ -1,4 +1,10 @@
 import type { Logger } from "@wasmatrix/core/logger";
+import type { PulledModule, Reference } from "@wasmatrix/oci";
+
+/** Where `oci://` starts are pulled from: a RegistryClient unless a test or an embedder says otherwise. */
+export interface ModuleRegistry {
+  pull(ref: Reference): Promise<PulledModule>;
+}
 
 /** How a control plane runs; every field has a default. */
 export interface ControlPlaneOptions {
@@ -13,6 +19,8 @@ export interface ControlPlaneOptions {
   moduleCacheBytes?: number;
   /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
   maxModuleBytes?: number;
+  /** Pulls `oci://` modules; default a RegistryClient with docker's credentials. */
+  registry?: ModuleRegistry;
   logger?: Logger;
   now?: () => number;
   version?: string;

@@ -157,5 +157,7 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     labels: { ...instance.labels },
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
+    // The bytes travel by digest: a tag may point elsewhere by now.
+    moduleRef: "",
   };
 }

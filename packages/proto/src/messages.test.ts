@@ -139,6 +139,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   labels: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  moduleRef: text,
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,

@@ -10,6 +10,7 @@ import {
   type RestartPolicy,
   WasmatrixError,
 } from "@wasmatrix/core";
+import { isOciReference, parseReference } from "@wasmatrix/oci";
 import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
@@ -56,7 +57,7 @@ export function registerStart(program: Command): void {
       )
       .argument(
         "[module]",
-        "path to a .wasm file (sent to the server); omitted with --id, the stopped instance starts again as it was",
+        "path to a .wasm file (sent to the server), or oci://host[:port]/repo:tag[@sha256:…] (pulled by the server); omitted with --id, the stopped instance starts again as it was",
       )
       .argument("[args...]", "arguments passed to a command guest (put them after --)")
       .option("--id <id>", "instance id; chosen by the server when omitted", parseInstanceId)
@@ -121,6 +122,7 @@ Examples:
   wasmatrix start examples/build/echo_reactor.wasm --id echo --restart always \\
     --cap keyvalue=kv:read,kv:write,kv:list --cap logging
   wasmatrix start examples/build/hello.wasm --id hello -e GREETING=hi -- alice bob
+  wasmatrix start oci://127.0.0.1:5000/team/echo:1.0 --id echo   # see \`wasmatrix push --help\`
   wasmatrix start --id echo                     # again, after wasmatrix stop echo
   wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
     --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker`,
@@ -152,12 +154,9 @@ Examples:
         ...(options.id === undefined ? {} : { instanceId: options.id }),
       };
       await withClient(options, call, async (client) => {
-        const module = await readFileArg(modulePath);
-        // The runtime's intake, here before sending: an empty file would otherwise read as a request
-        // without a module, and a broken one gets the words `wasmatrix run` gives it.
-        const { validateModule } = await import("@wasmatrix/runtime");
-        await validateModule(module);
-        const instance = await client.startInstance(startRequest({ ...request, module }));
+        const instance = await client.startInstance(
+          startRequest({ ...request, ...(await moduleSource(modulePath)) }),
+        );
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
         if (!options.json && instance.status === "crashed") {
@@ -166,6 +165,22 @@ Examples:
       });
     },
   );
+}
+
+/**
+ * An `oci://` reference is pulled by the control plane (verified by digest, kept in its module
+ * store); a file is read and checked here by the runtime's intake: an empty file would otherwise
+ * read as a request without a module, and a broken one gets the words `wasmatrix run` gives it.
+ */
+async function moduleSource(modulePath: string): Promise<{ module: Buffer } | { moduleRef: string }> {
+  if (isOciReference(modulePath)) {
+    parseReference(modulePath);
+    return { moduleRef: modulePath };
+  }
+  const module = await readFileArg(modulePath);
+  const { validateModule } = await import("@wasmatrix/runtime");
+  await validateModule(module);
+  return { module };
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

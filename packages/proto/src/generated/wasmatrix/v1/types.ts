@@ -191,6 +191,11 @@ export interface StartInstanceRequest {
   /** Placement: nodes must carry every required label; preferred ones rank higher. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /**
+   * An OCI reference (`oci://host[:port]/repo[:tag][@sha256:…]`) the control plane pulls the
+   * module from, verified by digest, when `module` is empty.
+   */
+  moduleRef: string;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -2712,6 +2717,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     labels: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    moduleRef: "",
   };
 }
 
@@ -2750,6 +2756,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       StartInstanceRequest_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.moduleRef !== "") {
+      writer.uint32(2082).string(message.moduleRef);
+    }
     return writer;
   },
 
@@ -2864,6 +2873,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             if (entry11.value !== undefined) {
               message.preferredNodeLabels[entry11.key] = entry11.value;
             }
+            continue;
+          }
+          case 260: {
+            if (tag !== 2082) {
+              break;
+            }
+
+            message.moduleRef = reader.string();
             continue;
           }
         }
@@ -2983,6 +3000,11 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
           {},
         )
         : {},
+      moduleRef: isSet(object.moduleRef)
+        ? globalThis.String(object.moduleRef)
+        : isSet(object.module_ref)
+        ? globalThis.String(object.module_ref)
+        : "",
     };
   },
 
@@ -3045,6 +3067,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         });
       }
     }
+    if (message.moduleRef !== "") {
+      obj.moduleRef = message.moduleRef;
+    }
     return obj;
   },
 
@@ -3096,6 +3121,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         }
         return acc;
       }, {});
+    message.moduleRef = object.moduleRef ?? "";
     return message;
   },
 };
