@@ -5,6 +5,7 @@ import {
   formatPermission,
   InstanceId,
   isEnded,
+  type ModuleDigest,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -277,8 +278,26 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.recordFacts(facts.map(factFromProto));
   }
 
-  private record(fact: OwnFact): void {
-    this.facts.append({ ...fact, source: SOURCE });
+  async recordDeployment(request: pb.RecordDeploymentRequest): Promise<pb.Fact> {
+    const fact = this.record({
+      kind: "app.deployed",
+      data: {
+        app: request.app,
+        version: request.version,
+        revision: request.revision,
+        ...(request.manifestHash ? { manifestHash: request.manifestHash } : {}),
+        // Checked by the fact log, as every fact's data is.
+        modules: request.modules as Record<string, ModuleDigest>,
+        ...(request.rolledBackFrom ? { rolledBackFrom: request.rolledBackFrom } : {}),
+      },
+    });
+    // Own facts are numbered here, so the log never takes one as a replay.
+    return factToProto(fact as Fact);
+  }
+
+  private record(fact: OwnFact): Fact | null {
+    const recorded = this.facts.append({ ...fact, source: SOURCE });
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
+    return recorded;
   }
 }

@@ -39,6 +39,7 @@ export const FACT_KINDS = [
   "node.lost",
   "capability.assigned",
   "capability.revoked",
+  "app.deployed",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -97,6 +98,19 @@ export interface FactDataByKind {
     readonly capability: CapabilityKind;
     readonly binding?: string;
     readonly provider?: ProviderId | LocalProvider;
+  };
+  /**
+   * A deploy (or rollback) of an application put `revision` in service: `modules` maps each
+   * component to its module digest; `manifestHash` is the sha256 of the manifest deployed;
+   * `rolledBackFrom`: the revision a rollback replaced.
+   */
+  "app.deployed": {
+    readonly app: string;
+    readonly version: string;
+    readonly revision: number;
+    readonly manifestHash?: string;
+    readonly modules?: Readonly<Record<string, ModuleDigest>>;
+    readonly rolledBackFrom?: number;
   };
 }
 
@@ -175,11 +189,19 @@ const permissions: FieldCheck = (what, value) => {
 const capability: FieldCheck = (_, v) => parseCapabilityKind(v);
 const binding: FieldCheck = (_, v) => parseBinding(v);
 const provider: FieldCheck = (_, v) => parseProviderRef(v);
+const moduleDigests: FieldCheck = (what, value) => {
+  if (!isPlainObject(value) || Object.keys(value).length > 100) {
+    throw invalid(`${what} must be an object of component → module digest`, { field: what });
+  }
+  return Object.freeze(
+    Object.fromEntries(Object.entries(value).map(([k, v]) => [truncate(k, 64), ModuleDigest.parse(v)])),
+  );
+};
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
   /** Which id the fact is about; that id is required. */
-  readonly subject: "instance" | "node";
+  readonly subject: "instance" | "node" | "none";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
 }
@@ -228,6 +250,11 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
     optional: { binding, provider, permissions },
   },
   "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
+  "app.deployed": {
+    subject: "none",
+    required: { app: (w, v) => requireString(w, v, 64), version: (w, v) => requireString(w, v, 64), revision: count },
+    optional: { manifestHash: (_, v) => ModuleDigest.parse(v), modules: moduleDigests, rolledBackFrom: count },
+  },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([

@@ -3,6 +3,7 @@ import type {
   ListNodesResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  RecordDeploymentRequest,
   RevokeCapabilityRequest,
   ServerInfoResponse,
   WatchEventsRequest,
@@ -38,6 +39,8 @@ export interface ControlPlaneApi {
   revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
   serverInfo(): Promise<ServerInfoResponse>;
+  /** Records the app.deployed fact of a revision `wasmatrix deploy` or `rollback` put in service. */
+  recordDeployment(request: RecordDeploymentRequest): Promise<Fact>;
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;

@@ -13,6 +13,7 @@ export {
   ListProvidersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  RecordDeploymentRequest,
   RegisterNodeRequest,
   RegisterNodeResponse,
   RegisterProviderRequest,

@@ -43,6 +43,23 @@ export const protobufFileName = "wasmatrix/v1/control_plane.proto";
 
 /** The control plane's API: what the CLI, the client package and node agents call. */
 
+export interface RecordDeploymentRequest {
+  app: string;
+  version: string;
+  revision: number;
+  /** sha256:… of the manifest deployed. */
+  manifestHash: string;
+  /** Component name → module digest. */
+  modules: { [key: string]: string };
+  /** For a rollback: the revision it replaced. */
+  rolledBackFrom: number;
+}
+
+export interface RecordDeploymentRequest_ModulesEntry {
+  key: string;
+  value: string;
+}
+
 export interface QueryInstanceRequest {
   instanceId: string;
   /** Recent facts about the instance to include; zero means 20. */
@@ -134,6 +151,282 @@ export interface ServerInfoResponse {
 export interface DeregisterNodeRequest {
   nodeId: string;
 }
+
+function createBaseRecordDeploymentRequest(): RecordDeploymentRequest {
+  return { app: "", version: "", revision: 0, manifestHash: "", modules: {}, rolledBackFrom: 0 };
+}
+
+export const RecordDeploymentRequest: MessageFns<RecordDeploymentRequest> = {
+  encode(message: RecordDeploymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint32(message.revision);
+    }
+    if (message.manifestHash !== "") {
+      writer.uint32(34).string(message.manifestHash);
+    }
+    globalThis.Object.entries(message.modules).forEach(([key, value]: [string, string]) => {
+      RecordDeploymentRequest_ModulesEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.rolledBackFrom !== 0) {
+      writer.uint32(48).uint32(message.rolledBackFrom);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDeploymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDeploymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.manifestHash = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = RecordDeploymentRequest_ModulesEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.modules[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rolledBackFrom = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDeploymentRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      manifestHash: isSet(object.manifestHash)
+        ? globalThis.String(object.manifestHash)
+        : isSet(object.manifest_hash)
+        ? globalThis.String(object.manifest_hash)
+        : "",
+      modules: isObject(object.modules)
+        ? (globalThis.Object.entries(object.modules) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      rolledBackFrom: isSet(object.rolledBackFrom)
+        ? globalThis.Number(object.rolledBackFrom)
+        : isSet(object.rolled_back_from)
+        ? globalThis.Number(object.rolled_back_from)
+        : 0,
+    };
+  },
+
+  toJSON(message: RecordDeploymentRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.manifestHash !== "") {
+      obj.manifestHash = message.manifestHash;
+    }
+    if (message.modules) {
+      const entries = globalThis.Object.entries(message.modules) as [string, string][];
+      if (entries.length > 0) {
+        obj.modules = {};
+        entries.forEach(([k, v]) => {
+          obj.modules[k] = v;
+        });
+      }
+    }
+    if (message.rolledBackFrom !== 0) {
+      obj.rolledBackFrom = Math.round(message.rolledBackFrom);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDeploymentRequest>, I>>(base?: I): RecordDeploymentRequest {
+    return RecordDeploymentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDeploymentRequest>, I>>(object: I): RecordDeploymentRequest {
+    const message = createBaseRecordDeploymentRequest();
+    message.app = object.app ?? "";
+    message.version = object.version ?? "";
+    message.revision = object.revision ?? 0;
+    message.manifestHash = object.manifestHash ?? "";
+    message.modules = (globalThis.Object.entries(object.modules ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.rolledBackFrom = object.rolledBackFrom ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecordDeploymentRequest_ModulesEntry(): RecordDeploymentRequest_ModulesEntry {
+  return { key: "", value: "" };
+}
+
+export const RecordDeploymentRequest_ModulesEntry: MessageFns<RecordDeploymentRequest_ModulesEntry> = {
+  encode(message: RecordDeploymentRequest_ModulesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDeploymentRequest_ModulesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDeploymentRequest_ModulesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDeploymentRequest_ModulesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RecordDeploymentRequest_ModulesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDeploymentRequest_ModulesEntry>, I>>(
+    base?: I,
+  ): RecordDeploymentRequest_ModulesEntry {
+    return RecordDeploymentRequest_ModulesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDeploymentRequest_ModulesEntry>, I>>(
+    object: I,
+  ): RecordDeploymentRequest_ModulesEntry {
+    const message = createBaseRecordDeploymentRequest_ModulesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
 
 function createBaseQueryInstanceRequest(): QueryInstanceRequest {
   return { instanceId: "", factLimit: 0 };
@@ -1674,6 +1967,17 @@ export const ControlPlaneService = {
     responseSerialize: (value: ServerInfoResponse): Buffer => Buffer.from(ServerInfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ServerInfoResponse => ServerInfoResponse.decode(value),
   },
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment: {
+    path: "/wasmatrix.v1.ControlPlane/RecordDeployment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordDeploymentRequest): Buffer =>
+      Buffer.from(RecordDeploymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordDeploymentRequest => RecordDeploymentRequest.decode(value),
+    responseSerialize: (value: Fact): Buffer => Buffer.from(Fact.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Fact => Fact.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -1697,6 +2001,8 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   registerProvider: handleUnaryCall<RegisterProviderRequest, Empty>;
   listProviders: handleUnaryCall<Empty, ListProvidersResponse>;
   serverInfo: handleUnaryCall<Empty, ServerInfoResponse>;
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment: handleUnaryCall<RecordDeploymentRequest, Fact>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -1926,6 +2232,22 @@ export interface ControlPlaneClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ServerInfoResponse) => void,
   ): ClientUnaryCall;
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControlPlaneClient = makeGenericClientConstructor(
@@ -1959,6 +2281,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
