@@ -2,6 +2,7 @@ import { routeGrpcLog } from "@wasmatrix/proto";
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
 import { registerControlPlane } from "./commands/control-plane.js";
+import { registerDeploy } from "./commands/deploy.js";
 import { registerEvents } from "./commands/events.js";
 import { registerInfo } from "./commands/info.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -67,5 +68,6 @@ registerNodes(program);
 registerInfo(program);
 registerRun(program);
 registerRegistry(program);
+registerDeploy(program);
 
 await program.parseAsync(process.argv);

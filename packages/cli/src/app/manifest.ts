@@ -294,7 +294,7 @@ function build(
   });
   return {
     name: raw.app.name,
-    version: raw.app.version,
+    version: expand(["app", "version"], raw.app.version),
     components,
     hash: `sha256:${createHash("sha256").update(text).digest("hex")}`,
     dir,
