@@ -6,6 +6,7 @@
 #   examples/c/<name>.c              → <name>.wasm      (a reactor if it defines WASMATRIX_REACTOR)
 #   examples/wat/<name>.wat          → <name>.wasm, or <name>_wat.wasm when a C example has the name
 #   examples/assemblyscript/         → as_reactor.wasm
+#   examples/extism/<name>.c         → extism_<name>.wasm (an Extism plugin, freestanding C)
 #
 # Tools: clang + wasm-ld + wasi-libc + wasm32 builtins (scripts/install-toolchain.sh), wat2wasm
 # from Debian's wabt or else the npm wabt package, asc from node_modules (npm ci).
@@ -99,6 +100,24 @@ for src in "$EXAMPLES"/c/*.c; do
     clang "${c_flags[@]}" "${extra[@]}" -o "$out.tmp" "$src"
     mv "$out.tmp" "$out"
     built+=("$kind:$out")
+  else
+    skipped=$((skipped + 1))
+  fi
+done
+
+# Extism plugins: no libc (they run unchanged under @extism/extism too, which the benchmark needs
+# without WASI), the PDK imports hand-written in examples/extism/extism.h.
+for src in "$EXAMPLES"/extism/*.c; do
+  name=${src##*/}
+  name=extism_${name%.c}
+  out=$OUT/$name.wasm
+  if stale "$out" "$src" "$EXAMPLES/extism/extism.h" "$SCRIPT"; then
+    need_c_toolchain
+    log "clang $src → $out (extism)"
+    clang --target=wasm32 -nostdlib -fno-builtin -O2 -Wall -Wextra -I"$EXAMPLES/extism" \
+      -Wl,--no-entry -Wl,--strip-debug -o "$out.tmp" "$src"
+    mv "$out.tmp" "$out"
+    built+=("extism:$out")
   else
     skipped=$((skipped + 1))
   fi
