@@ -57,9 +57,12 @@ for (const argument of process.argv.slice(2)) {
   if (!exports.includes("memory")) problems.push("does not export its memory");
   const reactor = exports.includes("__guest_call");
   if (expect === "extism") {
-    if (reactor || exports.includes("_start")) problems.push("an Extism plugin exports _start or __guest_call");
-    if (!imports.some((i) => i.module === "extism:host/env")) problems.push("imports nothing from extism:host/env");
-  } else if (!reactor && !exports.includes("_start")) problems.push("exports neither _start nor __guest_call");
+    if (reactor || exports.includes("_start"))
+      problems.push("an Extism plugin exports _start or __guest_call");
+    if (!imports.some((i) => i.module === "extism:host/env"))
+      problems.push("imports nothing from extism:host/env");
+  } else if (!reactor && !exports.includes("_start"))
+    problems.push("exports neither _start nor __guest_call");
   if (reactor && exports.includes("_start")) problems.push("exports both _start and __guest_call");
   if (expect === "command" && reactor) problems.push("should be a command but exports __guest_call");
   if (expect !== undefined && expect !== "command" && expect !== "extism" && !reactor) {

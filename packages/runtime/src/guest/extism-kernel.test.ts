@@ -14,43 +14,48 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 describe("Extism kernel memory", () => {
   it("keeps live blocks disjoint, within the cap, with their lengths and contents, whatever is allocated and freed", () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 200 }), fc.integer({ min: 64, max: 64 * 1024 }), (steps, cap) => {
-        const kernel = new ExtismKernel(cap);
-        const live = new Map<number, { size: number; fill: number }>();
-        let fill = 1;
-        for (const s of steps) {
-          if (s.op === "reset") {
-            kernel.reset();
-            live.clear();
-          } else if (s.op === "free") {
-            const offsets = [...live.keys()];
-            if (offsets.length === 0) continue;
-            const offset = offsets[s.pick % offsets.length]!;
-            kernel.free(offset);
-            live.delete(offset);
-            expect(kernel.length(offset)).toBe(0);
-          } else {
-            const offset = kernel.alloc(s.size);
-            if (offset === 0) {
-              expect(kernel.limitHit).toBe(true);
-              continue;
+      fc.property(
+        fc.array(step, { maxLength: 200 }),
+        fc.integer({ min: 64, max: 64 * 1024 }),
+        (steps, cap) => {
+          const kernel = new ExtismKernel(cap);
+          const live = new Map<number, { size: number; fill: number }>();
+          let fill = 1;
+          for (const s of steps) {
+            if (s.op === "reset") {
+              kernel.reset();
+              live.clear();
+            } else if (s.op === "free") {
+              const offsets = [...live.keys()];
+              if (offsets.length === 0) continue;
+              const offset = offsets[s.pick % offsets.length]!;
+              kernel.free(offset);
+              live.delete(offset);
+              expect(kernel.length(offset)).toBe(0);
+            } else {
+              const offset = kernel.alloc(s.size);
+              if (offset === 0) {
+                expect(kernel.limitHit).toBe(true);
+                continue;
+              }
+              expect(offset).toBeGreaterThanOrEqual(8);
+              expect(offset + s.size).toBeLessThanOrEqual(cap);
+              expect(kernel.block(offset)!.every((b) => b === 0)).toBe(true);
+              fill = (fill % 250) + 1;
+              kernel.block(offset)!.fill(fill);
+              live.set(offset, { size: s.size, fill });
             }
-            expect(offset).toBeGreaterThanOrEqual(8);
-            expect(offset + s.size).toBeLessThanOrEqual(cap);
-            expect(kernel.block(offset)!.every((b) => b === 0)).toBe(true);
-            fill = (fill % 250) + 1;
-            kernel.block(offset)!.fill(fill);
-            live.set(offset, { size: s.size, fill });
+            const spans = [...live].map(([o, { size }]) => [o, o + Math.max(size, 1)] as const);
+            spans.sort((a, b) => a[0] - b[0]);
+            for (let i = 1; i < spans.length; i++)
+              expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+            for (const [offset, { size, fill: f }] of live) {
+              expect(kernel.length(offset)).toBe(size);
+              expect(kernel.block(offset)!.every((b) => b === f)).toBe(true);
+            }
           }
-          const spans = [...live].map(([o, { size }]) => [o, o + Math.max(size, 1)] as const);
-          spans.sort((a, b) => a[0] - b[0]);
-          for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
-          for (const [offset, { size, fill: f }] of live) {
-            expect(kernel.length(offset)).toBe(size);
-            expect(kernel.block(offset)!.every((b) => b === f)).toBe(true);
-          }
-        }
-      }),
+        },
+      ),
     );
   });
 

@@ -58,7 +58,7 @@ export class ExtismHost {
   private readonly vars = new Map<string, Uint8Array>();
   private varBytes = 0;
   private input: Uint8Array = EMPTY;
-  private inputView = new DataView(new ArrayBuffer(0));
+  private inputView: DataView = new DataView(new ArrayBuffer(0));
   private inputOffset = 0;
   private output: { offset: number; length: number } | null = null;
   private errorOffset = 0;
@@ -97,11 +97,10 @@ export class ExtismHost {
       return { ok: false, guestError: message === null ? "plugin set an error" : decoder.decode(message) };
     }
     if (code !== 0) return { ok: false, guestError: `plugin function returned ${code}` };
-    if (this.output === null) return { ok: true, response: EMPTY };
-    return {
-      ok: true,
-      response: kernel.range(this.output.offset, this.output.length, "output_set").slice(),
-    };
+    // Set by output_set during the call, which the compiler cannot see.
+    const output = this.output as { offset: number; length: number } | null;
+    if (output === null) return { ok: true, response: EMPTY };
+    return { ok: true, response: kernel.range(output.offset, output.length, "output_set").slice() };
   }
 
   readonly imports: Record<string, (...args: never[]) => unknown> = {
@@ -165,7 +164,9 @@ export class ExtismHost {
       const bytes = this.blockOf(at, "var_set").slice();
       const max = this.options.maxVarBytes ?? DEFAULT_MAX_VAR_BYTES;
       if (this.varBytes - previous + bytes.byteLength > max) {
-        throw new ExtismCallError(`var '${name}' would take the plugin's vars past their cap of ${max} bytes`);
+        throw new ExtismCallError(
+          `var '${name}' would take the plugin's vars past their cap of ${max} bytes`,
+        );
       }
       this.vars.set(name, bytes);
       this.varBytes += bytes.byteLength - previous;

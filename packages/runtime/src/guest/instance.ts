@@ -382,4 +382,11 @@ export class GuestInstance {
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 /** Exports that are plumbing (initialisers, instrumentation), never plugin functions. */
-const RESERVED_EXPORTS = new Set(["_initialize", "_start", "__guest_call", "wapc_init", FUEL_GLOBAL_EXPORT, MEMORY_EXPORT]);
+const RESERVED_EXPORTS = new Set([
+  "_initialize",
+  "_start",
+  "__guest_call",
+  "wapc_init",
+  FUEL_GLOBAL_EXPORT,
+  MEMORY_EXPORT,
+]);
