@@ -157,5 +157,6 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     labels: { ...instance.labels },
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
+    extism: instance.extism,
   };
 }
