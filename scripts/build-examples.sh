@@ -7,6 +7,7 @@
 #   examples/wat/<name>.wat          → <name>.wasm, or <name>_wat.wasm when a C example has the name
 #   examples/assemblyscript/         → as_reactor.wasm
 #   examples/extism/<name>.c         → extism_<name>.wasm (an Extism plugin, freestanding C)
+#   examples/extism/as/plugin.ts     → extism_as_plugin.wasm (an Extism plugin on @extism/as-pdk)
 #
 # Tools: clang + wasm-ld + wasi-libc + wasm32 builtins (scripts/install-toolchain.sh), wat2wasm
 # from Debian's wabt or else the npm wabt package, asc from node_modules (npm ci).
@@ -156,6 +157,21 @@ if stale "$out" "$AS_DIR"/assembly/*.ts "$AS_DIR/asconfig.json" "$SCRIPT"; then
   node_modules/.bin/asc --config "$AS_DIR/asconfig.json" --target release -o "$out.tmp"
   mv "$out.tmp" "$out"
   built+=("as-reactor:$out")
+else
+  skipped=$((skipped + 1))
+fi
+
+# An Extism plugin on the published AssemblyScript PDK (npm @extism/as-pdk), its abort redirected
+# so that it imports only extism:host/env.
+out=$OUT/extism_as_plugin.wasm
+if stale "$out" "$EXAMPLES/extism/as/plugin.ts" "$SCRIPT"; then
+  [ -x node_modules/.bin/asc ] || die "cannot build AssemblyScript examples: no asc (run: npm ci)"
+  [ -f node_modules/@extism/as-pdk/package.json ] || die "cannot build the AssemblyScript Extism plugin: no @extism/as-pdk (run: npm ci)"
+  log "asc $EXAMPLES/extism/as/plugin.ts → $out (extism)"
+  node_modules/.bin/asc "$EXAMPLES/extism/as/plugin.ts" -o "$out.tmp" --runtime incremental -O3 \
+    --use abort="$EXAMPLES/extism/as/plugin/pluginAbort"
+  mv "$out.tmp" "$out"
+  built+=("extism:$out")
 else
   skipped=$((skipped + 1))
 fi
