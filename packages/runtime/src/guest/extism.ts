@@ -145,8 +145,12 @@ export class ExtismHost {
     },
     error_get: () => BigInt(this.errorOffset),
     config_get: (key: bigint) => {
-      const value = this.options.config[this.text(key, "config_get")];
-      return value === undefined ? NONE : BigInt(this.storeOrRefuse(encoder.encode(value), "a config value"));
+      const name = this.text(key, "config_get");
+      // Own keys only: `toString` or `__proto__` must not find Object.prototype's.
+      const value = Object.hasOwn(this.options.config, name) ? this.options.config[name] : undefined;
+      return typeof value !== "string"
+        ? NONE
+        : BigInt(this.storeOrRefuse(encoder.encode(value), "a config value"));
     },
     var_get: (key: bigint) => {
       const value = this.vars.get(this.text(key, "var_get"));
