@@ -127,3 +127,76 @@ describe("Extism host functions", () => {
     );
   });
 });
+
+describe("Extism http_request", () => {
+  it("sends the request and body as a wasmatrix:http call and hands back body, status and headers", () => {
+    const sent: unknown[] = [];
+    const h = new ExtismHost({
+      config: {},
+      maxKernelBytes: 1024 * 1024,
+      maxPayloadBytes: 1024 * 1024,
+      hostCall: (request) => {
+        sent.push({ ...request, payload: JSON.parse(new TextDecoder().decode(request.payload)) });
+        return {
+          ok: true,
+          data: encoder.encode(JSON.stringify({ status: 404, headers: { "x-a": "b" }, body: "not here" })),
+        };
+      },
+      log: () => undefined,
+    });
+    const imports = h.imports as Imports;
+    const result = h.invoke(() => {
+      const request = encoder.encode(
+        JSON.stringify({ url: "https://example.com/x", method: "POST", headers: { k: "v" } }),
+      );
+      const body = storeBlock(imports, encoder.encode("payload"));
+      const response = call(imports, "http_request", storeBlock(imports, request), body) as bigint;
+      expect(new TextDecoder().decode(loadBlock(imports, response))).toBe("not here");
+      expect(call(imports, "http_status_code")).toBe(404);
+      const headers = loadBlock(imports, call(imports, "http_headers") as bigint);
+      expect(JSON.parse(new TextDecoder().decode(headers))).toEqual({ "x-a": "b" });
+      return 0;
+    }, new Uint8Array(0));
+    expect(result.ok).toBe(true);
+    expect(h.hostCalls).toBe(1);
+    expect(sent).toEqual([
+      {
+        binding: "default",
+        namespace: "wasmatrix:http",
+        operation: "request",
+        payload: {
+          url: "https://example.com/x",
+          method: "POST",
+          headers: { k: "v" },
+          bodyBase64: Buffer.from("payload").toString("base64"),
+        },
+      },
+    ]);
+  });
+
+  it("fails the call, not the plugin, when the capability refuses or the request is not JSON", () => {
+    const h = new ExtismHost({
+      config: {},
+      maxKernelBytes: 1024 * 1024,
+      maxPayloadBytes: 1024 * 1024,
+      hostCall: () => ({
+        ok: false,
+        error: { code: "PROVIDER_UNAVAILABLE", message: "connection refused", details: {}, timestamp: 0 },
+      }),
+      log: () => undefined,
+    });
+    const imports = h.imports as Imports;
+    const request = (text: string) => () => {
+      call(imports, "http_request", storeBlock(imports, encoder.encode(text)), 0n);
+      return 0;
+    };
+    expect(h.invoke(request('{"url":"https://example.com/"}'), new Uint8Array(0))).toEqual({
+      ok: false,
+      guestError: "http_request failed: PROVIDER_UNAVAILABLE: connection refused",
+    });
+    expect(h.invoke(request("not json"), new Uint8Array(0))).toMatchObject({
+      ok: false,
+      guestError: expect.stringContaining("not the JSON object"),
+    });
+  });
+});
