@@ -145,7 +145,11 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
       );
     }
     const http = allowedHostsAssignment(options.allowHost) ?? manifest?.http ?? null;
-    const router = http === null ? undefined : await httpRouter(http, options.allowPrivateHttp === true);
+    const limits = limitsFrom(options, manifest);
+    const router =
+      http === null
+        ? undefined
+        : await httpRouter(http, options.allowPrivateHttp === true, limits.invokeTimeoutMs);
     if (router !== undefined) closeRouter = router.close;
     // Its output is its user's terminal (or pipe): every byte goes there, none is dropped.
     runtime = new Runtime({
@@ -153,7 +157,6 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
       forwardAllOutput: true,
       ...(router === undefined ? {} : { hostCallRouter: router.router }),
     });
-    const limits = limitsFrom(options, manifest);
     const env = parseEnvPairs(options.env);
     const compiled = await runtime.compile(
       modulePath === undefined && manifest !== null ? manifest.module : await readModule(path),
@@ -235,6 +238,7 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
 async function httpRouter(
   assignment: CapabilityAssignment,
   allowPrivateAddresses: boolean,
+  timeoutMs = DEFAULT_INVOKE_TIMEOUT_MS,
 ): Promise<{ router: HostCallRouter; close: () => Promise<void> }> {
   const [{ CapabilityRouter }, { HttpProvider }] = await Promise.all([
     import("@wasmatrix/node-agent"),
@@ -243,8 +247,8 @@ async function httpRouter(
   const provider = new HttpProvider({ allowPrivateAddresses });
   const counters = { hostCalls: 0, denied: 0, failed: 0 };
   const router = new CapabilityRouter(
-    // `run` has no supervisor: the deadline is the runtime's, enforced in the worker.
-    () => ({ assignments: [assignment], counters, deadline: () => Date.now() + 60_000 }),
+    // One invocation per process: no request outlives the invocation's own timeout.
+    () => ({ assignments: [assignment], counters, deadline: () => Date.now() + timeoutMs }),
     (a) => (a.capability === "http" ? provider : undefined),
   );
   return { router, close: () => provider.close() };
