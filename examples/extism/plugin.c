@@ -126,6 +126,12 @@ EXTISM_EXPORT("http_get") int32_t http_get(void) {
 
 EXTISM_EXPORT("crash") int32_t crash(void) { __builtin_trap(); }
 
+/* Never returns: only fuel or the deadline stop it. */
+EXTISM_EXPORT("spin") int32_t spin(void) {
+  volatile uint64_t n = 0;
+  for (;;) n++;
+}
+
 /* Grows linear memory a page at a time until refused, then traps (as an allocator would). */
 EXTISM_EXPORT("grow") int32_t grow(void) {
   for (;;) {

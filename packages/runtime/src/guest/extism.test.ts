@@ -161,6 +161,19 @@ describe.skipIf(!built)("Extism plugins", () => {
     await instance.dispose();
   });
 
+  it("stops an endless plugin function by fuel and by its deadline, and the neighbour answers", async () => {
+    for (const [limits, reason] of [
+      [{ fuel: 5_000_000 }, "fuel_exhausted"],
+      [{ fuel: 1e15, invokeTimeoutMs: 300 }, "timeout"],
+    ] as const) {
+      const instance = await runtime.instantiate(plugin, { instanceId: `spin-${++seq}`, limits });
+      const result = await instance.invoke("spin", new Uint8Array(0));
+      expect(crashReason(result.outcome)).toBe(reason);
+      await expectNeighbourAnswers();
+      await instance.dispose();
+    }
+  });
+
   it("stops a plugin at its linear-memory cap with memory_limit", async () => {
     const instance = await start({ maxMemoryBytes: 4 * 1024 * 1024 });
     const result = await instance.invoke("grow", new Uint8Array(0));
