@@ -10,6 +10,7 @@ import { registrySuite } from "./registry.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
+import { extismSuite } from "./suites/extism-plugins.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
@@ -23,6 +24,7 @@ const SUITES: Suite[] = [
   soakSuite,
   outputFloodSuite,
   registrySuite,
+  extismSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -27,6 +27,7 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    extism: undefined,
     ...fields,
   };
 }

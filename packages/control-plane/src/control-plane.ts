@@ -172,12 +172,10 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
    */
   private async pullModule(request: pb.StartInstanceRequest): Promise<pb.StartInstanceRequest> {
     const ref = parseReference(request.moduleRef);
-    const registry = (this.registry ??=
+    this.registry ??=
       this.options.registry ??
-      new RegistryClient({
-        maxModuleBytes: this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES,
-      }));
-    const pulled = await registry.pull(ref);
+      new RegistryClient({ maxModuleBytes: this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES });
+    const pulled = await this.registry.pull(ref);
     this.logger.info(
       { reference: request.moduleRef, pinned: pulled.pinned, moduleDigest: pulled.layerDigest },
       "pulled module",

@@ -252,8 +252,16 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
   "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
   "app.deployed": {
     subject: "none",
-    required: { app: (w, v) => requireString(w, v, 64), version: (w, v) => requireString(w, v, 64), revision: count },
-    optional: { manifestHash: (_, v) => ModuleDigest.parse(v), modules: moduleDigests, rolledBackFrom: count },
+    required: {
+      app: (w, v) => requireString(w, v, 64),
+      version: (w, v) => requireString(w, v, 64),
+      revision: count,
+    },
+    optional: {
+      manifestHash: (_, v) => ModuleDigest.parse(v),
+      modules: moduleDigests,
+      rolledBackFrom: count,
+    },
   },
 };
 

@@ -17,6 +17,7 @@ import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@
 import {
   capacityExhausted,
   DEFAULT_NODE_OUTPUT_BYTES,
+  type ExtismConfig,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
@@ -47,6 +48,8 @@ export interface StartSpec {
   placement?: Placement;
   /** Messaging subjects whose messages are delivered to the instance as invocations. */
   subscriptions?: SubscriptionSpec[];
+  /** An Extism plugin's config and var cap. */
+  extism?: ExtismConfig;
 }
 
 export interface NodeAgentOptions {
@@ -188,6 +191,7 @@ export class NodeAgent {
         assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
+        ...(spec.extism === undefined ? {} : { extism: spec.extism }),
       },
       {
         nodeId: this.nodeId,

@@ -71,6 +71,10 @@ export function viewToProto(view: InstanceView): pb.Instance {
     env: view.env,
     requiredNodeLabels: view.placement.required,
     preferredNodeLabels: view.placement.preferred,
+    extism:
+      view.extism === undefined
+        ? undefined
+        : { config: view.extism.config, maxVarBytes: view.extism.maxVarBytes ?? 0 },
   };
 }
 
@@ -87,6 +91,12 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
   if (request.instanceId !== "") spec.instanceId = request.instanceId;
   if (request.module.byteLength > 0) spec.module = request.module;
   if (request.moduleDigest !== "") spec.moduleDigest = request.moduleDigest;
+  if (request.extism !== undefined) {
+    spec.extism = {
+      config: request.extism.config,
+      ...(request.extism.maxVarBytes > 0 ? { maxVarBytes: request.extism.maxVarBytes } : {}),
+    };
+  }
   return spec;
 }
 

@@ -14,6 +14,7 @@ import type { Logger } from "@wasmatrix/core/logger";
 import type {
   BuiltinRouterContext,
   CompiledModule,
+  ExtismConfig,
   InstanceKind,
   InstanceLimits,
   InvokeResult,
@@ -45,6 +46,7 @@ export interface InstanceView {
   env: Record<string, string>;
   placement: Placement;
   calls: CallCounters;
+  extism?: ExtismConfig;
 }
 
 /** Label constraints the instance was placed under; kept so it can be placed again the same way. */
@@ -79,6 +81,7 @@ export interface InstanceDefinition {
   assignments: CapabilityAssignment[];
   labels: Record<string, string>;
   placement: Placement;
+  extism?: ExtismConfig;
 }
 
 /**
@@ -162,6 +165,7 @@ export class ManagedInstance implements RoutingState {
       env: { ...d.env },
       placement: { required: { ...d.placement.required }, preferred: { ...d.placement.preferred } },
       calls: { ...this.counters },
+      ...(d.extism === undefined ? {} : { extism: { ...d.extism, config: { ...d.extism.config } } }),
     };
   }
 
@@ -280,6 +284,7 @@ export class ManagedInstance implements RoutingState {
         env: d.env,
         limits: d.limits,
         context: this.routerContext(),
+        ...(d.extism === undefined ? {} : { extism: d.extism }),
       });
     } catch (error) {
       if (generation !== this.generation) return;

@@ -159,5 +159,6 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     preferredNodeLabels: { ...instance.preferredNodeLabels },
     // The bytes travel by digest: a tag may point elsewhere by now.
     moduleRef: "",
+    extism: instance.extism,
   };
 }

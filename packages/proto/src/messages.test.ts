@@ -78,6 +78,7 @@ const outcome: fc.Arbitrary<pb.Outcome> = fc.record({
   exitCode: i32,
   metering: optional(metering),
 });
+const extism: fc.Arbitrary<pb.ExtismPluginOptions> = fc.record({ config: map, maxVarBytes: u64 });
 const instance: fc.Arbitrary<pb.Instance> = fc.record({
   instanceId: text,
   moduleDigest: text,
@@ -96,6 +97,7 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   env: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  extism: optional(extism),
 });
 const provider: fc.Arbitrary<pb.Provider> = fc.record({
   providerId: text,
@@ -140,6 +142,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   requiredNodeLabels: map,
   preferredNodeLabels: map,
   moduleRef: text,
+  extism: optional(extism),
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,

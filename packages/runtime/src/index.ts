@@ -1,5 +1,10 @@
 export * from "./cache/index.js";
 export * from "./capacity.js";
+export {
+  DEFAULT_MAX_VAR_BYTES,
+  EXTISM_MODULE,
+  type ExtismConfig,
+} from "./guest/extism.js";
 export type { InstanceKind } from "./guest/instance.js";
 export type { HostCallAnswer, HostCallRequest, HostCallRouter } from "./host-call.js";
 export { instrument, type ModuleInfo } from "./instrument/index.js";

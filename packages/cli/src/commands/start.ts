@@ -14,6 +14,7 @@ import { isOciReference, parseReference } from "@wasmatrix/oci";
 import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
+import { type ExtismManifest, readExtismManifest } from "../extism-manifest.js";
 import { UsageError } from "../failure.js";
 import { readFileArg } from "../files.js";
 import { instanceJson } from "../json.js";
@@ -45,6 +46,8 @@ interface StartOptions extends ServerOptions {
   label?: [string, string][];
   requireLabel?: [string, string][];
   preferLabel?: [string, string][];
+  config?: [string, string][];
+  extismManifest?: string;
   json?: boolean;
 }
 
@@ -103,6 +106,15 @@ export function registerStart(program: Command): void {
         "prefer nodes with this label (repeatable)",
         repeatable((t) => parsePair(t, "a node label")),
       )
+      .option(
+        "--config <KEY=VALUE>",
+        "an Extism plugin's config value, read by config_get (repeatable)",
+        repeatable(parseEnvPair),
+      )
+      .option(
+        "--extism-manifest <file>",
+        "start the Extism plugin a manifest names: its config, allowed_hosts (as an http assignment), memory.max_pages and timeout_ms",
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -125,26 +137,32 @@ Examples:
   wasmatrix start oci://127.0.0.1:5000/team/echo:1.0 --id echo   # see \`wasmatrix push --help\`
   wasmatrix start --id echo                     # again, after wasmatrix stop echo
   wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
-    --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker`,
+    --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker
+  wasmatrix start --extism-manifest manifest.json --id plugin --restart always
+  wasmatrix start plugin.wasm --id plugin --config greeting=hi --cap http=http:domain:api.example.com`,
       ),
   ).action(
     async (modulePath: string | undefined, args: string[], options: StartOptions, command: Command) => {
-      if (modulePath === undefined) {
+      const manifest =
+        options.extismManifest === undefined ? null : await readExtismManifest(options.extismManifest);
+      const path = modulePath ?? manifest?.modulePath;
+      if (path === undefined) {
         await startAgain(options, command);
         return;
       }
       const request = {
         instanceId: options.id ?? "",
-        args: [basename(modulePath), ...args],
+        args: [basename(path), ...args],
         env: pairsToRecord(options.env),
         limits: {
-          maxMemoryBytes: options.memory ?? 0,
+          maxMemoryBytes: options.memory ?? manifest?.maxMemoryBytes ?? 0,
           fuel: options.fuel ?? 0,
-          invokeTimeoutMs: options.timeout ?? 0,
+          invokeTimeoutMs: options.timeout ?? manifest?.timeoutMs ?? 0,
           runTimeoutMs: options.runTimeout ?? 0,
         },
         ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
-        assignments: (options.cap ?? []).map(assignmentToProto),
+        assignments: withManifestHosts(options.cap ?? [], manifest).map(assignmentToProto),
+        ...extismOptions(options, manifest),
         labels: pairsToRecord(options.label),
         requiredNodeLabels: pairsToRecord(options.requireLabel),
         preferredNodeLabels: pairsToRecord(options.preferLabel),
@@ -154,9 +172,11 @@ Examples:
         ...(options.id === undefined ? {} : { instanceId: options.id }),
       };
       await withClient(options, call, async (client) => {
-        const instance = await client.startInstance(
-          startRequest({ ...request, ...(await moduleSource(modulePath)) }),
-        );
+        const source =
+          modulePath === undefined && manifest !== null
+            ? { module: Buffer.from(manifest.module) }
+            : await moduleSource(path);
+        const instance = await client.startInstance(startRequest({ ...request, ...source }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
         if (!options.json && instance.status === "crashed") {
@@ -181,6 +201,30 @@ async function moduleSource(modulePath: string): Promise<{ module: Buffer } | { 
   const { validateModule } = await import("@wasmatrix/runtime");
   await validateModule(module);
   return { module };
+}
+
+/** The manifest's allowed_hosts as an http assignment, unless --cap assigns http itself. */
+function withManifestHosts(
+  caps: CapabilityAssignment[],
+  manifest: ExtismManifest | null,
+): CapabilityAssignment[] {
+  const http = manifest?.http ?? null;
+  if (http === null || caps.some((c) => c.capability === "http" && c.binding === http.binding)) return caps;
+  return [...caps, http];
+}
+
+/** Config from the manifest, then --config; nothing at all for a module started without either. */
+function extismOptions(
+  options: StartOptions,
+  manifest: ExtismManifest | null,
+): { extism?: { config: Record<string, string>; maxVarBytes: number } } {
+  if (manifest === null && options.config === undefined) return {};
+  return {
+    extism: {
+      config: { ...manifest?.config, ...pairsToRecord(options.config) },
+      maxVarBytes: manifest?.maxVarBytes ?? 0,
+    },
+  };
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

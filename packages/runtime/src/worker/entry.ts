@@ -143,6 +143,7 @@ function load(job: LoadJob): Outcome | null {
       args: job.args,
       env: job.env,
       ...(job.stdin === undefined ? {} : { stdin: job.stdin }),
+      ...(job.extism === undefined ? {} : { extism: job.extism }),
     },
     {
       stdout: { write: (bytes) => instance.write(1, bytes) },

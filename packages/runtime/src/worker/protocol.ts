@@ -1,4 +1,5 @@
 import type { WasmatrixErrorData } from "@wasmatrix/core";
+import type { ExtismConfig } from "../guest/extism.js";
 import type { InstanceKind } from "../guest/instance.js";
 import type { ModuleInfo } from "../instrument/index.js";
 import type { InstanceLimits } from "../limits.js";
@@ -20,6 +21,7 @@ export interface LoadJob {
   args: string[];
   env: Record<string, string>;
   stdin?: Uint8Array;
+  extism?: ExtismConfig;
   /** Opaque data for the worker's host-call router (e.g. capability assignments). */
   context?: unknown;
 }

@@ -110,6 +110,8 @@ export interface Instance {
   /** The placement constraints it was started with, kept for the same reason. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /** An Extism plugin's config and var cap, kept to start it again the same way. */
+  extism: ExtismPluginOptions | undefined;
 }
 
 export interface Instance_LabelsEntry {
@@ -128,6 +130,19 @@ export interface Instance_RequiredNodeLabelsEntry {
 }
 
 export interface Instance_PreferredNodeLabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** Settings of an Extism plugin (a module importing extism:host/env); other modules ignore them. */
+export interface ExtismPluginOptions {
+  /** What the plugin's config_get reads. */
+  config: { [key: string]: string };
+  /** Cap on the bytes all of its vars hold; zero means the default (1 MiB). */
+  maxVarBytes: number;
+}
+
+export interface ExtismPluginOptions_ConfigEntry {
   key: string;
   value: string;
 }
@@ -196,6 +211,7 @@ export interface StartInstanceRequest {
    * module from, verified by digest, when `module` is empty.
    */
   moduleRef: string;
+  extism: ExtismPluginOptions | undefined;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -1190,6 +1206,7 @@ function createBaseInstance(): Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    extism: undefined,
   };
 }
 
@@ -1246,6 +1263,9 @@ export const Instance: MessageFns<Instance> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       Instance_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
     });
+    if (message.extism !== undefined) {
+      ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
+    }
     return writer;
   },
 
@@ -1410,6 +1430,14 @@ export const Instance: MessageFns<Instance> = {
             }
             continue;
           }
+          case 220: {
+            if (tag !== 1762) {
+              break;
+            }
+
+            message.extism = ExtismPluginOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1551,6 +1579,7 @@ export const Instance: MessageFns<Instance> = {
           {},
         )
         : {},
+      extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
     };
   },
 
@@ -1631,6 +1660,9 @@ export const Instance: MessageFns<Instance> = {
         });
       }
     }
+    if (message.extism !== undefined) {
+      obj.extism = ExtismPluginOptions.toJSON(message.extism);
+    }
     return obj;
   },
 
@@ -1690,6 +1722,9 @@ export const Instance: MessageFns<Instance> = {
         }
         return acc;
       }, {});
+    message.extism = (object.extism !== undefined && object.extism !== null)
+      ? ExtismPluginOptions.fromPartial(object.extism)
+      : undefined;
     return message;
   },
 };
@@ -2036,6 +2071,212 @@ export const Instance_PreferredNodeLabelsEntry: MessageFns<Instance_PreferredNod
     object: I,
   ): Instance_PreferredNodeLabelsEntry {
     const message = createBaseInstance_PreferredNodeLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseExtismPluginOptions(): ExtismPluginOptions {
+  return { config: {}, maxVarBytes: 0 };
+}
+
+export const ExtismPluginOptions: MessageFns<ExtismPluginOptions> = {
+  encode(message: ExtismPluginOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.config).forEach(([key, value]: [string, string]) => {
+      ExtismPluginOptions_ConfigEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    if (message.maxVarBytes !== 0) {
+      writer.uint32(16).uint64(message.maxVarBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtismPluginOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtismPluginOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = ExtismPluginOptions_ConfigEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.config[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxVarBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtismPluginOptions {
+    return {
+      config: isObject(object.config)
+        ? (globalThis.Object.entries(object.config) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      maxVarBytes: isSet(object.maxVarBytes)
+        ? globalThis.Number(object.maxVarBytes)
+        : isSet(object.max_var_bytes)
+        ? globalThis.Number(object.max_var_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExtismPluginOptions): unknown {
+    const obj: any = {};
+    if (message.config) {
+      const entries = globalThis.Object.entries(message.config) as [string, string][];
+      if (entries.length > 0) {
+        obj.config = {};
+        entries.forEach(([k, v]) => {
+          obj.config[k] = v;
+        });
+      }
+    }
+    if (message.maxVarBytes !== 0) {
+      obj.maxVarBytes = Math.round(message.maxVarBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtismPluginOptions>, I>>(base?: I): ExtismPluginOptions {
+    return ExtismPluginOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtismPluginOptions>, I>>(object: I): ExtismPluginOptions {
+    const message = createBaseExtismPluginOptions();
+    message.config = (globalThis.Object.entries(object.config ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.maxVarBytes = object.maxVarBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseExtismPluginOptions_ConfigEntry(): ExtismPluginOptions_ConfigEntry {
+  return { key: "", value: "" };
+}
+
+export const ExtismPluginOptions_ConfigEntry: MessageFns<ExtismPluginOptions_ConfigEntry> = {
+  encode(message: ExtismPluginOptions_ConfigEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtismPluginOptions_ConfigEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtismPluginOptions_ConfigEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtismPluginOptions_ConfigEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ExtismPluginOptions_ConfigEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtismPluginOptions_ConfigEntry>, I>>(base?: I): ExtismPluginOptions_ConfigEntry {
+    return ExtismPluginOptions_ConfigEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtismPluginOptions_ConfigEntry>, I>>(
+    object: I,
+  ): ExtismPluginOptions_ConfigEntry {
+    const message = createBaseExtismPluginOptions_ConfigEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -2718,6 +2959,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     requiredNodeLabels: {},
     preferredNodeLabels: {},
     moduleRef: "",
+    extism: undefined,
   };
 }
 
@@ -2758,6 +3000,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     });
     if (message.moduleRef !== "") {
       writer.uint32(2082).string(message.moduleRef);
+    }
+    if (message.extism !== undefined) {
+      ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
     }
     return writer;
   },
@@ -2883,6 +3128,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             message.moduleRef = reader.string();
             continue;
           }
+          case 220: {
+            if (tag !== 1762) {
+              break;
+            }
+
+            message.extism = ExtismPluginOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3005,6 +3258,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         : isSet(object.module_ref)
         ? globalThis.String(object.module_ref)
         : "",
+      extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
     };
   },
 
@@ -3070,6 +3324,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     if (message.moduleRef !== "") {
       obj.moduleRef = message.moduleRef;
     }
+    if (message.extism !== undefined) {
+      obj.extism = ExtismPluginOptions.toJSON(message.extism);
+    }
     return obj;
   },
 
@@ -3122,6 +3379,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         return acc;
       }, {});
     message.moduleRef = object.moduleRef ?? "";
+    message.extism = (object.extism !== undefined && object.extism !== null)
+      ? ExtismPluginOptions.fromPartial(object.extism)
+      : undefined;
     return message;
   },
 };
