@@ -184,6 +184,17 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   deregisterNode: [fc.record({ nodeId: text }), empty],
   registerProvider: [fc.record({ provider: optional(provider), protocolVersion: shortText }), empty],
   listProviders: [empty, fc.record({ providers: list(provider) })],
+  recordDeployment: [
+    fc.record({
+      app: shortText,
+      version: shortText,
+      revision: u32,
+      manifestHash: shortText,
+      modules: map,
+      rolledBackFrom: u32,
+    }),
+    fact,
+  ],
   serverInfo: [
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
