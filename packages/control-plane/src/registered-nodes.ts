@@ -1,7 +1,7 @@
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
-import { connectNode } from "@wasmatrix/proto";
+import { connectNode, type TlsMaterial } from "@wasmatrix/proto";
 import type { ControlPlaneHooks } from "./grpc-server.js";
 import type { NodeSink, NodeSource } from "./node-source.js";
 
@@ -19,7 +19,8 @@ export interface RegistrationSink extends NodeSink {
 export class RegisteredNodes implements NodeSource {
   readonly hooks: Required<Pick<ControlPlaneHooks, "registerNode" | "reportStatus" | "deregisterNode">>;
 
-  constructor(sink: RegistrationSink, logger: Logger) {
+  /** `tls`: the control plane's own certificate, to reach the nodes back with. */
+  constructor(sink: RegistrationSink, logger: Logger, tls?: TlsMaterial) {
     this.hooks = {
       async registerNode(request) {
         pb.checkProtocolVersion(request.protocolVersion);
@@ -30,7 +31,11 @@ export class RegisteredNodes implements NodeSource {
             "a registration needs the node and the address it serves on",
           );
         }
-        sink.registerNode(node, connectNode(node.address));
+        sink.registerNode(
+          node,
+          // Over TLS the node must answer there with its own certificate, not just any of the cluster's.
+          connectNode(node.address, tls === undefined ? {} : { tls, peer: { kind: "node", id: node.nodeId } }),
+        );
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
       },
