@@ -1,6 +1,8 @@
 import { routeGrpcLog } from "@wasmatrix/proto";
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
+import { registerCerts } from "./commands/certs.js";
+import { registerContext } from "./commands/context.js";
 import { registerControlPlane } from "./commands/control-plane.js";
 import { registerEvents } from "./commands/events.js";
 import { registerInfo } from "./commands/info.js";
@@ -65,5 +67,7 @@ registerCaps(program);
 registerNodes(program);
 registerInfo(program);
 registerRun(program);
+registerCerts(program);
+registerContext(program);
 
 await program.parseAsync(process.argv);

@@ -34,7 +34,10 @@ export class RegisteredNodes implements NodeSource {
         sink.registerNode(
           node,
           // Over TLS the node must answer there with its own certificate, not just any of the cluster's.
-          connectNode(node.address, tls === undefined ? {} : { tls, peer: { kind: "node", id: node.nodeId } }),
+          connectNode(
+            node.address,
+            tls === undefined ? {} : { tls, peer: { kind: "node", id: node.nodeId } },
+          ),
         );
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };

@@ -73,7 +73,11 @@ function fieldAt(request: unknown, path: string): unknown {
 
 export type IdentityDecision =
   | { allowed: true }
-  | { allowed: false; code: typeof ErrorCode.UNAUTHENTICATED | typeof ErrorCode.PERMISSION_DENIED; reason: string };
+  | {
+      allowed: false;
+      code: typeof ErrorCode.UNAUTHENTICATED | typeof ErrorCode.PERMISSION_DENIED;
+      reason: string;
+    };
 
 /**
  * Whether `certificate` may make `rpc` ("Service.Rpc") with `request`. No certificate (or one
@@ -118,7 +122,11 @@ export function decideIdentity(
 }
 
 /** `decideIdentity`, throwing its refusal as a WasmatrixError. */
-export function assertIdentity(rpc: string, certificate: CertificateIdentity | undefined, request: unknown): void {
+export function assertIdentity(
+  rpc: string,
+  certificate: CertificateIdentity | undefined,
+  request: unknown,
+): void {
   const decision = decideIdentity(rpc, certificate, request);
   if (!decision.allowed) {
     throw new WasmatrixError(decision.code, decision.reason, {

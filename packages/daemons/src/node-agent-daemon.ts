@@ -119,11 +119,16 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const reporter =
     options.controlPlane === undefined
       ? null
-      : new Reporter(agent, api, connectControlPlane(options.controlPlane, {
-          tls: options.tls,
-          ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
-        }),
-        logger, heartbeatIntervalMs);
+      : new Reporter(
+          agent,
+          api,
+          connectControlPlane(options.controlPlane, {
+            tls: options.tls,
+            ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
+          }),
+          logger,
+          heartbeatIntervalMs,
+        );
   reporter?.start();
   logger.info(
     { nodeId: agent.nodeId, address, controlPlane: options.controlPlane, etcd: options.etcdEndpoints },

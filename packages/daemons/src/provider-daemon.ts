@@ -57,7 +57,8 @@ export interface ProviderDaemon {
 export async function startProviderDaemon(options: ProviderDaemonOptions): Promise<ProviderDaemon> {
   const logger = options.logger ?? silentLogger;
   const providerId = ProviderId.parse(
-    pb.idFromCertificate(options.tls, "provider", options.providerId) ?? ProviderId.generate(options.capability),
+    pb.idFromCertificate(options.tls, "provider", options.providerId) ??
+      ProviderId.generate(options.capability),
   );
   const local = localProviders({
     ...(options.nats === undefined ? {} : { nats: options.nats }),
@@ -108,7 +109,14 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   };
   const service: pb.CapabilityProviderServer = {
     call: pb.unary((request: pb.ProviderCallRequest, caller) =>
-      serve(provider, request, callingNode(request, caller, options.tls !== undefined), nodes, refreshNodes, options.capability),
+      serve(
+        provider,
+        request,
+        callingNode(request, caller, options.tls !== undefined),
+        nodes,
+        refreshNodes,
+        options.capability,
+      ),
     ),
     providerInfo: pb.unary(async () => info),
   };

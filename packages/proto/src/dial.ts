@@ -46,7 +46,11 @@ type Unary<Req, Res> = (
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connectControlPlane(address: string, options: ClientOptions = {}): ControlPlaneConnection {
-  const raw = new cp.ControlPlaneClient(address, channelCredentials(options.tls, options.peer), CHANNEL_OPTIONS);
+  const raw = new cp.ControlPlaneClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    CHANNEL_OPTIONS,
+  );
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   const { call, stream } = rpc(raw, timeoutMs);
@@ -185,7 +189,11 @@ export function connectProvider(
   address: string,
   options: Pick<ClientOptions, "tls" | "peer"> = {},
 ): ProviderConnection {
-  const raw = new pv.CapabilityProviderClient(address, channelCredentials(options.tls, options.peer), CHANNEL_OPTIONS);
+  const raw = new pv.CapabilityProviderClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    CHANNEL_OPTIONS,
+  );
   return {
     call: (request, timeoutMs) =>
       rpc(raw, timeoutMs).call(raw.call as Unary<pv.ProviderCallRequest, pv.ProviderCallResponse>, request),

@@ -17,7 +17,9 @@ import { callerOf, identityAdmission, serverCredentials, type TlsMaterial } from
  * Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata.
  * The handler also gets who is calling, as far as the transport verified it.
  */
-export function unary<Req, Res>(fn: (request: Req, caller: Caller) => Promise<Res>): handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  fn: (request: Req, caller: Caller) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     // Returned so that the guard (guard.ts) answers whatever escapes the callback.
     return fn(call.request, callerOf(call)).then(

@@ -9,10 +9,10 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ChannelCredentials, ServerCredentials } from "@grpc/grpc-js";
 import {
   assertIdentity,
-  formatCertificateIdentity,
   type Caller,
   type CertificateIdentity,
   ErrorCode,
+  formatCertificateIdentity,
   parseCertificateIdentity,
   WasmatrixError,
 } from "@wasmatrix/core";
@@ -108,6 +108,24 @@ export function idFromCertificate(
   return own.id;
 }
 
+/**
+ * grpc-js passes the dialled host as the TLS server name even when it is an IP address, which
+ * Node answers with a DEP0123 warning on stderr for every channel: noise in every CLI command
+ * run against 127.0.0.1. The certificate is still checked against the IP (checkServerIdentity).
+ */
+let ipServerNameWarningQuieted = false;
+function quietIpServerNameWarning(): void {
+  if (ipServerNameWarningQuieted) return;
+  ipServerNameWarningQuieted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code =
+      typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === "DEP0123") return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** Insecure without material; with it, TLS that requires and verifies a client certificate. */
 export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
@@ -124,6 +142,7 @@ export function channelCredentials(
   peer?: CertificateIdentity,
 ): ChannelCredentials {
   if (tls === undefined) return ChannelCredentials.createInsecure();
+  quietIpServerNameWarning();
   if (peer === undefined) return ChannelCredentials.createSsl(tls.ca, tls.key, tls.cert);
   const expected = formatCertificateIdentity(peer);
   return ChannelCredentials.createSsl(tls.ca, tls.key, tls.cert, {
@@ -144,7 +163,9 @@ export function channelCredentials(
  * ("URI:node:n1, DNS:localhost, IP Address:127.0.0.1"; entries with special characters are
  * JSON-quoted). A certificate naming two identities names none: which one would it be?
  */
-export function identityFromSubjectAltName(subjectAltName: string | undefined): CertificateIdentity | undefined {
+export function identityFromSubjectAltName(
+  subjectAltName: string | undefined,
+): CertificateIdentity | undefined {
   if (subjectAltName === undefined) return undefined;
   const identities: CertificateIdentity[] = [];
   for (const entry of splitSubjectAltName(subjectAltName)) {
