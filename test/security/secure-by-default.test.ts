@@ -65,7 +65,9 @@ describe("contexts", () => {
   afterAll(() => rm(config, { recursive: true, force: true }));
   const env = () => ({ WASMATRIX_CONFIG_DIR: config });
 
-  it("are added, listed, switched and removed, in a file only its owner can read", { timeout: 90_000 }, async () => {
+  it("are added, listed, switched and removed, in a file only its owner can read", {
+    timeout: 90_000,
+  }, async () => {
     expect(
       (await wasmatrix(["context", "add", "a", "--server", "127.0.0.1:1", "--token", "t0k"], env())).code,
     ).toBe(0);
@@ -83,7 +85,9 @@ describe("contexts", () => {
     expect((await wasmatrix(["context", "use", "a"], env())).code).toBe(2);
   });
 
-  it("give a command its server unless --server or WASMATRIX_SERVER says otherwise", { timeout: 90_000 }, async () => {
+  it("give a command its server unless --server or WASMATRIX_SERVER says otherwise", {
+    timeout: 90_000,
+  }, async () => {
     await wasmatrix(["context", "add", "dead", "--server", "127.0.0.1:9"], env());
     await wasmatrix(["context", "use", "dead"], env());
     const fromContext = await wasmatrix(["info", "--json"], env());

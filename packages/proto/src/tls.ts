@@ -212,9 +212,16 @@ function splitSubjectAltName(text: string): string[] {
  * the TLS handshake verified it against the server's CA; a plain connection has none.
  */
 export function certificateIdentityOf(call: AuthenticatedCall): CertificateIdentity | undefined {
+  // The admission and the handler both ask; grpc-js builds the whole peer certificate object
+  // afresh on every getAuthContext(), so each call reads it once.
+  if (identities.has(call)) return identities.get(call);
   const peer = call.getAuthContext()?.sslPeerCertificate;
-  return identityFromSubjectAltName(peer?.subjectaltname);
+  const identity = identityFromSubjectAltName(peer?.subjectaltname);
+  identities.set(call, identity);
+  return identity;
 }
+
+const identities = new WeakMap<AuthenticatedCall, CertificateIdentity | undefined>();
 
 /** The per-call Caller as far as the transport tells it. */
 export function callerOf(call: AuthenticatedCall): Caller {
