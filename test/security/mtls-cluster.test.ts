@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initAuthority, issueCertificate } from "../../packages/cli/src/certs/authority.js";
 import { capabilityCall } from "../../packages/node-agent/src/test-support/guests.js";
 import { startReactor } from "../cluster/guest.js";
-import { Cluster, type Daemon, failure, waitFor } from "../cluster/harness.js";
+import { Cluster, type Daemon, failure, freePort, spawnDaemon, waitFor } from "../cluster/harness.js";
 
 /**
  * A cluster of real daemons with mutual TLS on 127.0.0.1, certificates made by `wasmatrix certs`,
@@ -146,6 +146,48 @@ describe("an mTLS cluster", () => {
       expect(error.code).toBe(ErrorCode.NODE_UNAVAILABLE);
     } finally {
       rogue.close();
+    }
+    await clusterUnchanged();
+  });
+
+  it("never lets a node-agent process without a certificate, or with another CA's for n1, join", {
+    timeout: 90_000,
+  }, async () => {
+    const rogueTls = [
+      "--tls-ca",
+      join(pki, "ca.crt"),
+      "--tls-cert",
+      join(rogueCa, "node-n1.crt"),
+      "--tls-key",
+      join(rogueCa, "node-n1.key"),
+    ];
+    const rogues: Daemon[] = [];
+    try {
+      for (const [nodeId, tls] of [
+        ["plain", []],
+        ["n1", rogueTls],
+      ] as const) {
+        const address = `127.0.0.1:${await freePort()}`;
+        const args = [
+          "node-agent",
+          "--node-id",
+          nodeId,
+          "--listen",
+          address,
+          "--control-plane",
+          controlPlane.address,
+        ];
+        rogues.push(spawnDaemon(`rogue ${nodeId}`, address, [...args, ...tls, "--log-level", "warn"]));
+      }
+      for (const rogue of rogues) {
+        await waitFor(
+          `${rogue.name} told it cannot reach the control plane`,
+          () => (rogue.stderr().includes("control plane unreachable") ? true : undefined),
+          { timeoutMs: 30_000 },
+        );
+      }
+    } finally {
+      await Promise.all(rogues.map((r) => r.kill("SIGKILL")));
     }
     await clusterUnchanged();
   });
