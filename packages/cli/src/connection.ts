@@ -89,6 +89,8 @@ export function withServerOption(command: Command): Command {
 export interface ResolvedConnection {
   server: string;
   tls: TlsMaterial | undefined;
+  /** The context's token, stored by `context add --token`; sending it is the token layer's. */
+  token?: string;
   /** The context the settings came from, when one did. */
   context?: string;
 }
@@ -112,6 +114,7 @@ export async function resolveConnection(
   return {
     server: options.server ?? context?.server ?? DEFAULT_API_ADDRESS,
     tls: tlsFromOptions(files),
+    ...(context?.token === undefined ? {} : { token: context.token }),
     ...(current === undefined ? {} : { context: current.name }),
   };
 }

@@ -118,6 +118,7 @@ export class EtcdNodes implements NodeSource {
         intervalMs: this.options.intervalMs,
         logger,
         tls: this.options.tls,
+        peerNodeId: record.nodeId,
         known: toNode(record),
         onUnanswered: () => this.unanswered(entry),
         beforeReport: (nodeId, instances) => this.settleConflicts(nodeId, instances),

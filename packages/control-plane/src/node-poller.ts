@@ -14,6 +14,8 @@ export interface NodePollerOptions {
   logger: Logger;
   /** Mutual TLS to the node: the control plane's own certificate. */
   tls?: TlsMaterial | undefined;
+  /** Over TLS, the node id whose certificate the node must present, when it is known beforehand (etcd). */
+  peerNodeId?: string;
   /**
    * The node as etcd describes it: registered at once, before it first answers. Without it (a
    * static node list) the node is registered from its own NodeInfo answer on the first poll.
@@ -52,8 +54,10 @@ export class NodePoller {
     private readonly controlPlane: NodeSink,
     private readonly options: NodePollerOptions,
   ) {
-    this.api = connectNode(options.address, { tls: options.tls });
-    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs, tls: options.tls });
+    const peer =
+      options.peerNodeId === undefined ? {} : { peer: { kind: "node" as const, id: options.peerNodeId } };
+    this.api = connectNode(options.address, { tls: options.tls, ...peer });
+    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs, tls: options.tls, ...peer });
     if (options.known !== undefined) this.register(options.known);
   }
 
