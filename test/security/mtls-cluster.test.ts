@@ -213,6 +213,31 @@ describe("an mTLS cluster", () => {
     await clusterUnchanged();
   });
 
+  it("records no fact a node reports about another node", async () => {
+    const n1 = connectControlPlane(controlPlane.address, { tls: material("node-n1") });
+    try {
+      const forged = {
+        seq: 0,
+        source: "forged",
+        sourceSeq: 1,
+        kind: "instance.crashed",
+        instanceId: "user",
+        nodeId: "n9",
+        atMs: Date.now(),
+        dataJson: "{}",
+      };
+      expect(
+        (await n1.reportStatus({ nodeId: "n1", instances: [], facts: [forged], partial: true })).known,
+      ).toBe(true);
+    } finally {
+      n1.close();
+    }
+    const { recentFacts } = await client.queryInstance({ instanceId: "user", factLimit: 1_000 });
+    expect(recentFacts.length).toBeGreaterThan(0);
+    expect(recentFacts.filter((f) => f.source === "forged")).toEqual([]);
+    await clusterUnchanged();
+  });
+
   it("refuses ReportStatus and DeregisterNode forged with a client certificate", async () => {
     const report = await failure(
       client.reportStatus({ nodeId: "n1", instances: [], facts: [], partial: false }),

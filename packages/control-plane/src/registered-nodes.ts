@@ -44,7 +44,16 @@ export class RegisteredNodes implements NodeSource {
       },
       async reportStatus(request) {
         const known = sink.reportStatus(request.nodeId, request.instances, { partial: request.partial });
-        if (known) sink.recordProtoFacts(request.facts);
+        // A node speaks for itself only: a fact naming another node (a forged crash of someone
+        // else's instance) is not recorded, whoever sent it.
+        const own = request.facts.filter((fact) => fact.nodeId === request.nodeId);
+        if (own.length < request.facts.length) {
+          logger.warn(
+            { nodeId: request.nodeId, dropped: request.facts.length - own.length },
+            "dropped facts a node reported for another node",
+          );
+        }
+        if (known) sink.recordProtoFacts(own);
         return { known, providers: known ? await sink.liveProviders() : [] };
       },
       async deregisterNode(request) {
