@@ -8,6 +8,7 @@ import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
 import { registrySuite } from "./registry.js";
 import { type SuiteResult, textTable } from "./report.js";
+import { securitySuite } from "./security.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { extismSuite } from "./suites/extism-plugins.js";
@@ -25,6 +26,7 @@ const SUITES: Suite[] = [
   outputFloodSuite,
   registrySuite,
   extismSuite,
+  securitySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -14,7 +14,12 @@ export interface Failure {
   readonly hint?: string;
 }
 
-export const UNREACHABLE_HINT = "is `wasmatrix up` running? set --server or WASMATRIX_SERVER";
+export const UNREACHABLE_HINT =
+  "is `wasmatrix up` running? set --server or WASMATRIX_SERVER; a server with TLS also needs --tls-ca, --tls-cert and --tls-key (or a context)";
+
+/** A refusal by the mTLS identity rules names the rpc and the certificate it refused. */
+const IDENTITY_HINT =
+  "the API takes client certificates (`wasmatrix certs issue --client NAME`); node, provider and control-plane certificates are for those daemons";
 
 /** A mistake on the command line found after commander's own checks (an unreadable file…). */
 export class UsageError extends Error {
@@ -66,7 +71,8 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
   if (isUnreachable(failure)) {
     return { exitCode: CLUSTER_EXIT.UNAVAILABLE, message: failure.message, hint: UNREACHABLE_HINT };
   }
-  const template = HINTS[failure.code];
+  const identityRefusal = failure.code === "PERMISSION_DENIED" && typeof failure.details["rpc"] === "string";
+  const template = identityRefusal ? IDENTITY_HINT : HINTS[failure.code];
   const hint =
     template === undefined || context.instanceId === undefined
       ? template

@@ -1,6 +1,8 @@
 import { routeGrpcLog } from "@wasmatrix/proto";
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
+import { registerCerts } from "./commands/certs.js";
+import { registerContext } from "./commands/context.js";
 import { registerControlPlane } from "./commands/control-plane.js";
 import { registerDeploy } from "./commands/deploy.js";
 import { registerEvents } from "./commands/events.js";
@@ -69,5 +71,7 @@ registerInfo(program);
 registerRun(program);
 registerRegistry(program);
 registerDeploy(program);
+registerCerts(program);
+registerContext(program);
 
 await program.parseAsync(process.argv);

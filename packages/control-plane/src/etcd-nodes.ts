@@ -24,6 +24,8 @@ export interface EtcdSink extends NodeSink {
 export interface EtcdNodesOptions {
   intervalMs: number;
   logger: Logger;
+  /** Mutual TLS to the nodes: the control plane's own certificate. */
+  tls?: pb.TlsMaterial | undefined;
 }
 
 /**
@@ -115,6 +117,8 @@ export class EtcdNodes implements NodeSource {
         address: record.address,
         intervalMs: this.options.intervalMs,
         logger,
+        tls: this.options.tls,
+        peerNodeId: record.nodeId,
         known: toNode(record),
         onUnanswered: () => this.unanswered(entry),
         beforeReport: (nodeId, instances) => this.settleConflicts(nodeId, instances),

@@ -1,6 +1,6 @@
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
-import { connectNode, type NodeConnection } from "@wasmatrix/proto";
+import { connectNode, type NodeConnection, type TlsMaterial } from "@wasmatrix/proto";
 import type { NodeSink } from "./node-source.js";
 
 /** Facts asked for in one ListFacts call, and calls per poll at most (the rest follow next poll). */
@@ -12,6 +12,10 @@ export interface NodePollerOptions {
   /** How often to poll; a poll also gives up after this long. */
   intervalMs: number;
   logger: Logger;
+  /** Mutual TLS to the node: the control plane's own certificate. */
+  tls?: TlsMaterial | undefined;
+  /** Over TLS, the node id whose certificate the node must present, when it is known beforehand (etcd). */
+  peerNodeId?: string;
   /**
    * The node as etcd describes it: registered at once, before it first answers. Without it (a
    * static node list) the node is registered from its own NodeInfo answer on the first poll.
@@ -50,8 +54,10 @@ export class NodePoller {
     private readonly controlPlane: NodeSink,
     private readonly options: NodePollerOptions,
   ) {
-    this.api = connectNode(options.address);
-    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs });
+    const peer =
+      options.peerNodeId === undefined ? {} : { peer: { kind: "node" as const, id: options.peerNodeId } };
+    this.api = connectNode(options.address, { tls: options.tls, ...peer });
+    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs, tls: options.tls, ...peer });
     if (options.known !== undefined) this.register(options.known);
   }
 

@@ -6,6 +6,7 @@ export * from "./duration.js";
 export * from "./errors.js";
 export * from "./fact-log.js";
 export * from "./facts.js";
+export * from "./identity-rules.js";
 export * from "./ids.js";
 export * from "./listen.js";
 export * from "./metadata.js";

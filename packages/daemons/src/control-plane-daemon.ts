@@ -20,6 +20,10 @@ export interface ControlPlaneDaemonOptions {
    * every heartbeat interval, and lost when their lease expires. etcd holds nothing else.
    */
   etcdEndpoints?: string[];
+  /** Mutual TLS: clients, nodes and providers must present certificates of this CA; nodes are dialled with this one. */
+  tls?: pb.TlsMaterial | undefined;
+  /** Serve plain gRPC beyond loopback (the operator's --insecure). */
+  insecure?: boolean;
   logger?: Logger;
 }
 
@@ -41,7 +45,7 @@ export async function startControlPlaneDaemon(
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
-  const registered = new RegisteredNodes(controlPlane, logger);
+  const registered = new RegisteredNodes(controlPlane, logger, options.tls);
   const service = controlPlaneService(controlPlane, {
     ...registered.hooks,
     async registerProvider(request) {
@@ -57,18 +61,23 @@ export async function startControlPlaneDaemon(
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_API_ADDRESS,
     [{ definition: pb.ControlPlaneService, implementation: service }],
-    { logger },
+    { logger, tls: options.tls, insecure: options.insecure, what: "the control-plane API" },
   );
   controlPlane.startLivenessChecks();
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
     intervalMs: controlPlane.heartbeatIntervalMs,
     logger,
+    tls: options.tls,
   });
   staticNodes.start();
   let etcd: EtcdNodes | null = null;
   if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
     const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
-    etcd = new EtcdNodes(controlPlane, metadata, { intervalMs: controlPlane.heartbeatIntervalMs, logger });
+    etcd = new EtcdNodes(controlPlane, metadata, {
+      intervalMs: controlPlane.heartbeatIntervalMs,
+      logger,
+      tls: options.tls,
+    });
     try {
       await etcd.start();
     } catch (error) {
@@ -84,7 +93,10 @@ export async function startControlPlaneDaemon(
       );
     }
   }
-  logger.info({ address: server.address, etcd: options.etcdEndpoints }, "control plane listening");
+  logger.info(
+    { address: server.address, etcd: options.etcdEndpoints, tls: options.tls !== undefined },
+    "control plane listening",
+  );
   return {
     controlPlane,
     address: server.address,

@@ -53,6 +53,13 @@ export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
    */
   heartbeatIntervalMs?: number;
   labels?: Record<string, string>;
+  /**
+   * Mutual TLS: only a control plane's certificate may make control calls here; the control
+   * plane and provider processes are dialled with this node's (`node:<id>`, the same id).
+   */
+  tls?: pb.TlsMaterial | undefined;
+  /** Serve plain gRPC beyond loopback (the operator's --insecure). */
+  insecure?: boolean;
   logger?: Logger;
 }
 
@@ -74,7 +81,7 @@ export interface NodeDaemon {
  */
 export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<NodeDaemon> {
   const logger = options.logger ?? silentLogger;
-  const nodeId = options.nodeId ?? NodeId.generate();
+  const nodeId = pb.idFromCertificate(options.tls, "node", options.nodeId) ?? NodeId.generate();
   const agent = new NodeAgent({
     ...options,
     nodeId,
@@ -88,7 +95,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_NODE_AGENT_ADDRESS,
     [{ definition: pb.NodeAgentService, implementation: nodeAgentService(api) }],
-    { logger },
+    { logger, tls: options.tls, insecure: options.insecure, what: "the node agent API" },
   );
   info.address ||= server.address;
   const address = info.address;
@@ -112,7 +119,16 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const reporter =
     options.controlPlane === undefined
       ? null
-      : new Reporter(agent, api, connectControlPlane(options.controlPlane), logger, heartbeatIntervalMs);
+      : new Reporter(
+          agent,
+          api,
+          connectControlPlane(options.controlPlane, {
+            tls: options.tls,
+            ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
+          }),
+          logger,
+          heartbeatIntervalMs,
+        );
   reporter?.start();
   logger.info(
     { nodeId: agent.nodeId, address, controlPlane: options.controlPlane, etcd: options.etcdEndpoints },

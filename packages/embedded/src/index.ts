@@ -25,7 +25,14 @@ export interface Embedded {
   readonly controlPlane: ControlPlane;
   readonly agent: NodeAgent;
   /** Serves the API over gRPC (what `wasmatrix up` does). */
-  serve(address?: string): Promise<RunningServer>;
+  /**
+   * Serves the API over gRPC. With `tls`, clients need a certificate of its CA; without, a
+   * non-loopback address needs `insecure`.
+   */
+  serve(
+    address?: string,
+    security?: { tls?: pb.TlsMaterial | undefined; insecure?: boolean },
+  ): Promise<RunningServer>;
   /** Stops every instance, the gRPC server if any, and the runtime. */
   close(): Promise<void>;
 }
@@ -71,11 +78,11 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     client: controlPlane,
     controlPlane,
     agent,
-    async serve(address = DEFAULT_API_ADDRESS) {
+    async serve(address = DEFAULT_API_ADDRESS, security = {}) {
       server = await startGrpcServer(
         address,
         [{ definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) }],
-        { logger },
+        { logger, tls: security.tls, insecure: security.insecure, what: "the API" },
       );
       return server;
     },

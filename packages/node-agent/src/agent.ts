@@ -68,6 +68,8 @@ export interface NodeAgentOptions {
   maxInstances?: number;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
+  /** Mutual TLS to provider processes: this node's own certificate. */
+  tls?: pb.TlsMaterial | undefined;
   logger?: Logger;
   /** Facts kept in the node's window. Default 10 000. */
   maxFacts?: number;
@@ -231,7 +233,7 @@ export class NodeAgent {
       }
     }
     for (const [id, info] of live)
-      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId));
+      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId, this.options.tls));
   }
 
   private providerFor(assignment: CapabilityAssignment): CapabilityProvider | undefined {

@@ -2,18 +2,23 @@
  * How wasmatrix processes dial each other over gRPC: a control plane, a node agent, a provider.
  * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
  */
-import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type CallOptions, type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
+import { type CertificateIdentity, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
 import * as na from "./generated/wasmatrix/v1/node_agent.js";
 import * as pv from "./generated/wasmatrix/v1/provider.js";
 import type * as t from "./generated/wasmatrix/v1/types.js";
+import { channelCredentials, type TlsMaterial } from "./tls.js";
 
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
   timeoutMs?: number;
+  /** Mutual TLS: the CA the server's certificate must chain to, and this process's own certificate. */
+  tls?: TlsMaterial | undefined;
+  /** Over TLS, the identity the server's certificate must name. */
+  peer?: CertificateIdentity | undefined;
 }
 
 /** The control plane over gRPC: the user API plus what node agents and provider processes call. */
@@ -41,7 +46,11 @@ type Unary<Req, Res> = (
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connectControlPlane(address: string, options: ClientOptions = {}): ControlPlaneConnection {
-  const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new cp.ControlPlaneClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    CHANNEL_OPTIONS,
+  );
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   const { call, stream } = rpc(raw, timeoutMs);
@@ -137,7 +146,7 @@ export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
 
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
 export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
-  const raw = new na.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new na.NodeAgentClient(address, channelCredentials(options.tls, options.peer), CHANNEL_OPTIONS);
   const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000, (error) => nodeError(address, error));
   return {
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
@@ -177,8 +186,15 @@ export interface ProviderConnection {
 }
 
 /** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
-export function connectProvider(address: string): ProviderConnection {
-  const raw = new pv.CapabilityProviderClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+export function connectProvider(
+  address: string,
+  options: Pick<ClientOptions, "tls" | "peer"> = {},
+): ProviderConnection {
+  const raw = new pv.CapabilityProviderClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    CHANNEL_OPTIONS,
+  );
   return {
     call: (request, timeoutMs) =>
       rpc(raw, timeoutMs).call(raw.call as Unary<pv.ProviderCallRequest, pv.ProviderCallResponse>, request),

@@ -40,6 +40,7 @@ export function guardService(
   definition: ServiceDefinition,
   implementation: UntypedServiceImplementation,
   logger: Logger,
+  admit?: Admission,
 ): GuardedService {
   const guardedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const guardedImplementation: UntypedServiceImplementation = {};
@@ -55,11 +56,17 @@ export function guardService(
     const handler = implementation[name] ?? implementationByOriginalName(implementation, method);
     if (handler === undefined) continue; // grpc-js answers UNIMPLEMENTED
     guardedImplementation[name] = method.responseStream
-      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger)
-      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger);
+      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger, admit)
+      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger, admit);
   }
   return { definition: guardedDefinition, implementation: guardedImplementation };
 }
+
+/**
+ * Decides, before any handler runs, whether this caller may make this call (the mTLS identity
+ * rules, tls.ts); it throws the refusal. `path` is the gRPC method path.
+ */
+export type Admission = (path: string, call: ServerUnaryCall<unknown, unknown>) => void;
 
 function implementationByOriginalName(
   implementation: UntypedServiceImplementation,
@@ -72,6 +79,7 @@ function guardUnary(
   path: string,
   handler: handleUnaryCall<unknown, unknown>,
   logger: Logger,
+  admit: Admission | undefined,
 ): handleUnaryCall<unknown, unknown> {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
     let answered = false;
@@ -90,6 +98,12 @@ function guardUnary(
       return;
     }
     try {
+      admit?.(path, call);
+    } catch (error) {
+      answer(toServiceError(error));
+      return;
+    }
+    try {
       const result: unknown = handler(call, answer);
       if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
     } catch (error) {
@@ -102,6 +116,7 @@ function guardStream(
   path: string,
   handler: handleServerStreamingCall<unknown, unknown>,
   logger: Logger,
+  admit: Admission | undefined,
 ): handleServerStreamingCall<unknown, unknown> {
   return (call: ServerWritableStream<unknown, unknown>) => {
     // grpc-js turns an 'error' event into the call's status (server-call.ts); this listener
@@ -116,6 +131,12 @@ function guardStream(
     };
     if (call.request instanceof RefusedRequest) {
       fail(toServiceError(call.request.error));
+      return;
+    }
+    try {
+      admit?.(path, call as unknown as ServerUnaryCall<unknown, unknown>);
+    } catch (error) {
+      fail(toServiceError(error));
       return;
     }
     try {

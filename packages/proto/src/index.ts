@@ -40,4 +40,5 @@ export {
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
 export * from "./server.js";
+export * from "./tls.js";
 export * from "./version.js";

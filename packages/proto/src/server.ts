@@ -3,21 +3,26 @@ import {
   type handleServerStreamingCall,
   type handleUnaryCall,
   Server,
-  ServerCredentials,
   type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { assertListenAllowed, type Caller, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { toServiceError } from "./errors.js";
 import { guardService, statusGuard } from "./guard.js";
+import { callerOf, identityAdmission, serverCredentials, type TlsMaterial } from "./tls.js";
 
-/** Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata. */
-export function unary<Req, Res>(fn: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+/**
+ * Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata.
+ * The handler also gets who is calling, as far as the transport verified it.
+ */
+export function unary<Req, Res>(
+  fn: (request: Req, caller: Caller) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     // Returned so that the guard (guard.ts) answers whatever escapes the callback.
-    return fn(call.request).then(
+    return fn(call.request, callerOf(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
@@ -69,6 +74,16 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
   maxReceiveMessageBytes?: number;
+  /**
+   * Mutual TLS: every client must present a certificate of this CA, and every call passes the
+   * identity rules (core identity-rules.ts). Without it the server is plain gRPC, checks no
+   * identity, and may listen only on loopback unless `insecure`.
+   */
+  tls?: TlsMaterial | undefined;
+  /** The operator's --insecure: plain gRPC beyond loopback. */
+  insecure?: boolean | undefined;
+  /** How the listen refusal names this server ("the API", "the node agent"). @default "gRPC" */
+  what?: string;
 }
 
 /**
@@ -81,18 +96,23 @@ export async function startGrpcServer(
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[],
   options: GrpcServerOptions = {},
 ): Promise<RunningServer> {
+  assertListenAllowed(options.what ?? "gRPC", address, {
+    tls: options.tls !== undefined,
+    insecure: options.insecure ?? false,
+  });
   const logger = options.logger ?? silentLogger;
+  const admit = options.tls === undefined ? undefined : identityAdmission;
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
     interceptors: [statusGuard(logger)],
   });
   for (const { definition, implementation } of services) {
-    const guarded = guardService(definition, implementation, logger);
+    const guarded = guardService(definition, implementation, logger, admit);
     server.addService(guarded.definition, guarded.implementation);
   }
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) =>
+    server.bindAsync(address, serverCredentials(options.tls), (error, boundPort) =>
       error ? reject(bindError(address, error)) : resolve(boundPort),
     );
   });

@@ -1,6 +1,7 @@
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
   applyConfigFile,
   configOption,
@@ -16,7 +17,7 @@ import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatElapsed } from "../time-format.js";
 
-interface ControlPlaneOptions {
+interface ControlPlaneOptions extends DaemonSecurityOptions {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
@@ -33,8 +34,7 @@ const parseAddressList = (text: string): string[] =>
     .filter((s) => s !== "");
 
 export function registerControlPlane(program: Command): void {
-  program
-    .command("control-plane")
+  withDaemonSecurityOptions(program.command("control-plane"))
     .description(
       "Run the control plane as a daemon: node agents register and report to it; clients call its API",
     )
@@ -97,6 +97,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   try {
     const daemon = await startControlPlaneDaemon({
       listen: options.listen,
+      ...daemonSecurity(options),
       logger,
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],

@@ -1,6 +1,7 @@
 import { DEFAULT_NODE_AGENT_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
   applyConfigFile,
   configOption,
@@ -18,7 +19,7 @@ import { print, printError } from "../output.js";
 import { formatLabels } from "../render.js";
 import { parseCount } from "../units.js";
 
-interface NodeAgentOptions {
+interface NodeAgentOptions extends DaemonSecurityOptions {
   controlPlane?: string;
   etcdEndpoints?: string[];
   heartbeatInterval?: number;
@@ -37,8 +38,7 @@ interface NodeAgentOptions {
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
 export function registerNodeAgent(program: Command): void {
-  program
-    .command("node-agent")
+  withDaemonSecurityOptions(program.command("node-agent"))
     .description("Run a node agent as a daemon: it runs instances and reports them to the control plane")
     .addOption(
       new Option(
@@ -138,6 +138,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
   try {
     const daemon = await startNodeDaemon({
       listen: options.listen,
+      ...daemonSecurity(options),
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
       ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),

@@ -7,12 +7,13 @@ import {
 } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
 
-interface ProviderOptions {
+interface ProviderOptions extends DaemonSecurityOptions {
   controlPlane?: string;
   etcdEndpoints?: string[];
   listen: string;
@@ -26,8 +27,7 @@ interface ProviderOptions {
 }
 
 export function registerProvider(program: Command): void {
-  program
-    .command("provider")
+  withDaemonSecurityOptions(program.command("provider"))
     .description(
       "Run a capability provider as a process of its own, for node agents that do not serve it locally",
     )
@@ -105,6 +105,7 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
   try {
     const daemon = await startProviderDaemon({
       capability,
+      ...daemonSecurity(options),
       ...(options.controlPlane !== undefined || options.etcdEndpoints !== undefined
         ? {}
         : { controlPlane: DEFAULT_API_ADDRESS }),

@@ -9,6 +9,7 @@ import {
   routeGrpcLog,
 } from "@wasmatrix/proto";
 import type { Command } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
@@ -16,7 +17,7 @@ import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
 
-interface UpOptions {
+interface UpOptions extends DaemonSecurityOptions {
   listen: string;
   nodeId?: string;
   labels?: Record<string, string>;
@@ -49,8 +50,7 @@ const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
 export function registerUp(program: Command): void {
-  program
-    .command("up")
+  withDaemonSecurityOptions(program.command("up"))
     .description(
       "Run a single-node cluster in the foreground: control plane, node agent and local providers (in-memory keyvalue, HTTP) in one process, serving the gRPC API",
     )
@@ -87,14 +87,15 @@ export function registerUp(program: Command): void {
       `
 No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
-The API has no authentication yet: listen on anything but 127.0.0.1 only where every machine
-that can reach the address is trusted.
+A non-loopback --listen needs mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix
+certs\`) or --insecure, which lets anyone who reaches the address use it (docs/security.md).
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
   wasmatrix up
   wasmatrix up --example
-  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug`,
+  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug \\
+    --tls-ca pki/ca.crt --tls-cert pki/control-plane.crt --tls-key pki/control-plane.key`,
     )
     .action(async (options: UpOptions) => {
       const code = await up(options);
@@ -136,7 +137,7 @@ async function up(options: UpOptions): Promise<number> {
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
-    const server = await embedded.serve(options.listen);
+    const server = await embedded.serve(options.listen, daemonSecurity(options));
     if (example !== null) await startExample(embedded.client, example);
     print(banner(server.address, embedded.agent.nodeId, options));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
