@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 
 /** How a control plane runs; every field has a default. */
@@ -14,6 +15,8 @@ export interface ControlPlaneOptions {
   /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
   maxModuleBytes?: number;
   logger?: Logger;
+  /** Where heartbeats, node losses and the node and provider gauges go. Default: `noopMetrics`. */
+  metrics?: Metrics;
   now?: () => number;
   version?: string;
 }

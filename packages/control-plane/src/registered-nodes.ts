@@ -1,4 +1,4 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { connectNode } from "@wasmatrix/proto";
@@ -19,7 +19,8 @@ export interface RegistrationSink extends NodeSink {
 export class RegisteredNodes implements NodeSource {
   readonly hooks: Required<Pick<ControlPlaneHooks, "registerNode" | "reportStatus" | "deregisterNode">>;
 
-  constructor(sink: RegistrationSink, logger: Logger) {
+  /** `metrics`: where the calls to the nodes are timed (gRPC client metrics). */
+  constructor(sink: RegistrationSink, logger: Logger, metrics?: Metrics) {
     this.hooks = {
       async registerNode(request) {
         pb.checkProtocolVersion(request.protocolVersion);
@@ -30,7 +31,7 @@ export class RegisteredNodes implements NodeSource {
             "a registration needs the node and the address it serves on",
           );
         }
-        sink.registerNode(node, connectNode(node.address));
+        sink.registerNode(node, connectNode(node.address, metrics === undefined ? {} : { metrics }));
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
       },

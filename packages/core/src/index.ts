@@ -9,6 +9,7 @@ export * from "./facts.js";
 export * from "./ids.js";
 export * from "./listen.js";
 export * from "./metadata.js";
+export * from "./metrics.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";

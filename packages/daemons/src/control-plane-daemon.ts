@@ -5,7 +5,7 @@ import {
   RegisteredNodes,
   StaticNodes,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -21,6 +21,8 @@ export interface ControlPlaneDaemonOptions {
    */
   etcdEndpoints?: string[];
   logger?: Logger;
+  /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ControlPlaneDaemon {
@@ -37,11 +39,12 @@ export async function startControlPlaneDaemon(
   const controlPlane = new ControlPlane({
     mode: "control-plane",
     logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
-  const registered = new RegisteredNodes(controlPlane, logger);
+  const registered = new RegisteredNodes(controlPlane, logger, options.metrics);
   const service = controlPlaneService(controlPlane, {
     ...registered.hooks,
     async registerProvider(request) {
@@ -57,7 +60,7 @@ export async function startControlPlaneDaemon(
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_API_ADDRESS,
     [{ definition: pb.ControlPlaneService, implementation: service }],
-    { logger },
+    { logger, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) },
   );
   controlPlane.startLivenessChecks();
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {

@@ -88,7 +88,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_NODE_AGENT_ADDRESS,
     [{ definition: pb.NodeAgentService, implementation: nodeAgentService(api) }],
-    { logger },
+    { logger, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) },
   );
   info.address ||= server.address;
   const address = info.address;
@@ -112,7 +112,16 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const reporter =
     options.controlPlane === undefined
       ? null
-      : new Reporter(agent, api, connectControlPlane(options.controlPlane), logger, heartbeatIntervalMs);
+      : new Reporter(
+          agent,
+          api,
+          connectControlPlane(
+            options.controlPlane,
+            options.metrics === undefined ? {} : { metrics: options.metrics },
+          ),
+          logger,
+          heartbeatIntervalMs,
+        );
   reporter?.start();
   logger.info(
     { nodeId: agent.nodeId, address, controlPlane: options.controlPlane, etcd: options.etcdEndpoints },
@@ -302,6 +311,7 @@ class Reporter {
         facts: facts.map(pb.factToProto),
         partial,
       });
+      this.agent.metrics.heartbeat("sent");
     } catch (error) {
       // Not delivered: the next report must carry the whole table again.
       this.full = true;

@@ -2,6 +2,7 @@ import {
   authorizeRequest,
   DEFAULT_PROVIDER_ADDRESS,
   ErrorCode,
+  type Metrics,
   type ProvidedCapabilityKind,
   ProviderId,
   parsePermission,
@@ -34,6 +35,8 @@ export interface ProviderDaemonOptions {
   /** How often it announces itself and refreshes the nodes it serves. Default 1 s. */
   heartbeatIntervalMs?: number;
   logger?: Logger;
+  /** Where the gRPC server's latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ProviderDaemon {
@@ -101,7 +104,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_PROVIDER_ADDRESS,
     [{ definition: pb.CapabilityProviderService, implementation: service }],
-    { logger },
+    { logger, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) },
   );
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;

@@ -1,11 +1,16 @@
 import {
   type CapabilityAssignment,
+  countBy,
   ErrorCode,
   type Fact,
   FactLog,
+  type GaugeReading,
+  INSTANCE_STATUSES,
   InstanceId,
+  type Metrics,
   ModuleDigest,
   NodeId,
+  noopMetrics,
   type RestartPolicy,
   WasmatrixError,
   withAssignment,
@@ -66,6 +71,8 @@ export interface NodeAgentOptions {
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
   logger?: Logger;
+  /** Where the node reports its metrics. Default: nowhere (`noopMetrics`). */
+  metrics?: Metrics;
   /** Facts kept in the node's window. Default 10 000. */
   maxFacts?: number;
   /** Log lines kept per instance. Default 1 000. */
@@ -107,6 +114,9 @@ export class NodeAgent {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly logBudget: OutputBudget;
+  /** Where this node's metrics go (the daemon counts its heartbeats there too). */
+  readonly metrics: Metrics;
+  private readonly unregisterGauges: () => void;
   private closed = false;
 
   constructor(private readonly options: NodeAgentOptions = {}) {
@@ -117,9 +127,11 @@ export class NodeAgent {
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 10_000, now: this.now });
     const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider()];
     this.providers = new Map(providers.map((p) => [p.capability, p]));
+    this.metrics = options.metrics ?? noopMetrics;
     const router = new CapabilityRouter(
       (id) => this.instances.get(id),
       (assignment) => this.providerFor(assignment),
+      this.metrics,
     );
     this.runtime = new Runtime({
       ...options.runtime,
@@ -133,6 +145,7 @@ export class NodeAgent {
       messaging !== undefined && "subscribeDurable" in messaging
         ? new SubscriptionManager(this, messaging as unknown as MessageBus, { logger: this.logger })
         : null;
+    this.unregisterGauges = this.metrics.gauges(() => this.gaugeReadings());
     // Deliveries wait while an instance restarts, rather than spending their retries on it.
     this.onChange((view) => {
       if (view.status === "running") this.subscriptions?.resume(view.instanceId);
@@ -193,6 +206,7 @@ export class NodeAgent {
         nodeId: this.nodeId,
         runtime: this.runtime,
         logger: this.logger,
+        metrics: this.metrics,
         now: this.now,
         random: this.random,
         record: (fact) => this.record(fact),
@@ -227,7 +241,7 @@ export class NodeAgent {
       }
     }
     for (const [id, info] of live)
-      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId));
+      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId, this.metrics));
   }
 
   private providerFor(assignment: CapabilityAssignment): CapabilityProvider | undefined {
@@ -382,6 +396,7 @@ export class NodeAgent {
   async close(deadlineMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unregisterGauges();
     // Durable consumers stay on the server: a node that comes back picks up where it left off.
     await this.subscriptions?.close();
     await Promise.all(
@@ -389,6 +404,22 @@ export class NodeAgent {
     );
     await this.runtime.close();
     await Promise.all([...this.providers.values(), ...this.remote.values()].map((p) => p.close?.()));
+  }
+
+  /** What the node's gauges read at each scrape: a pass over the table, nothing on the hot path. */
+  private gaugeReadings(): GaugeReading[] {
+    let pending = 0;
+    let memory = 0;
+    for (const managed of this.instances.values()) {
+      pending += managed.pending;
+      if (managed.status === "running") memory += managed.peakMemoryBytes;
+    }
+    return [
+      ...countBy("instances", "status", this.instances.values(), (m) => m.status, INSTANCE_STATUSES),
+      { name: "queue_depth", labels: { queue: "invocations" }, value: pending },
+      { name: "queue_depth", labels: { queue: "deliveries" }, value: this.subscriptions?.queued() ?? 0 },
+      { name: "guest_memory_bytes", labels: {}, value: memory },
+    ];
   }
 
   private async compile(spec: StartSpec) {

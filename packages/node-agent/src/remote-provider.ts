@@ -2,6 +2,7 @@ import {
   type CapabilityKind,
   ErrorCode,
   formatPermission,
+  type Metrics,
   type PermissionRequest,
   WasmatrixError,
 } from "@wasmatrix/core";
@@ -24,9 +25,10 @@ export class RemoteProvider implements CapabilityProvider {
   constructor(
     readonly info: pb.Provider,
     private readonly nodeId: string,
+    metrics?: Metrics,
   ) {
     this.capability = info.capability as CapabilityKind;
-    this.connection = connectProvider(info.address);
+    this.connection = connectProvider(info.address, metrics === undefined ? {} : { metrics });
   }
 
   required(operation: string, payload: Uint8Array): PermissionRequest {

@@ -3,17 +3,20 @@
  * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
  */
 import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
 import * as na from "./generated/wasmatrix/v1/node_agent.js";
 import * as pv from "./generated/wasmatrix/v1/provider.js";
 import type * as t from "./generated/wasmatrix/v1/types.js";
+import { clientMetricsInterceptor } from "./rpc-metrics.js";
 
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
   timeoutMs?: number;
+  /** Where each call's latency and status go (gRPC client metrics). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /** The control plane over gRPC: the user API plus what node agents and provider processes call. */
@@ -41,7 +44,7 @@ type Unary<Req, Res> = (
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connectControlPlane(address: string, options: ClientOptions = {}): ControlPlaneConnection {
-  const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), channelOptions(options));
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   const { call, stream } = rpc(raw, timeoutMs);
@@ -116,6 +119,13 @@ const CHANNEL_OPTIONS = {
   "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
+/** No interceptor at all without metrics: the call path stays what it was. */
+function channelOptions(options: ClientOptions) {
+  return options.metrics === undefined
+    ? CHANNEL_OPTIONS
+    : { ...CHANNEL_OPTIONS, interceptors: [clientMetricsInterceptor(options.metrics)] };
+}
+
 /**
  * ListFacts of node_agent.proto. It is spelled out here rather than in NodeAgentApi, which
  * predates it, so that the embedded node need not implement it.
@@ -136,7 +146,7 @@ export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
 
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
 export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
-  const raw = new na.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new na.NodeAgentClient(address, credentials.createInsecure(), channelOptions(options));
   const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000, (error) => nodeError(address, error));
   return {
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
@@ -176,8 +186,11 @@ export interface ProviderConnection {
 }
 
 /** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
-export function connectProvider(address: string): ProviderConnection {
-  const raw = new pv.CapabilityProviderClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+export function connectProvider(
+  address: string,
+  options: Pick<ClientOptions, "metrics"> = {},
+): ProviderConnection {
+  const raw = new pv.CapabilityProviderClient(address, credentials.createInsecure(), channelOptions(options));
   return {
     call: (request, timeoutMs) =>
       rpc(raw, timeoutMs).call(raw.call as Unary<pv.ProviderCallRequest, pv.ProviderCallResponse>, request),

@@ -38,5 +38,6 @@ export {
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
+export * from "./rpc-metrics.js";
 export * from "./server.js";
 export * from "./version.js";

@@ -8,10 +8,11 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { toServiceError } from "./errors.js";
 import { guardService, statusGuard } from "./guard.js";
+import { serverMetricsInterceptor } from "./rpc-metrics.js";
 
 /** Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata. */
 export function unary<Req, Res>(fn: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
@@ -69,6 +70,8 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
   maxReceiveMessageBytes?: number;
+  /** Where each answered call's latency and status go (gRPC server metrics). @default none */
+  metrics?: Metrics;
 }
 
 /**
@@ -85,7 +88,10 @@ export async function startGrpcServer(
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
-    interceptors: [statusGuard(logger)],
+    interceptors: [
+      statusGuard(logger),
+      ...(options.metrics === undefined ? [] : [serverMetricsInterceptor(options.metrics)]),
+    ],
   });
   for (const { definition, implementation } of services) {
     const guarded = guardService(definition, implementation, logger);
