@@ -92,7 +92,7 @@ describe("a real Prometheus scraping `wasmatrix up --metrics`", () => {
     await client.startInstance(
       startRequest({
         instanceId: "spinner",
-        module: await wat(SPIN_REACTOR_WAT),
+        module: Buffer.from(await wat(SPIN_REACTOR_WAT)),
         limits: { fuel: 1e15, invokeTimeoutMs: 10_000 },
       }),
     );

@@ -31,7 +31,7 @@ import {
   resolveLimits,
 } from "@wasmatrix/runtime";
 import { CapabilityRouter } from "./capability-router.js";
-import type { LogLine } from "./logs.js";
+import type { LogFilter, LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
 import { RemoteProvider } from "./remote-provider.js";
 import { type MessageBus, SubscriptionManager, type SubscriptionSpec } from "./subscriptions.js";
@@ -358,8 +358,8 @@ export class NodeAgent {
     return managed.view();
   }
 
-  logs(instanceId: string, tail = 0): LogLine[] {
-    return this.require(instanceId).logs.read(tail);
+  logs(instanceId: string, tail = 0, filter?: LogFilter): LogLine[] {
+    return this.require(instanceId).logs.read(tail, filter);
   }
 
   followLogs(instanceId: string, listener: (line: LogLine) => void): () => void {

@@ -291,6 +291,8 @@ export class ManagedInstance implements RoutingState {
   private async launch(first = false): Promise<void> {
     const generation = ++this.generation;
     const d = this.definition;
+    // Lines written from now on belong to this run: the first is 1, each restart adds one.
+    this.logs.run = this.restarts + 1;
     this.setStatus("starting");
     // The runtime knows an instance by its id: the previous run must be gone before the next.
     await this.disposing;
