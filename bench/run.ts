@@ -9,6 +9,7 @@ import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
+import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  observabilitySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 
