@@ -1,4 +1,4 @@
-import { isEnded } from "@wasmatrix/core";
+import { isEnded, type Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { EtcdMetadata, MetadataWatch, NodeRecord } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -24,6 +24,8 @@ export interface EtcdSink extends NodeSink {
 export interface EtcdNodesOptions {
   intervalMs: number;
   logger: Logger;
+  /** Where the calls to the nodes are timed (gRPC client metrics). */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -115,6 +117,7 @@ export class EtcdNodes implements NodeSource {
         address: record.address,
         intervalMs: this.options.intervalMs,
         logger,
+        metrics: this.options.metrics,
         known: toNode(record),
         onUnanswered: () => this.unanswered(entry),
         beforeReport: (nodeId, instances) => this.settleConflicts(nodeId, instances),

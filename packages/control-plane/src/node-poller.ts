@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
 import { connectNode, type NodeConnection } from "@wasmatrix/proto";
@@ -12,6 +13,8 @@ export interface NodePollerOptions {
   /** How often to poll; a poll also gives up after this long. */
   intervalMs: number;
   logger: Logger;
+  /** Where the calls to the node are timed (gRPC client metrics). */
+  metrics?: Metrics | undefined;
   /**
    * The node as etcd describes it: registered at once, before it first answers. Without it (a
    * static node list) the node is registered from its own NodeInfo answer on the first poll.
@@ -50,8 +53,9 @@ export class NodePoller {
     private readonly controlPlane: NodeSink,
     private readonly options: NodePollerOptions,
   ) {
-    this.api = connectNode(options.address);
-    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs });
+    const metrics = options.metrics === undefined ? {} : { metrics: options.metrics };
+    this.api = connectNode(options.address, metrics);
+    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs, ...metrics });
     if (options.known !== undefined) this.register(options.known);
   }
 

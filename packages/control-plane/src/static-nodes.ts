@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import { NodePoller } from "./node-poller.js";
 import type { NodeSink, NodeSource } from "./node-source.js";
@@ -10,7 +11,11 @@ import type { NodeSink, NodeSource } from "./node-source.js";
 export class StaticNodes implements NodeSource {
   private readonly pollers: NodePoller[];
 
-  constructor(sink: NodeSink, addresses: readonly string[], options: { intervalMs: number; logger: Logger }) {
+  constructor(
+    sink: NodeSink,
+    addresses: readonly string[],
+    options: { intervalMs: number; logger: Logger; metrics?: Metrics | undefined },
+  ) {
     this.pollers = addresses.map((address) => new NodePoller(sink, { address, ...options }));
   }
 

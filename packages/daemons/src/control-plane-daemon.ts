@@ -66,12 +66,17 @@ export async function startControlPlaneDaemon(
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
     intervalMs: controlPlane.heartbeatIntervalMs,
     logger,
+    metrics: options.metrics,
   });
   staticNodes.start();
   let etcd: EtcdNodes | null = null;
   if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
     const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
-    etcd = new EtcdNodes(controlPlane, metadata, { intervalMs: controlPlane.heartbeatIntervalMs, logger });
+    etcd = new EtcdNodes(controlPlane, metadata, {
+      intervalMs: controlPlane.heartbeatIntervalMs,
+      logger,
+      metrics: options.metrics,
+    });
     try {
       await etcd.start();
     } catch (error) {
