@@ -12,6 +12,7 @@ import { securitySuite } from "./security.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { extismSuite } from "./suites/extism-plugins.js";
+import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
@@ -27,6 +28,7 @@ const SUITES: Suite[] = [
   registrySuite,
   extismSuite,
   securitySuite,
+  observabilitySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

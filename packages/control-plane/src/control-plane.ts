@@ -1,11 +1,14 @@
 import {
+  countBy,
   ErrorCode,
   type Fact,
   FactLog,
   formatPermission,
   InstanceId,
   isEnded,
+  type Metrics,
   type ModuleDigest,
+  noopMetrics,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -48,11 +51,14 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private readonly now: () => number;
   private readonly startedAt: number;
   private registry: ModuleRegistry | undefined;
+  private readonly metrics: Metrics;
+  private readonly unregisterGauges: () => void;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.metrics = options.metrics ?? noopMetrics;
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     const lossAfterMs =
@@ -70,6 +76,15 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       logger,
       record: (fact) => this.record(fact),
     });
+    // Read at each scrape: nodes and providers by state, every provider's capability at zero too.
+    this.unregisterGauges = this.metrics.gauges(() => [
+      ...countBy("nodes", "state", this.nodes.list(), (n) => n.status, ["alive", "lost"]),
+      ...this.providers.list().map((p) => ({
+        name: "providers" as const,
+        labels: { capability: p.capability, state: p.status },
+        value: 1,
+      })),
+    ]);
   }
 
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
@@ -78,6 +93,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   close(): void {
+    this.unregisterGauges();
     this.membership.close();
   }
 
@@ -93,6 +109,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
 
   /** A node's instance table, whole or `partial` (see NodeTable.report); false: register again. */
   reportStatus(nodeId: string, instances: pb.Instance[], options: { partial?: boolean } = {}): boolean {
+    // Every report, whole or partial, is what keeps a node alive: each counts as a heartbeat.
+    this.metrics.heartbeat("received");
     return this.membership.reportStatus(nodeId, instances, options);
   }
 
@@ -294,6 +312,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   private record(fact: OwnFact): Fact | null {
+    if (fact.kind === "node.lost") this.metrics.nodeLost();
     const recorded = this.facts.append({ ...fact, source: SOURCE });
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
     return recorded;

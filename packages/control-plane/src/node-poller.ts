@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
 import { connectNode, type NodeConnection, type TlsMaterial } from "@wasmatrix/proto";
@@ -16,6 +17,8 @@ export interface NodePollerOptions {
   tls?: TlsMaterial | undefined;
   /** Over TLS, the node id whose certificate the node must present, when it is known beforehand (etcd). */
   peerNodeId?: string;
+  /** Where the calls to the node are timed (gRPC client metrics). */
+  metrics?: Metrics | undefined;
   /**
    * The node as etcd describes it: registered at once, before it first answers. Without it (a
    * static node list) the node is registered from its own NodeInfo answer on the first poll.
@@ -56,8 +59,14 @@ export class NodePoller {
   ) {
     const peer =
       options.peerNodeId === undefined ? {} : { peer: { kind: "node" as const, id: options.peerNodeId } };
-    this.api = connectNode(options.address, { tls: options.tls, ...peer });
-    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs, tls: options.tls, ...peer });
+    const metrics = options.metrics === undefined ? {} : { metrics: options.metrics };
+    this.api = connectNode(options.address, { tls: options.tls, ...peer, ...metrics });
+    this.probe = connectNode(options.address, {
+      timeoutMs: options.intervalMs,
+      tls: options.tls,
+      ...peer,
+      ...metrics,
+    });
     if (options.known !== undefined) this.register(options.known);
   }
 

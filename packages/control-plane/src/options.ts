@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { PulledModule, Reference } from "@wasmatrix/oci";
 
@@ -22,6 +23,8 @@ export interface ControlPlaneOptions {
   /** Pulls `oci://` modules; default a RegistryClient with docker's credentials. */
   registry?: ModuleRegistry;
   logger?: Logger;
+  /** Where heartbeats, node losses and the node and provider gauges go. Default: `noopMetrics`. */
+  metrics?: Metrics;
   now?: () => number;
   version?: string;
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { connectNode, type TlsMaterial } from "@wasmatrix/proto";
@@ -19,8 +19,15 @@ export interface RegistrationSink extends NodeSink {
 export class RegisteredNodes implements NodeSource {
   readonly hooks: Required<Pick<ControlPlaneHooks, "registerNode" | "reportStatus" | "deregisterNode">>;
 
-  /** `tls`: the control plane's own certificate, to reach the nodes back with. */
-  constructor(sink: RegistrationSink, logger: Logger, tls?: TlsMaterial) {
+  /**
+   * `tls`: the control plane's own certificate, to reach the nodes back with; `metrics`: where the
+   * calls to the nodes are timed (gRPC client metrics).
+   */
+  constructor(
+    sink: RegistrationSink,
+    logger: Logger,
+    { tls, metrics }: { tls?: TlsMaterial | undefined; metrics?: Metrics | undefined } = {},
+  ) {
     this.hooks = {
       async registerNode(request) {
         pb.checkProtocolVersion(request.protocolVersion);
@@ -34,10 +41,10 @@ export class RegisteredNodes implements NodeSource {
         sink.registerNode(
           node,
           // Over TLS the node must answer there with its own certificate, not just any of the cluster's.
-          connectNode(
-            node.address,
-            tls === undefined ? {} : { tls, peer: { kind: "node", id: node.nodeId } },
-          ),
+          connectNode(node.address, {
+            ...(tls === undefined ? {} : { tls, peer: { kind: "node" as const, id: node.nodeId } }),
+            ...(metrics === undefined ? {} : { metrics }),
+          }),
         );
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };

@@ -1,3 +1,4 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { TlsMaterial } from "@wasmatrix/proto";
 import { NodePoller } from "./node-poller.js";
@@ -14,7 +15,12 @@ export class StaticNodes implements NodeSource {
   constructor(
     sink: NodeSink,
     addresses: readonly string[],
-    options: { intervalMs: number; logger: Logger; tls?: TlsMaterial | undefined },
+    options: {
+      intervalMs: number;
+      logger: Logger;
+      tls?: TlsMaterial | undefined;
+      metrics?: Metrics | undefined;
+    },
   ) {
     this.pollers = addresses.map((address) => new NodePoller(sink, { address, ...options }));
   }

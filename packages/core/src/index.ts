@@ -10,6 +10,7 @@ export * from "./identity-rules.js";
 export * from "./ids.js";
 export * from "./listen.js";
 export * from "./metadata.js";
+export * from "./metrics.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";

@@ -5,7 +5,7 @@ import {
   RegisteredNodes,
   StaticNodes,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -25,6 +25,8 @@ export interface ControlPlaneDaemonOptions {
   /** Serve plain gRPC beyond loopback (the operator's --insecure). */
   insecure?: boolean;
   logger?: Logger;
+  /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ControlPlaneDaemon {
@@ -41,11 +43,15 @@ export async function startControlPlaneDaemon(
   const controlPlane = new ControlPlane({
     mode: "control-plane",
     logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
-  const registered = new RegisteredNodes(controlPlane, logger, options.tls);
+  const registered = new RegisteredNodes(controlPlane, logger, {
+    tls: options.tls,
+    metrics: options.metrics,
+  });
   const service = controlPlaneService(controlPlane, {
     ...registered.hooks,
     async registerProvider(request) {
@@ -61,13 +67,20 @@ export async function startControlPlaneDaemon(
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_API_ADDRESS,
     [{ definition: pb.ControlPlaneService, implementation: service }],
-    { logger, tls: options.tls, insecure: options.insecure, what: "the control-plane API" },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the control-plane API",
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   controlPlane.startLivenessChecks();
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
     intervalMs: controlPlane.heartbeatIntervalMs,
     logger,
     tls: options.tls,
+    metrics: options.metrics,
   });
   staticNodes.start();
   let etcd: EtcdNodes | null = null;
@@ -77,6 +90,7 @@ export async function startControlPlaneDaemon(
       intervalMs: controlPlane.heartbeatIntervalMs,
       logger,
       tls: options.tls,
+      metrics: options.metrics,
     });
     try {
       await etcd.start();

@@ -95,7 +95,13 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_NODE_AGENT_ADDRESS,
     [{ definition: pb.NodeAgentService, implementation: nodeAgentService(api) }],
-    { logger, tls: options.tls, insecure: options.insecure, what: "the node agent API" },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the node agent API",
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   info.address ||= server.address;
   const address = info.address;
@@ -125,6 +131,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
           connectControlPlane(options.controlPlane, {
             tls: options.tls,
             ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
+            ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
           }),
           logger,
           heartbeatIntervalMs,
@@ -318,6 +325,7 @@ class Reporter {
         facts: facts.map(pb.factToProto),
         partial,
       });
+      this.agent.metrics.heartbeat("sent");
     } catch (error) {
       // Not delivered: the next report must carry the whole table again.
       this.full = true;

@@ -3,6 +3,7 @@ import {
   type Caller,
   DEFAULT_PROVIDER_ADDRESS,
   ErrorCode,
+  type Metrics,
   type ProvidedCapabilityKind,
   ProviderId,
   parsePermission,
@@ -42,6 +43,8 @@ export interface ProviderDaemonOptions {
   /** Serve plain gRPC beyond loopback (the operator's --insecure). */
   insecure?: boolean;
   logger?: Logger;
+  /** Where the gRPC server's latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ProviderDaemon {
@@ -123,7 +126,13 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_PROVIDER_ADDRESS,
     [{ definition: pb.CapabilityProviderService, implementation: service }],
-    { logger, tls: options.tls, insecure: options.insecure, what: "the provider API" },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the provider API",
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;

@@ -1,5 +1,5 @@
 import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, type Metrics } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
@@ -17,6 +17,8 @@ export interface EmbeddedOptions {
   nats?: string;
   /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
+  /** Where the node, the control plane and the gRPC server report metrics. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface Embedded {
@@ -56,8 +58,13 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     logger,
     providers,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
-  const controlPlane = new ControlPlane({ mode: "embedded", logger });
+  const controlPlane = new ControlPlane({
+    mode: "embedded",
+    logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
   // Marked local by its source: the node shares this process, so it is never lost to silence.
   const node = new LocalNodeSource(controlPlane, {
     node: pb.Node.fromPartial({
@@ -82,7 +89,13 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
       server = await startGrpcServer(
         address,
         [{ definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) }],
-        { logger, tls: security.tls, insecure: security.insecure, what: "the API" },
+        {
+          logger,
+          tls: security.tls,
+          insecure: security.insecure,
+          what: "the API",
+          ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+        },
       );
       return server;
     },

@@ -1,11 +1,16 @@
 import {
   type CapabilityAssignment,
+  countBy,
   ErrorCode,
   type Fact,
   FactLog,
+  type GaugeReading,
+  INSTANCE_STATUSES,
   InstanceId,
+  type Metrics,
   ModuleDigest,
   NodeId,
+  noopMetrics,
   type RestartPolicy,
   WasmatrixError,
   withAssignment,
@@ -27,7 +32,7 @@ import {
   resolveLimits,
 } from "@wasmatrix/runtime";
 import { CapabilityRouter } from "./capability-router.js";
-import type { LogLine } from "./logs.js";
+import type { LogFilter, LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
 import { RemoteProvider } from "./remote-provider.js";
 import { type MessageBus, SubscriptionManager, type SubscriptionSpec } from "./subscriptions.js";
@@ -71,6 +76,8 @@ export interface NodeAgentOptions {
   /** Mutual TLS to provider processes: this node's own certificate. */
   tls?: pb.TlsMaterial | undefined;
   logger?: Logger;
+  /** Where the node reports its metrics. Default: nowhere (`noopMetrics`). */
+  metrics?: Metrics;
   /** Facts kept in the node's window. Default 10 000. */
   maxFacts?: number;
   /** Log lines kept per instance. Default 1 000. */
@@ -112,6 +119,9 @@ export class NodeAgent {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly logBudget: OutputBudget;
+  /** Where this node's metrics go (the daemon counts its heartbeats there too). */
+  readonly metrics: Metrics;
+  private readonly unregisterGauges: () => void;
   private closed = false;
 
   constructor(private readonly options: NodeAgentOptions = {}) {
@@ -122,9 +132,11 @@ export class NodeAgent {
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 10_000, now: this.now });
     const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider()];
     this.providers = new Map(providers.map((p) => [p.capability, p]));
+    this.metrics = options.metrics ?? noopMetrics;
     const router = new CapabilityRouter(
       (id) => this.instances.get(id),
       (assignment) => this.providerFor(assignment),
+      this.metrics,
     );
     this.runtime = new Runtime({
       ...options.runtime,
@@ -138,6 +150,7 @@ export class NodeAgent {
       messaging !== undefined && "subscribeDurable" in messaging
         ? new SubscriptionManager(this, messaging as unknown as MessageBus, { logger: this.logger })
         : null;
+    this.unregisterGauges = this.metrics.gauges(() => this.gaugeReadings());
     // Deliveries wait while an instance restarts, rather than spending their retries on it.
     this.onChange((view) => {
       if (view.status === "running") this.subscriptions?.resume(view.instanceId);
@@ -199,6 +212,7 @@ export class NodeAgent {
         nodeId: this.nodeId,
         runtime: this.runtime,
         logger: this.logger,
+        metrics: this.metrics,
         now: this.now,
         random: this.random,
         record: (fact) => this.record(fact),
@@ -233,7 +247,12 @@ export class NodeAgent {
       }
     }
     for (const [id, info] of live)
-      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId, this.options.tls));
+      if (!this.remote.has(id)) {
+        this.remote.set(
+          id,
+          new RemoteProvider(info, this.nodeId, { tls: this.options.tls, metrics: this.metrics }),
+        );
+      }
   }
 
   private providerFor(assignment: CapabilityAssignment): CapabilityProvider | undefined {
@@ -350,8 +369,8 @@ export class NodeAgent {
     return managed.view();
   }
 
-  logs(instanceId: string, tail = 0): LogLine[] {
-    return this.require(instanceId).logs.read(tail);
+  logs(instanceId: string, tail = 0, filter?: LogFilter): LogLine[] {
+    return this.require(instanceId).logs.read(tail, filter);
   }
 
   followLogs(instanceId: string, listener: (line: LogLine) => void): () => void {
@@ -388,6 +407,7 @@ export class NodeAgent {
   async close(deadlineMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unregisterGauges();
     // Durable consumers stay on the server: a node that comes back picks up where it left off.
     await this.subscriptions?.close();
     await Promise.all(
@@ -395,6 +415,22 @@ export class NodeAgent {
     );
     await this.runtime.close();
     await Promise.all([...this.providers.values(), ...this.remote.values()].map((p) => p.close?.()));
+  }
+
+  /** What the node's gauges read at each scrape: a pass over the table, nothing on the hot path. */
+  private gaugeReadings(): GaugeReading[] {
+    let pending = 0;
+    let memory = 0;
+    for (const managed of this.instances.values()) {
+      pending += managed.pending;
+      if (managed.status === "running") memory += managed.peakMemoryBytes;
+    }
+    return [
+      ...countBy("instances", "status", this.instances.values(), (m) => m.status, INSTANCE_STATUSES),
+      { name: "queue_depth", labels: { queue: "invocations" }, value: pending },
+      { name: "queue_depth", labels: { queue: "deliveries" }, value: this.subscriptions?.queued() ?? 0 },
+      { name: "guest_memory_bytes", labels: {}, value: memory },
+    ];
   }
 
   private async compile(spec: StartSpec) {

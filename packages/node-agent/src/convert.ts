@@ -101,5 +101,5 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
 }
 
 export function logLineToProto(line: LogLine): pb.LogLine {
-  return { instanceId: line.instanceId, stream: line.stream, text: line.text, atMs: line.at };
+  return { instanceId: line.instanceId, stream: line.stream, text: line.text, atMs: line.at, run: line.run };
 }

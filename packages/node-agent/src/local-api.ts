@@ -2,7 +2,7 @@ import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, type NodeFactsApi, type NodeFactsRequest, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
 import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from "./convert.js";
-import type { LogLine } from "./logs.js";
+import { type LogFilter, type LogLine, matchesLog } from "./logs.js";
 import { followed } from "./stream.js";
 
 /** Facts in one ListFacts answer when the caller names no limit, and at most. */
@@ -72,14 +72,18 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
   }
 
   async *streamLogs(request: pb.StreamLogsRequest, signal?: AbortSignal): AsyncIterable<pb.LogLine> {
-    const retained = this.agent.logs(request.instanceId, request.tail).map(logLineToProto);
+    const filter: LogFilter = { run: request.run, sinceMs: request.sinceMs, grep: request.grep };
+    const retained = this.agent.logs(request.instanceId, request.tail, filter).map(logLineToProto);
     if (!request.follow) {
       yield* retained;
       return;
     }
     // Reading the retained lines and subscribing happen in one synchronous step: no line falls between.
     yield* followed<pb.LogLine>(
-      (push) => this.agent.followLogs(request.instanceId, (line: LogLine) => push(logLineToProto(line))),
+      (push) =>
+        this.agent.followLogs(request.instanceId, (line: LogLine) => {
+          if (matchesLog(line, filter)) push(logLineToProto(line));
+        }),
       { initial: retained, ...(signal === undefined ? {} : { signal }) },
     );
   }

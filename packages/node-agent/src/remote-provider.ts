@@ -2,6 +2,7 @@ import {
   type CapabilityKind,
   ErrorCode,
   formatPermission,
+  type Metrics,
   type PermissionRequest,
   WasmatrixError,
 } from "@wasmatrix/core";
@@ -24,15 +25,15 @@ export class RemoteProvider implements CapabilityProvider {
   constructor(
     readonly info: pb.Provider,
     private readonly nodeId: string,
-    tls?: TlsMaterial,
+    { tls, metrics }: { tls?: TlsMaterial | undefined; metrics?: Metrics | undefined } = {},
   ) {
     this.capability = info.capability as CapabilityKind;
     // Over TLS the provider reads this node's id from its certificate, and must itself hold the
     // certificate of the provider the control plane listed.
-    this.connection = connectProvider(
-      info.address,
-      tls === undefined ? {} : { tls, peer: { kind: "provider", id: info.providerId } },
-    );
+    this.connection = connectProvider(info.address, {
+      ...(tls === undefined ? {} : { tls, peer: { kind: "provider" as const, id: info.providerId } }),
+      ...(metrics === undefined ? {} : { metrics }),
+    });
   }
 
   required(operation: string, payload: Uint8Array): PermissionRequest {

@@ -3,13 +3,14 @@
  * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
  */
 import { type CallOptions, type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
-import { type CertificateIdentity, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type CertificateIdentity, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
 import * as na from "./generated/wasmatrix/v1/node_agent.js";
 import * as pv from "./generated/wasmatrix/v1/provider.js";
 import type * as t from "./generated/wasmatrix/v1/types.js";
+import { clientMetricsInterceptor } from "./rpc-metrics.js";
 import { channelCredentials, type TlsMaterial } from "./tls.js";
 
 export interface ClientOptions {
@@ -19,6 +20,8 @@ export interface ClientOptions {
   tls?: TlsMaterial | undefined;
   /** Over TLS, the identity the server's certificate must name. */
   peer?: CertificateIdentity | undefined;
+  /** Where each call's latency and status go (gRPC client metrics). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /** The control plane over gRPC: the user API plus what node agents and provider processes call. */
@@ -49,7 +52,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
   const raw = new cp.ControlPlaneClient(
     address,
     channelCredentials(options.tls, options.peer),
-    CHANNEL_OPTIONS,
+    channelOptions(options),
   );
   const timeoutMs = options.timeoutMs ?? 30_000;
 
@@ -126,6 +129,13 @@ const CHANNEL_OPTIONS = {
   "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
+/** No interceptor at all without metrics: the call path stays what it was. */
+function channelOptions(options: ClientOptions) {
+  return options.metrics === undefined
+    ? CHANNEL_OPTIONS
+    : { ...CHANNEL_OPTIONS, interceptors: [clientMetricsInterceptor(options.metrics)] };
+}
+
 /**
  * ListFacts of node_agent.proto. It is spelled out here rather than in NodeAgentApi, which
  * predates it, so that the embedded node need not implement it.
@@ -146,7 +156,11 @@ export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
 
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
 export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
-  const raw = new na.NodeAgentClient(address, channelCredentials(options.tls, options.peer), CHANNEL_OPTIONS);
+  const raw = new na.NodeAgentClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    channelOptions(options),
+  );
   const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000, (error) => nodeError(address, error));
   return {
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
@@ -188,12 +202,12 @@ export interface ProviderConnection {
 /** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
 export function connectProvider(
   address: string,
-  options: Pick<ClientOptions, "tls" | "peer"> = {},
+  options: Pick<ClientOptions, "tls" | "peer" | "metrics"> = {},
 ): ProviderConnection {
   const raw = new pv.CapabilityProviderClient(
     address,
     channelCredentials(options.tls, options.peer),
-    CHANNEL_OPTIONS,
+    channelOptions(options),
   );
   return {
     call: (request, timeoutMs) =>

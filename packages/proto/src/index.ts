@@ -39,6 +39,7 @@ export {
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
+export * from "./rpc-metrics.js";
 export * from "./server.js";
 export * from "./tls.js";
 export * from "./version.js";

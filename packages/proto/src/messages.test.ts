@@ -128,7 +128,13 @@ const node: fc.Arbitrary<pb.Node> = fc.record({
   lastHeartbeatMs: u64,
   version: shortText,
 });
-const logLine: fc.Arbitrary<pb.LogLine> = fc.record({ instanceId: text, stream: shortText, text, atMs: u64 });
+const logLine: fc.Arbitrary<pb.LogLine> = fc.record({
+  instanceId: text,
+  stream: shortText,
+  text,
+  atMs: u64,
+  run: u32,
+});
 const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   instanceId: text,
   module: bytes,
@@ -172,7 +178,10 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     fc.record({ afterSeq: u64, instanceId: text, kinds: list(shortText), noFollow: fc.boolean() }),
     fact,
   ],
-  streamLogs: [fc.record({ instanceId: text, follow: fc.boolean(), tail: u32 }), logLine],
+  streamLogs: [
+    fc.record({ instanceId: text, follow: fc.boolean(), tail: u32, run: u32, sinceMs: u64, grep: text }),
+    logLine,
+  ],
   registerNode: [
     fc.record({ node: optional(node), protocolVersion: shortText }),
     fc.record({ heartbeatIntervalMs: u32, protocolVersion: shortText }),

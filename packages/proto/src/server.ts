@@ -7,10 +7,11 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { assertListenAllowed, type Caller, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { assertListenAllowed, type Caller, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { toServiceError } from "./errors.js";
 import { guardService, statusGuard } from "./guard.js";
+import { serverMetricsInterceptor } from "./rpc-metrics.js";
 import { callerOf, identityAdmission, serverCredentials, type TlsMaterial } from "./tls.js";
 
 /**
@@ -84,6 +85,8 @@ export interface GrpcServerOptions {
   insecure?: boolean | undefined;
   /** How the listen refusal names this server ("the API", "the node agent"). @default "gRPC" */
   what?: string;
+  /** Where each answered call's latency and status go (gRPC server metrics). @default none */
+  metrics?: Metrics;
 }
 
 /**
@@ -105,7 +108,10 @@ export async function startGrpcServer(
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
-    interceptors: [statusGuard(logger)],
+    interceptors: [
+      statusGuard(logger),
+      ...(options.metrics === undefined ? [] : [serverMetricsInterceptor(options.metrics)]),
+    ],
   });
   for (const { definition, implementation } of services) {
     const guarded = guardService(definition, implementation, logger, admit);

@@ -13,11 +13,17 @@ import {
   wantsBanner,
 } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatElapsed } from "../time-format.js";
 
-interface ControlPlaneOptions extends DaemonSecurityOptions {
+interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
@@ -67,6 +73,8 @@ export function registerControlPlane(program: Command): void {
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
@@ -78,6 +86,7 @@ Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
   wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
   wasmatrix control-plane --etcd-endpoints 10.0.0.2:2379,10.0.0.3:2379
+  wasmatrix control-plane --metrics 127.0.0.1:9465
   wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
     )
     .action(async (options: ControlPlaneOptions, command: Command) => {
@@ -94,18 +103,30 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   ]);
   const logger = createLogger("wasmatrix-control-plane", { level: options.logLevel });
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
     const daemon = await startControlPlaneDaemon({
       listen: options.listen,
       ...daemonSecurity(options),
       logger,
+      ...(metrics.metrics === undefined ? {} : { metrics: metrics.metrics }),
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
-    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+    const served = metrics;
+    return runUntilSignalled(
+      async () => {
+        await daemon.close();
+        await served.close();
+      },
+      logger,
+      2_000,
+    );
   } catch (error) {
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

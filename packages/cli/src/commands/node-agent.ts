@@ -14,12 +14,18 @@ import {
   wantsBanner,
 } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatLabels } from "../render.js";
 import { parseCount } from "../units.js";
 
-interface NodeAgentOptions extends DaemonSecurityOptions {
+interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
   etcdEndpoints?: string[];
   heartbeatInterval?: number;
@@ -102,6 +108,8 @@ export function registerNodeAgent(program: Command): void {
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
@@ -112,6 +120,7 @@ lease expires: 3 s with the default heartbeat.
 Examples:
   wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --labels zone=a
   wasmatrix node-agent --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401
+  wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --metrics 127.0.0.1:9466
   WASMATRIX_CONTROL_PLANE=10.0.0.1:7400 wasmatrix node-agent --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401`,
     )
     .action(async (options: NodeAgentOptions, command: Command) => {
@@ -135,8 +144,12 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
     ...(options.nats === undefined ? {} : { nats: options.nats }),
     ...(options.nodeId === undefined ? {} : { name: `wasmatrix-${options.nodeId}` }),
   });
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
+    const served = metrics;
     const daemon = await startNodeDaemon({
+      ...(served.metrics === undefined ? {} : { metrics: served.metrics }),
       listen: options.listen,
       ...daemonSecurity(options),
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
@@ -155,12 +168,14 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       async () => {
         await daemon.close(stopDeadlineMs);
         await local.close();
+        await served.close();
       },
       logger,
       stopDeadlineMs,
     );
   } catch (error) {
     await local.close().catch(() => undefined);
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

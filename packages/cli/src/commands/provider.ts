@@ -10,10 +10,16 @@ import { type Command, Option } from "commander";
 import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
 
-interface ProviderOptions extends DaemonSecurityOptions {
+interface ProviderOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
   etcdEndpoints?: string[];
   listen: string;
@@ -73,6 +79,8 @@ export function registerProvider(program: Command): void {
     )
     .addOption(logLevelOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
@@ -102,10 +110,14 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-provider", { level: options.logLevel });
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
+    const served = metrics;
     const daemon = await startProviderDaemon({
       capability,
       ...daemonSecurity(options),
+      ...(served.metrics === undefined ? {} : { metrics: served.metrics }),
       ...(options.controlPlane !== undefined || options.etcdEndpoints !== undefined
         ? {}
         : { controlPlane: DEFAULT_API_ADDRESS }),
@@ -119,8 +131,16 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       logger,
     });
-    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+    return runUntilSignalled(
+      async () => {
+        await daemon.close();
+        await served.close();
+      },
+      logger,
+      2_000,
+    );
   } catch (error) {
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

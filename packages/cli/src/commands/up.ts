@@ -13,11 +13,18 @@ import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions }
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+  UP_METRICS_ADDRESS,
+} from "../metrics-option.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
 
-interface UpOptions extends DaemonSecurityOptions {
+interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
   listen: string;
   nodeId?: string;
   labels?: Record<string, string>;
@@ -77,6 +84,8 @@ export function registerUp(program: Command): void {
       usage(parseCount),
     )
     .addOption(logLevelOption())
+    .addOption(metricsOption(UP_METRICS_ADDRESS))
+    .addOption(metricsInstanceLabelsOption())
     .option(
       "--stop-deadline <duration>",
       `on Ctrl-C or SIGTERM, how long instances get to finish before they are stopped by force; default ${DEFAULT_STOP_DEADLINE_MS / 1000}s`,
@@ -94,6 +103,7 @@ Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the serv
 Examples:
   wasmatrix up
   wasmatrix up --example
+  wasmatrix up --metrics 127.0.0.1:9500      # or --metrics off
   wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug \\
     --tls-ca pki/ca.crt --tls-cert pki/control-plane.crt --tls-key pki/control-plane.key`,
     )
@@ -125,8 +135,11 @@ async function up(options: UpOptions): Promise<number> {
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger, UP_METRICS_ADDRESS);
     embedded = await createEmbedded({
+      ...(metrics.metrics === undefined ? {} : { metrics: metrics.metrics }),
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       logger,
@@ -139,15 +152,24 @@ async function up(options: UpOptions): Promise<number> {
     });
     const server = await embedded.serve(options.listen, daemonSecurity(options));
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options));
+    print(banner(server.address, embedded.agent.nodeId, options, metrics.address));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     await embedded?.close().catch(() => undefined);
+    await metrics?.close();
     return failure.exitCode;
   }
-  return runUntilSignalled(embedded.close.bind(embedded), logger, stopDeadlineMs);
+  const [cluster, served] = [embedded, metrics];
+  return runUntilSignalled(
+    async () => {
+      await cluster.close();
+      await served.close();
+    },
+    logger,
+    stopDeadlineMs,
+  );
 }
 
 async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
@@ -161,11 +183,12 @@ async function startExample(client: ControlPlaneApi, path: string): Promise<void
   );
 }
 
-function banner(address: string, nodeId: string, options: UpOptions): string {
+function banner(address: string, nodeId: string, options: UpOptions, metrics: string | null): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
     `  server   ${address}`,
     `  node     ${nodeId}`,
+    `  metrics  ${metrics === null ? "off" : `http://${metrics}/metrics`}`,
   ];
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);

@@ -189,6 +189,8 @@ export interface LogLine {
   stream: string;
   text: string;
   atMs: number;
+  /** Which run of the instance wrote it: 1 for the first, 2 after the first restart, and so on. */
+  run: number;
 }
 
 export interface StartInstanceRequest {
@@ -265,8 +267,14 @@ export interface ListInstancesResponse {
 export interface StreamLogsRequest {
   instanceId: string;
   follow: boolean;
-  /** Retained lines to send first; zero means all. */
+  /** Retained lines to send first; zero means all. Counted after the filters below. */
   tail: number;
+  /** Only lines of this run (LogLine.run); zero means every run. */
+  run: number;
+  /** Only lines written at or after this time (ms since the epoch); zero means all. */
+  sinceMs: number;
+  /** Only lines containing this text (a plain substring, not a pattern); empty means all. */
+  grep: string;
 }
 
 /** A capability provider process: which capability it serves and where. */
@@ -2821,7 +2829,7 @@ export const Node_LabelsEntry: MessageFns<Node_LabelsEntry> = {
 };
 
 function createBaseLogLine(): LogLine {
-  return { instanceId: "", stream: "", text: "", atMs: 0 };
+  return { instanceId: "", stream: "", text: "", atMs: 0, run: 0 };
 }
 
 export const LogLine: MessageFns<LogLine> = {
@@ -2837,6 +2845,9 @@ export const LogLine: MessageFns<LogLine> = {
     }
     if (message.atMs !== 0) {
       writer.uint32(32).uint64(message.atMs);
+    }
+    if (message.run !== 0) {
+      writer.uint32(1920).uint32(message.run);
     }
     return writer;
   },
@@ -2886,6 +2897,14 @@ export const LogLine: MessageFns<LogLine> = {
             message.atMs = longToNumber(reader.uint64());
             continue;
           }
+          case 240: {
+            if (tag !== 1920) {
+              break;
+            }
+
+            message.run = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2912,6 +2931,7 @@ export const LogLine: MessageFns<LogLine> = {
         : isSet(object.at_ms)
         ? globalThis.Number(object.at_ms)
         : 0,
+      run: isSet(object.run) ? globalThis.Number(object.run) : 0,
     };
   },
 
@@ -2929,6 +2949,9 @@ export const LogLine: MessageFns<LogLine> = {
     if (message.atMs !== 0) {
       obj.atMs = Math.round(message.atMs);
     }
+    if (message.run !== 0) {
+      obj.run = Math.round(message.run);
+    }
     return obj;
   },
 
@@ -2941,6 +2964,7 @@ export const LogLine: MessageFns<LogLine> = {
     message.stream = object.stream ?? "";
     message.text = object.text ?? "";
     message.atMs = object.atMs ?? 0;
+    message.run = object.run ?? 0;
     return message;
   },
 };
@@ -4213,7 +4237,7 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
 };
 
 function createBaseStreamLogsRequest(): StreamLogsRequest {
-  return { instanceId: "", follow: false, tail: 0 };
+  return { instanceId: "", follow: false, tail: 0, run: 0, sinceMs: 0, grep: "" };
 }
 
 export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
@@ -4226,6 +4250,15 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     }
     if (message.tail !== 0) {
       writer.uint32(24).uint32(message.tail);
+    }
+    if (message.run !== 0) {
+      writer.uint32(1920).uint32(message.run);
+    }
+    if (message.sinceMs !== 0) {
+      writer.uint32(1928).uint64(message.sinceMs);
+    }
+    if (message.grep !== "") {
+      writer.uint32(1938).string(message.grep);
     }
     return writer;
   },
@@ -4267,6 +4300,30 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
             message.tail = reader.uint32();
             continue;
           }
+          case 240: {
+            if (tag !== 1920) {
+              break;
+            }
+
+            message.run = reader.uint32();
+            continue;
+          }
+          case 241: {
+            if (tag !== 1928) {
+              break;
+            }
+
+            message.sinceMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 242: {
+            if (tag !== 1938) {
+              break;
+            }
+
+            message.grep = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4288,6 +4345,13 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
         : "",
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
       tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
+      run: isSet(object.run) ? globalThis.Number(object.run) : 0,
+      sinceMs: isSet(object.sinceMs)
+        ? globalThis.Number(object.sinceMs)
+        : isSet(object.since_ms)
+        ? globalThis.Number(object.since_ms)
+        : 0,
+      grep: isSet(object.grep) ? globalThis.String(object.grep) : "",
     };
   },
 
@@ -4302,6 +4366,15 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     if (message.tail !== 0) {
       obj.tail = Math.round(message.tail);
     }
+    if (message.run !== 0) {
+      obj.run = Math.round(message.run);
+    }
+    if (message.sinceMs !== 0) {
+      obj.sinceMs = Math.round(message.sinceMs);
+    }
+    if (message.grep !== "") {
+      obj.grep = message.grep;
+    }
     return obj;
   },
 
@@ -4313,6 +4386,9 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     message.instanceId = object.instanceId ?? "";
     message.follow = object.follow ?? false;
     message.tail = object.tail ?? 0;
+    message.run = object.run ?? 0;
+    message.sinceMs = object.sinceMs ?? 0;
+    message.grep = object.grep ?? "";
     return message;
   },
 };
