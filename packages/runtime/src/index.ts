@@ -14,3 +14,4 @@ export {
   type RoutedInstance,
   type WorkerRouter,
 } from "./worker/router.js";
+export type { FilesystemQuota, Preopen } from "./wasi/index.js";

@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRIES, ModuleCache } from "./cache/index.js";
 import { capacityExhausted, resolveMaxInstances } from "./capacity.js";
 import type { InstanceKind } from "./guest/instance.js";
+import type { FilesystemQuota, Preopen } from "./wasi/index.js";
 import type { HostCallRouter } from "./host-call.js";
 import { instrument, type ModuleInfo } from "./instrument/index.js";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } from "./intake.js";
@@ -75,6 +76,10 @@ export interface InstanceSpec {
   args?: string[];
   env?: Record<string, string>;
   stdin?: Uint8Array;
+  /** Host directories the guest sees through WASI, as fds 3, 4, … in this order. */
+  preopens?: Preopen[];
+  /** Limits on what the guest may store below its preopens. */
+  fsQuota?: FilesystemQuota;
   limits?: Partial<InstanceLimits>;
   /** Opaque data handed to the worker router with every host call (e.g. assignments). */
   context?: unknown;
@@ -228,6 +233,8 @@ export class Runtime {
         args: spec.args ?? [],
         env: spec.env ?? {},
         ...(spec.stdin === undefined ? {} : { stdin: spec.stdin }),
+        ...(spec.preopens === undefined ? {} : { preopens: spec.preopens }),
+        ...(spec.fsQuota === undefined ? {} : { fsQuota: spec.fsQuota }),
         context: spec.context,
       });
       instance.initOutcome = initOutcome;
@@ -359,7 +366,9 @@ export class RuntimeInstance {
     this.worker.instances.delete(this.id);
     // A worker of its own is terminated at once, even mid-run (that is how a stop is forced); a
     // shared worker unloads the instance between jobs, so its neighbours never notice.
-    if (!this.worker.isDead && !this.ownsWorker)
+    // An idle worker of its own unloads first all the same: host file descriptors belong to the
+    // process, and terminating the thread would leak the ones the guest left open.
+    if (!this.worker.isDead && (!this.ownsWorker || this.worker.idle))
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
     this.stdout.release();
     this.stderr.release();

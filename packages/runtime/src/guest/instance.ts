@@ -4,7 +4,7 @@ import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, MEMORY_EXPORT } from "../
 import { type InstanceLimits, memoryCapPages } from "../limits.js";
 import type { InvokeResult, Metering, Outcome } from "../outcome.js";
 import type { OutputSink } from "../output/index.js";
-import { createWasi, WasiExit } from "../wasi/index.js";
+import { createWasi, type FilesystemQuota, type Preopen, type Wasi, WasiExit } from "../wasi/index.js";
 import { classifyError, GuestAbort } from "./classify.js";
 import { FuelMeter } from "./fuel.js";
 import { MemoryGuard } from "./memory-guard.js";
@@ -19,6 +19,9 @@ export interface GuestConfig {
   args: string[];
   env: Record<string, string>;
   stdin?: Uint8Array;
+  /** Host directories the guest sees through WASI. */
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
 }
 
 export interface GuestIo {
@@ -60,6 +63,7 @@ export class GuestInstance {
   private instance!: WebAssembly.Instance;
   private memory: WebAssembly.Memory | null = null;
   private guestCall: ((operationLen: number, payloadLen: number) => number) | null = null;
+  private wasi: Wasi | null = null;
   /** After a crash the instance is dead: its memory may be inconsistent. */
   private crashed: Outcome | null = null;
 
@@ -134,6 +138,11 @@ export class GuestInstance {
       }
     }
     return null;
+  }
+
+  /** Releases the host descriptors of files the guest left open. */
+  close(): void {
+    this.wasi?.close();
   }
 
   get isCrashed(): boolean {
@@ -242,10 +251,13 @@ export class GuestInstance {
       stdout: io.stdout,
       stderr: io.stderr,
       ...(config.stdin === undefined ? {} : { stdin: config.stdin }),
+      ...(config.preopens === undefined ? {} : { preopens: config.preopens }),
+      ...(config.fsQuota === undefined ? {} : { quota: config.fsQuota }),
       getMemory: () => this.requireMemory(),
       sleep: (ns: bigint) => this.sleep(ns),
       onYield: () => this.fuel.checkDeadline(),
     });
+    this.wasi = wasi;
     const provided: Record<string, Record<string, unknown>> = {
       wasi_snapshot_preview1: wasi.imports,
       wapc: this.wapc.imports,

@@ -3,6 +3,7 @@ import type { InstanceKind } from "../guest/instance.js";
 import type { ModuleInfo } from "../instrument/index.js";
 import type { InstanceLimits } from "../limits.js";
 import type { InvokeResult, Outcome } from "../outcome.js";
+import type { FilesystemQuota, Preopen } from "../wasi/index.js";
 
 /**
  * Messages between the main thread and a runtime worker. Jobs travel in batches: when calls come
@@ -20,6 +21,8 @@ export interface LoadJob {
   args: string[];
   env: Record<string, string>;
   stdin?: Uint8Array;
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
   /** Opaque data for the worker's host-call router (e.g. capability assignments). */
   context?: unknown;
 }
