@@ -12,12 +12,14 @@ import {
 import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
+import { parsePreopen } from "../preopen.js";
 import { unreadable } from "../files.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
 interface RunOptions {
   env: string[];
+  dir: string[];
   fuel?: string;
   timeout?: string;
   memory?: string;
@@ -36,6 +38,12 @@ export function registerRun(program: Command): void {
     .argument("<module>", "path to a .wasm file")
     .argument("[args...]", "arguments passed to the guest (put them after --)")
     .option("-e, --env <KEY=VALUE>", "set a guest environment variable (repeatable)", collect, [])
+    .option(
+      "--dir <HOST[::GUEST][:ro]>",
+      "let the guest use a host directory, at GUEST (default: HOST as written); :ro makes it read-only (repeatable)",
+      collect,
+      [],
+    )
     .option("--fuel <units>", `fuel budget (about one unit per instruction); default ${DEFAULT_FUEL}`)
     .option(
       "--timeout <duration>",
@@ -67,6 +75,7 @@ memory limit, stack overflow); 125 when wasmatrix cannot run the module at all.
 
 Examples:
   wasmatrix run examples/build/hello.wasm -- alice bob
+  wasmatrix run --dir ./data::/data --dir ./config::/etc/app:ro tool.wasm -- /data/in.txt
   wasmatrix run --fuel 1000000 --timeout 2s examples/build/loop.wasm
   wasmatrix run examples/build/echo_reactor.wasm --invoke upper --data '"hello"'`,
     )
@@ -111,6 +120,7 @@ async function run(modulePath: string, args: string[], options: RunOptions): Pro
   try {
     const limits = limitsFrom(options);
     const env = parseEnvPairs(options.env);
+    const preopens = options.dir.map(parsePreopen);
     const compiled = await runtime.compile(await readModule(modulePath));
     const kind = options.invoke === undefined ? "command" : "reactor";
     const instance = await runtime.instantiate(compiled, {
@@ -118,6 +128,7 @@ async function run(modulePath: string, args: string[], options: RunOptions): Pro
       kind,
       args: [basename(modulePath), ...args],
       env,
+      preopens,
       limits,
       dedicatedWorker: true,
     });
