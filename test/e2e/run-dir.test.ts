@@ -60,7 +60,14 @@ describe.skipIf(!toolchain)("wasmatrix run --dir", () => {
     dir = mkdtempSync(join(tmpdir(), "wasmatrix-run-dir-"));
     writeFileSync(join(dir, "copy.c"), COPY_C);
     wasm = join(dir, "copy.wasm");
-    execFileSync(CLANG, ["--target=wasm32-wasi", `--sysroot=${SYSROOT}`, "-O1", "-o", wasm, join(dir, "copy.c")]);
+    execFileSync(CLANG, [
+      "--target=wasm32-wasi",
+      `--sysroot=${SYSROOT}`,
+      "-O1",
+      "-o",
+      wasm,
+      join(dir, "copy.c"),
+    ]);
     mkdirSync(join(dir, "in"));
     mkdirSync(join(dir, "out"));
     writeFileSync(join(dir, "in", "note.txt"), "hello from the host\n");
@@ -69,7 +76,9 @@ describe.skipIf(!toolchain)("wasmatrix run --dir", () => {
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("reads from one preopen and writes into another, under the guest paths given", { timeout: 90_000 }, async () => {
+  it("reads from one preopen and writes into another, under the guest paths given", {
+    timeout: 90_000,
+  }, async () => {
     const result = await cli(
       "run",
       "--dir",
@@ -85,13 +94,31 @@ describe.skipIf(!toolchain)("wasmatrix run --dir", () => {
     expect(readFileSync(join(dir, "out", "NOTE.txt"), "utf8")).toBe("HELLO FROM THE HOST\n");
   });
 
-  it("refuses writes below a :ro preopen and paths out of it, and the guest sees the errno", { timeout: 90_000 }, async () => {
-    const readOnly = await cli("run", "--dir", `${join(dir, "in")}::/input:ro`, wasm, "--", "/input/note.txt", "/input/x");
+  it("refuses writes below a :ro preopen and paths out of it, and the guest sees the errno", {
+    timeout: 90_000,
+  }, async () => {
+    const readOnly = await cli(
+      "run",
+      "--dir",
+      `${join(dir, "in")}::/input:ro`,
+      wasm,
+      "--",
+      "/input/note.txt",
+      "/input/x",
+    );
     expect(readOnly).toMatchObject({ code: 4, stdout: "create /input/x: Operation not permitted\n" });
     expect(existsSync(join(dir, "in", "x"))).toBe(false);
-    const escape = await cli("run", "--dir", `${join(dir, "in")}::/input`, wasm, "--", "/input/../secret.txt", "/input/y");
-    expect(escape.code).toBe(3);
-    expect(escape.stdout).toMatch(/^open \/input\/\.\.\/secret\.txt: /);
+    const climbed = await cli(
+      "run",
+      "--dir",
+      `${join(dir, "in")}::/input`,
+      wasm,
+      "--",
+      "/input/../secret.txt",
+      "/input/y",
+    );
+    expect(climbed.code).toBe(3);
+    expect(climbed.stdout).toMatch(/^open \/input\/\.\.\/secret\.txt: /);
   });
 
   it("says what to do when the host directory does not exist", { timeout: 90_000 }, async () => {

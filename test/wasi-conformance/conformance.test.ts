@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { conformanceTable, HAVE_TOOLCHAIN, runConformance } from "./conformance.js";
 
-if (!HAVE_TOOLCHAIN) console.warn("skipping WASI conformance: no clang + wasi-libc (scripts/install-toolchain.sh)");
+if (!HAVE_TOOLCHAIN)
+  console.warn("skipping WASI conformance: no clang + wasi-libc (scripts/install-toolchain.sh)");
 
 /** Cases node:wasi fails today, each for a reason the table prints; wasmatrix must pass them all. */
 const NODE_WASI_FAILS = ["fs-dirs", "fs-escape", "fs-symlink", "poll-stdio", "sockets"];

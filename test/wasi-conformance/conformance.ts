@@ -94,7 +94,9 @@ export function buildCases(): Case[] {
         renameSync(`${out}.tmp`, out);
       }
       const specPath = join(CASES_DIR, `${name}.json`);
-      const raw = existsSync(specPath) ? (JSON.parse(readFileSync(specPath, "utf8")) as Partial<CaseSpec>) : {};
+      const raw = existsSync(specPath)
+        ? (JSON.parse(readFileSync(specPath, "utf8")) as Partial<CaseSpec>)
+        : {};
       const spec: CaseSpec = {
         args: raw.args ?? [],
         env: raw.env ?? {},
@@ -150,8 +152,7 @@ async function underWasmatrix(runtime: Runtime, testCase: Case): Promise<Observe
     });
     try {
       const outcome = instance.initOutcome ?? (await instance.run());
-      const exitCode =
-        outcome.status === "ok" ? 0 : outcome.reason === "exit" ? (outcome.exitCode ?? 1) : -1;
+      const exitCode = outcome.status === "ok" ? 0 : outcome.reason === "exit" ? (outcome.exitCode ?? 1) : -1;
       return {
         exitCode,
         stdout: instance.stdout.text(),
@@ -232,7 +233,9 @@ export function conformanceTable(results: CaseResult[]): string {
     ]
       .filter(Boolean)
       .join("; ");
-    lines.push(`${r.name.padEnd(width)}  ${mark(r.wasmatrix).padEnd(9)}  ${mark(r.nodeWasi).padEnd(9)}  ${notes}`);
+    lines.push(
+      `${r.name.padEnd(width)}  ${mark(r.wasmatrix).padEnd(9)}  ${mark(r.nodeWasi).padEnd(9)}  ${notes}`,
+    );
   }
   const passed = (pick: (r: CaseResult) => Verdict) => results.filter((r) => pick(r).pass).length;
   lines.push(

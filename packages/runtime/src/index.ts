@@ -8,10 +8,10 @@ export * from "./limits.js";
 export * from "./outcome.js";
 export { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
 export * from "./runtime.js";
+export type { FilesystemQuota, Preopen } from "./wasi/index.js";
 export {
   type BuiltinRouterContext,
   LOGGING_NAMESPACE,
   type RoutedInstance,
   type WorkerRouter,
 } from "./worker/router.js";
-export type { FilesystemQuota, Preopen } from "./wasi/index.js";

@@ -4,13 +4,13 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRIES, ModuleCache } from "./cache/index.js";
 import { capacityExhausted, resolveMaxInstances } from "./capacity.js";
 import type { InstanceKind } from "./guest/instance.js";
-import type { FilesystemQuota, Preopen } from "./wasi/index.js";
 import type { HostCallRouter } from "./host-call.js";
 import { instrument, type ModuleInfo } from "./instrument/index.js";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } from "./intake.js";
 import { type InstanceLimits, MAX_MEMORY_BYTES_CEILING, resolveLimits, WASM_PAGE_BYTES } from "./limits.js";
 import type { InvokeResult, Outcome } from "./outcome.js";
 import { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
+import type { FilesystemQuota, Preopen } from "./wasi/index.js";
 import { type JobInput, WorkerHandle } from "./worker/handle.js";
 
 export const DEFAULT_HOST_CALL_TIMEOUT_MS = 10_000;

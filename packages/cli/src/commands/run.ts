@@ -12,8 +12,8 @@ import {
 import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
-import { parsePreopen } from "../preopen.js";
 import { unreadable } from "../files.js";
+import { parsePreopen } from "../preopen.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 

@@ -40,8 +40,8 @@ import {
   LOOKUP_SYMLINK_FOLLOW,
   OFlags,
   Rights,
-  WRITE_RIGHTS,
   Whence,
+  WRITE_RIGHTS,
 } from "./rights.js";
 
 /** A host directory a guest sees at `guestPath`, as `wasmtime run --dir HOST::GUEST` gives it. */
@@ -106,7 +106,11 @@ class Errno extends Error {
 }
 
 /** Reads the iovec array; every buffer is checked before the caller touches any. */
-export function readIovecs(memory: GuestMemory, iovsPtr: number, iovsLen: number): { ptr: number; len: number }[] {
+export function readIovecs(
+  memory: GuestMemory,
+  iovsPtr: number,
+  iovsLen: number,
+): { ptr: number; len: number }[] {
   memory.check(iovsPtr, iovsLen * IOVEC_BYTES);
   const list: { ptr: number; len: number }[] = [];
   for (let i = 0; i < iovsLen; i++) {
@@ -245,7 +249,8 @@ export class WasiFilesystem {
   private forget(stat: BigIntStats | null): void {
     if (stat === null) return;
     this.usage.inodes = Math.max(0, this.usage.inodes - 1);
-    if (stat.isFile() && stat.nlink <= 1n) this.usage.bytes = Math.max(0, this.usage.bytes - Number(stat.size));
+    if (stat.isFile() && stat.nlink <= 1n)
+      this.usage.bytes = Math.max(0, this.usage.bytes - Number(stat.size));
   }
 
   // ---- descriptors ----
@@ -304,7 +309,10 @@ export class WasiFilesystem {
     if (entry === undefined || entry.kind !== "dir" || entry.preopenName === null) return WasiErrno.BADF;
     const name = encoder.encode(entry.preopenName);
     if (len >>> 0 < name.byteLength) return WasiErrno.NAMETOOLONG;
-    this.memory.refresh().view8(ptr >>> 0, name.byteLength).set(name);
+    this.memory
+      .refresh()
+      .view8(ptr >>> 0, name.byteLength)
+      .set(name);
     return WasiErrno.SUCCESS;
   }
 
@@ -552,9 +560,12 @@ export class WasiFilesystem {
         try {
           stat =
             name === ".."
-              ? statSync(entry.path.length === 0 ? dirPath : hostPath(entry.mount.root, entry.path.slice(0, -1)), {
-                  bigint: true,
-                })
+              ? statSync(
+                  entry.path.length === 0 ? dirPath : hostPath(entry.mount.root, entry.path.slice(0, -1)),
+                  {
+                    bigint: true,
+                  },
+                )
               : lstatSync(name === "." ? dirPath : `${dirPath}/${name}`, { bigint: true });
         } catch {
           continue; // Removed since the listing: skip it, as a host readdir would.
@@ -710,7 +721,14 @@ export class WasiFilesystem {
     });
   }
 
-  rename(oldFd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
+  rename(
+    oldFd: number,
+    oldPtr: number,
+    oldLen: number,
+    newFd: number,
+    newPtr: number,
+    newLen: number,
+  ): number {
     return this.guard(() => {
       const fromDir = this.dir(oldFd);
       const toDir = this.dir(newFd);
@@ -745,7 +763,14 @@ export class WasiFilesystem {
     });
   }
 
-  readlink(fd: number, pathPtr: number, pathLen: number, bufPtr: number, bufLen: number, usedPtr: number): number {
+  readlink(
+    fd: number,
+    pathPtr: number,
+    pathLen: number,
+    bufPtr: number,
+    bufLen: number,
+    usedPtr: number,
+  ): number {
     return this.guard(() => {
       const dir = this.dir(fd);
       const resolved = this.resolve(dir, this.string(pathPtr, pathLen), false);
@@ -775,7 +800,11 @@ export class WasiFilesystem {
     return this.guard(() => {
       const fromDir = this.dir(oldFd);
       const toDir = this.dir(newFd);
-      const from = this.resolve(fromDir, this.string(oldPtr, oldLen), (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0);
+      const from = this.resolve(
+        fromDir,
+        this.string(oldPtr, oldLen),
+        (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0,
+      );
       const to = this.resolve(toDir, this.string(newPtr, newLen), false);
       if (from.stat === null) return WasiErrno.NOENT;
       if (from.stat.isDirectory()) return WasiErrno.PERM;
@@ -793,7 +822,11 @@ export class WasiFilesystem {
   pathFilestatGet(fd: number, flags: number, pathPtr: number, pathLen: number, bufPtr: number): number {
     return this.guard(() => {
       const dir = this.dir(fd);
-      const resolved = this.resolve(dir, this.string(pathPtr, pathLen), (flags & LOOKUP_SYMLINK_FOLLOW) !== 0);
+      const resolved = this.resolve(
+        dir,
+        this.string(pathPtr, pathLen),
+        (flags & LOOKUP_SYMLINK_FOLLOW) !== 0,
+      );
       if (resolved.stat === null) return WasiErrno.NOENT;
       this.writeFilestat(bufPtr >>> 0, resolved.stat);
       return WasiErrno.SUCCESS;
@@ -811,7 +844,11 @@ export class WasiFilesystem {
   ): number {
     return this.guard(() => {
       const dir = this.dir(fd);
-      const resolved = this.resolve(dir, this.string(pathPtr, pathLen), (flags & LOOKUP_SYMLINK_FOLLOW) !== 0);
+      const resolved = this.resolve(
+        dir,
+        this.string(pathPtr, pathLen),
+        (flags & LOOKUP_SYMLINK_FOLLOW) !== 0,
+      );
       if (resolved.stat === null) return WasiErrno.NOENT;
       this.writable(dir.mount);
       const [a, m] = times(resolved.stat, atim, mtim, fstFlags);
@@ -831,8 +868,16 @@ function times(stat: BigIntStats, atim: bigint, mtim: bigint, flags: number): [n
   const now = Date.now() / 1000;
   const seconds = (ns: bigint) => Number(ns) / 1e9;
   const a =
-    f & FstFlags.ATIM_NOW ? now : f & FstFlags.ATIM ? seconds(BigInt.asUintN(64, atim)) : seconds(stat.atimeNs);
+    f & FstFlags.ATIM_NOW
+      ? now
+      : f & FstFlags.ATIM
+        ? seconds(BigInt.asUintN(64, atim))
+        : seconds(stat.atimeNs);
   const m =
-    f & FstFlags.MTIM_NOW ? now : f & FstFlags.MTIM ? seconds(BigInt.asUintN(64, mtim)) : seconds(stat.mtimeNs);
+    f & FstFlags.MTIM_NOW
+      ? now
+      : f & FstFlags.MTIM
+        ? seconds(BigInt.asUintN(64, mtim))
+        : seconds(stat.mtimeNs);
   return [a, m];
 }

@@ -1,9 +1,9 @@
 import type { OutputSink } from "../output/index.js";
 import { blockingSleep, CLOCK_RESOLUTION_NS, ClockId, createRealtimeClock, monotonicNow } from "./clocks.js";
 import { WasiErrno } from "./errno.js";
+import { type Preopen, readIovecs, WasiFilesystem } from "./fs.js";
 import { GuestMemory, MemoryFault } from "./memory.js";
 import { EVENT_FD_READWRITE_HANGUP, EventType, type PollEvent, pollOneoff } from "./poll.js";
-import { type Preopen, readIovecs, WasiFilesystem } from "./fs.js";
 import { PREVIEW1_FUNCTIONS, type Preview1Function } from "./preview1.js";
 import type { FilesystemQuota } from "./quota.js";
 import { StringTable, validateArgsAndEnv } from "./strings.js";
@@ -11,8 +11,8 @@ import { StringTable, validateArgsAndEnv } from "./strings.js";
 export { ClockId } from "./clocks.js";
 export { WasiErrno } from "./errno.js";
 export type { Preopen } from "./fs.js";
-export type { FilesystemQuota } from "./quota.js";
 export { PREVIEW1_FUNCTIONS, type Preview1Function, WASI_MODULE } from "./preview1.js";
+export type { FilesystemQuota } from "./quota.js";
 
 /**
  * Most bytes one `fd_write` takes. Beyond it the write is short, which libc and Rust's `write_all`
@@ -119,8 +119,7 @@ export function createWasi(options: WasiOptions): Wasi {
     return stream === STDOUT ? options.stdout : stream === STDERR ? options.stderr : undefined;
   };
   /** For calls that only files answer: stdio is a stream, so seeking it is SPIPE. */
-  const onFile = (fd: number, call: () => number): number =>
-    stdio(fd) !== null ? WasiErrno.SPIPE : call();
+  const onFile = (fd: number, call: () => number): number => (stdio(fd) !== null ? WasiErrno.SPIPE : call());
 
   const clock = (id: number): bigint | null => {
     switch (id) {
@@ -249,7 +248,9 @@ export function createWasi(options: WasiOptions): Wasi {
       return WasiErrno.SUCCESS;
     },
     fd_readdir: (fd: number, bufPtr: number, bufLen: number, cookie: bigint, usedPtr: number) =>
-      stdio(fd) !== null ? WasiErrno.NOTDIR : fs.readdir(fd, bufPtr, bufLen, BigInt.asUintN(64, cookie), usedPtr),
+      stdio(fd) !== null
+        ? WasiErrno.NOTDIR
+        : fs.readdir(fd, bufPtr, bufLen, BigInt.asUintN(64, cookie), usedPtr),
     fd_renumber: (from: number, to: number) => fs.renumber(from, to),
     fd_seek: (fd: number, offset: bigint, whence: number, newOffsetPtr: number) =>
       onFile(fd, () => fs.seek(fd, offset, whence, newOffsetPtr)),
@@ -310,8 +311,14 @@ export function createWasi(options: WasiOptions): Wasi {
     path_readlink: (fd: number, ptr: number, len: number, buf: number, bufLen: number, usedPtr: number) =>
       fs.readlink(fd, ptr, len, buf, bufLen, usedPtr),
     path_remove_directory: (fd: number, ptr: number, len: number) => fs.removeDirectory(fd, ptr, len),
-    path_rename: (fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number) =>
-      fs.rename(fd, oldPtr, oldLen, newFd, newPtr, newLen),
+    path_rename: (
+      fd: number,
+      oldPtr: number,
+      oldLen: number,
+      newFd: number,
+      newPtr: number,
+      newLen: number,
+    ) => fs.rename(fd, oldPtr, oldLen, newFd, newPtr, newLen),
     path_symlink: (oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number) =>
       fs.symlink(oldPtr, oldLen, fd, newPtr, newLen),
     path_unlink_file: (fd: number, ptr: number, len: number) => fs.unlinkFile(fd, ptr, len),

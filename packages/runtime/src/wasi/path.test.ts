@@ -14,8 +14,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WasiErrno } from "./errno.js";
-import { type Probe, probe } from "./probe.fixture.js";
 import { hostPath, resolvePath } from "./path.js";
+import { type Probe, probe } from "./probe.fixture.js";
 
 const SECRET = "SECRET-OUTSIDE-THE-PREOPEN";
 const silent = { write() {} };
