@@ -156,7 +156,7 @@ async function underWasmatrix(runtime: Runtime, testCase: Case): Promise<Observe
       return {
         exitCode,
         stdout: instance.stdout.text(),
-        stderr: instance.stderr.text() + (exitCode === -1 ? `trap: ${outcome.trap ?? ""}` : ""),
+        stderr: instance.stderr.text() + (outcome.status === "crashed" && exitCode === -1 ? `trap: ${outcome.trap}` : ""),
         ms: performance.now() - started,
       };
     } finally {
@@ -185,7 +185,7 @@ function underNodeWasi(testCase: Case): Observed {
       stderr: stderrFd,
       returnOnExit: true,
     });
-    const module = new WebAssembly.Module(testCase.wasm);
+    const module = new WebAssembly.Module(new Uint8Array(testCase.wasm));
     const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport });
     try {
       exitCode = wasi.start(instance);
