@@ -56,7 +56,10 @@ export interface Observed {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Wall time of the whole case: compile, instantiate, run. */
   ms: number;
+  /** Wall time of the guest's `_start` alone. */
+  runMs: number;
 }
 
 export interface Verdict {
@@ -151,13 +154,18 @@ async function underWasmatrix(runtime: Runtime, testCase: Case): Promise<Observe
       limits: { runTimeoutMs: 30_000 },
     });
     try {
+      const runStarted = performance.now();
       const outcome = instance.initOutcome ?? (await instance.run());
+      const runMs = performance.now() - runStarted;
       const exitCode = outcome.status === "ok" ? 0 : outcome.reason === "exit" ? (outcome.exitCode ?? 1) : -1;
       return {
         exitCode,
         stdout: instance.stdout.text(),
-        stderr: instance.stderr.text() + (outcome.status === "crashed" && exitCode === -1 ? `trap: ${outcome.trap}` : ""),
+        stderr:
+          instance.stderr.text() +
+          (outcome.status === "crashed" && exitCode === -1 ? `trap: ${outcome.trap}` : ""),
         ms: performance.now() - started,
+        runMs,
       };
     } finally {
       await instance.dispose();
@@ -175,6 +183,7 @@ function underNodeWasi(testCase: Case): Observed {
   const stderrFd = openSync(stderrPath, "w");
   const started = performance.now();
   let exitCode: number;
+  let runMs = 0;
   try {
     const wasi = new WASI({
       version: "preview1",
@@ -187,11 +196,13 @@ function underNodeWasi(testCase: Case): Observed {
     });
     const module = new WebAssembly.Module(new Uint8Array(testCase.wasm));
     const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport });
+    const runStarted = performance.now();
     try {
       exitCode = wasi.start(instance);
     } catch {
       exitCode = -1;
     }
+    runMs = performance.now() - runStarted;
   } finally {
     closeSync(stdoutFd);
     closeSync(stderrFd);
@@ -201,6 +212,7 @@ function underNodeWasi(testCase: Case): Observed {
     stdout: readFileSync(stdoutPath, "utf8"),
     stderr: readFileSync(stderrPath, "utf8"),
     ms: performance.now() - started,
+    runMs,
   };
   rmSync(root, { recursive: true, force: true });
   return observed;
