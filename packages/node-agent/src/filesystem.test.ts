@@ -28,7 +28,7 @@ static int add(const uint8_t *payload, size_t len) {
   if (!f) return wasmatrix_fail(strerror(errno));
   fwrite(payload, 1, len, f);
   fputc('\\n', f);
-  fclose(f);
+  if (fclose(f) != 0) return wasmatrix_fail(strerror(errno));
   return wasmatrix_respond_str("added");
 }
 
@@ -111,6 +111,31 @@ describe.skipIf(!toolchain)("the filesystem capability on a node", () => {
     expect(await call("notes", "config")).toBe("Operation not permitted");
     await agent.start({ instanceId: "other", module, kind: "reactor", assignments });
     expect(await call("other", "list")).toBe("error: No such file or directory");
+  });
+
+  it("answers a write past the byte quota with EDQUOT, and the instance serves the next call", async () => {
+    const small = new NodeAgent({
+      nodeId: "fs-small",
+      runtime: { workers: 1 },
+      dataDir: join(dir, "small-data"),
+      filesystemQuota: { maxBytes: 20 },
+    });
+    try {
+      await small.start({ instanceId: "tight", module, kind: "reactor", assignments });
+      const call = async (operation: string, payload = "") => {
+        const result = await small.invoke("tight", operation, encoder.encode(payload));
+        return result.guestError === undefined
+          ? decoder.decode(result.response ?? new Uint8Array())
+          : `error: ${result.guestError}`;
+      };
+      expect(await call("add", "0123456789")).toBe("added");
+      expect(await call("add", "abcdefghij")).toBe("error: Quota exceeded");
+      // The short write kept what fit: 20 bytes in all.
+      expect(await call("list")).toBe("0123456789\nabcdefghi");
+      expect(small.get("tight").status).toBe("running");
+    } finally {
+      await small.close(200);
+    }
   });
 
   it("is refused at start by a node without a data directory, saying what to do", async () => {

@@ -1,4 +1,5 @@
 import { access, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { DEFAULT_API_ADDRESS, parseAssignment } from "@wasmatrix/core";
@@ -26,6 +27,7 @@ interface UpOptions {
   logLevel: string;
   stopDeadline?: number;
   maxInstances?: number;
+  dataDir?: string;
 }
 
 /**
@@ -76,6 +78,10 @@ export function registerUp(program: Command): void {
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
       usage(parseCount),
     )
+    .option(
+      "--data-dir <dir>",
+      "where instances' files live (the filesystem capability: fs:read|write:<guest path>); without it the node does not serve that capability",
+    )
     .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
@@ -94,6 +100,7 @@ Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the serv
 Examples:
   wasmatrix up
   wasmatrix up --example
+  wasmatrix up --data-dir ./wasmatrix-data     # instances may then be given filesystem=fs:write:/data
   wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug`,
     )
     .action(async (options: UpOptions) => {
@@ -132,6 +139,7 @@ async function up(options: UpOptions): Promise<number> {
       node: {
         stopDeadlineMs,
         ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+        ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
