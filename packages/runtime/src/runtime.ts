@@ -366,8 +366,8 @@ export class RuntimeInstance {
     this.worker.instances.delete(this.id);
     // A worker of its own is terminated at once, even mid-run (that is how a stop is forced); a
     // shared worker unloads the instance between jobs, so its neighbours never notice.
-    // An idle worker of its own unloads first all the same: host file descriptors belong to the
-    // process, and terminating the thread would leak the ones the guest left open.
+    // An idle worker of its own unloads first all the same, so the guest's open files are closed
+    // by the WASI layer that opened them (quota.test.ts pins that a forced stop closes them too).
     if (!this.worker.isDead && (!this.ownsWorker || this.worker.idle))
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
     this.stdout.release();

@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -134,3 +135,67 @@ describe.skipIf(!toolchain)("WASI filesystem quotas", () => {
     expect(readdirSync(data).sort()).toContain("again");
   });
 });
+
+describe.skipIf(!toolchain)("WASI host descriptors after a forced stop", () => {
+  const HOLDER_C = `
+#include <fcntl.h>
+#include <stdio.h>
+int main(void) {
+  int fd = open("/data/held", O_CREAT | O_WRONLY, 0644);
+  printf("opened %d\\n", fd);
+  fflush(stdout);
+  for (;;) {}
+}
+`;
+
+  it("closes the files a guest held when its run is stopped by force", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmatrix-held-"));
+    const runtime = new Runtime({ workers: 1 });
+    try {
+      writeFileSync(join(dir, "holder.c"), HOLDER_C);
+      execFileSync(CLANG, [
+        "--target=wasm32-wasi",
+        `--sysroot=${SYSROOT}`,
+        "-O1",
+        "-o",
+        join(dir, "holder.wasm"),
+        join(dir, "holder.c"),
+      ]);
+      mkdirSync(join(dir, "data"));
+      const held = join(dir, "data", "held");
+      /** How many of this process's descriptors point at the held file. */
+      const holding = () =>
+        readdirSync("/proc/self/fd").filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`) === held;
+          } catch {
+            return false;
+          }
+        }).length;
+      const compiled = await runtime.compile(new Uint8Array(readFileSync(join(dir, "holder.wasm"))));
+      const instance = await runtime.instantiate(compiled, {
+        instanceId: "holder",
+        kind: "command",
+        preopens: [{ hostPath: join(dir, "data"), guestPath: "/data" }],
+        limits: { fuel: Number.MAX_SAFE_INTEGER },
+      });
+      // The guest spins after opening: its output is not forwarded meanwhile, the descriptor is seen.
+      const running = instance.run().catch(() => undefined);
+      await until(() => holding() === 1, "the guest to open the file");
+      await instance.dispose();
+      await running;
+      await until(() => holding() === 0, "the descriptor to be closed");
+    } finally {
+      await runtime.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
