@@ -16,6 +16,7 @@ import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
+import { wasiSuite } from "./wasi.js";
 
 const SUITES: Suite[] = [
   runtimeSuite,
@@ -29,6 +30,7 @@ const SUITES: Suite[] = [
   extismSuite,
   securitySuite,
   observabilitySuite,
+  wasiSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -71,7 +71,11 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
       nodeId: agent.nodeId,
       address: "embedded",
       labels: options.labels ?? {},
-      capabilities: ["logging", ...providers.map((p) => p.capability)],
+      capabilities: [
+        "logging",
+        ...(agent.servesFilesystem ? ["filesystem"] : []),
+        ...providers.map((p) => p.capability),
+      ],
       maxInstances: agent.capacity,
       version: pb.PROTOCOL_VERSION,
     }),

@@ -23,6 +23,7 @@ import {
   capacityExhausted,
   DEFAULT_NODE_OUTPUT_BYTES,
   type ExtismConfig,
+  type FilesystemQuota,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
@@ -32,6 +33,7 @@ import {
   resolveLimits,
 } from "@wasmatrix/runtime";
 import { CapabilityRouter } from "./capability-router.js";
+import { DEFAULT_INSTANCE_QUOTA, preopensFor } from "./filesystem.js";
 import type { LogFilter, LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
 import { RemoteProvider } from "./remote-provider.js";
@@ -71,6 +73,13 @@ export interface NodeAgentOptions {
    * is refused with RESOURCE_EXHAUSTED. Default: what its runtime holds (`DEFAULT_MAX_INSTANCES`).
    */
   maxInstances?: number;
+  /**
+   * Where the node keeps instances' files (the filesystem capability). Without it the node does
+   * not serve that capability.
+   */
+  dataDir?: string;
+  /** Limits on each instance's files. Default: DEFAULT_INSTANCE_QUOTA. */
+  filesystemQuota?: FilesystemQuota;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
   /** Mutual TLS to provider processes: this node's own certificate. */
@@ -186,6 +195,8 @@ export class NodeAgent {
   }
 
   private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
+    // Refused up front (no --data-dir), rather than as a crash of the first run.
+    preopensFor(this.options.dataDir, instanceId, spec.assignments ?? []);
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
     if (!compiled.kinds.includes(kind)) {
@@ -217,6 +228,10 @@ export class NodeAgent {
         random: this.random,
         record: (fact) => this.record(fact),
         changed: (view) => this.changed(view),
+        filesystem: (definition) => ({
+          preopens: preopensFor(this.options.dataDir, definition.instanceId, definition.assignments),
+          quota: { ...DEFAULT_INSTANCE_QUOTA, ...this.options.filesystemQuota },
+        }),
       },
       { lines: this.options.logLines ?? 1_000, budget: this.logBudget },
     );
@@ -295,6 +310,11 @@ export class NodeAgent {
   }
 
   /** Instances this node runs at once; it reports this to the control plane. */
+  /** Whether instances here can be given the filesystem capability: the node has a data directory. */
+  get servesFilesystem(): boolean {
+    return this.options.dataDir !== undefined;
+  }
+
   get capacity(): number {
     return this.runtime.capacity;
   }

@@ -23,7 +23,11 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
       nodeId: this.agent.nodeId,
       address: this.info.address,
       labels: this.info.labels,
-      capabilities: ["logging", ...this.agent.providers.keys()],
+      capabilities: [
+        "logging",
+        ...(this.agent.servesFilesystem ? ["filesystem"] : []),
+        ...this.agent.providers.keys(),
+      ],
       status: "alive",
       instances: this.agent.activeCount(),
       maxInstances: this.agent.capacity,

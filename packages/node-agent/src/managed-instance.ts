@@ -17,11 +17,13 @@ import type {
   BuiltinRouterContext,
   CompiledModule,
   ExtismConfig,
+  FilesystemQuota,
   InstanceKind,
   InstanceLimits,
   InvokeResult,
   Outcome,
   OutputBudget,
+  Preopen,
   Runtime,
   RuntimeInstance,
 } from "@wasmatrix/runtime";
@@ -71,6 +73,8 @@ export interface InstanceContext {
   random(): number;
   record(fact: FactInput): void;
   changed(view: InstanceView): void;
+  /** The directories and quota the instance's filesystem assignments give it, for each run. */
+  filesystem?(definition: InstanceDefinition): { preopens: Preopen[]; quota: FilesystemQuota };
 }
 
 export interface InstanceDefinition {
@@ -302,11 +306,13 @@ export class ManagedInstance implements RoutingState {
     await this.disposing;
     let instance: RuntimeInstance;
     try {
+      const filesystem = this.context.filesystem?.(d);
       instance = await this.context.runtime.instantiate(d.compiled, {
         instanceId: d.instanceId,
         kind: d.kind,
         args: d.args,
         env: d.env,
+        ...(filesystem === undefined ? {} : { preopens: filesystem.preopens, fsQuota: filesystem.quota }),
         limits: d.limits,
         context: this.routerContext(),
         ...(d.extism === undefined ? {} : { extism: d.extism }),

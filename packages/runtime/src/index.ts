@@ -13,6 +13,7 @@ export * from "./limits.js";
 export * from "./outcome.js";
 export { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
 export * from "./runtime.js";
+export type { FilesystemQuota, Preopen } from "./wasi/index.js";
 export {
   type BuiltinRouterContext,
   LOGGING_NAMESPACE,

@@ -11,6 +11,7 @@ import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } f
 import { type InstanceLimits, MAX_MEMORY_BYTES_CEILING, resolveLimits, WASM_PAGE_BYTES } from "./limits.js";
 import type { InvokeResult, Outcome } from "./outcome.js";
 import { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
+import type { FilesystemQuota, Preopen } from "./wasi/index.js";
 import { type JobInput, WorkerHandle } from "./worker/handle.js";
 
 export const DEFAULT_HOST_CALL_TIMEOUT_MS = 10_000;
@@ -80,6 +81,10 @@ export interface InstanceSpec {
   args?: string[];
   env?: Record<string, string>;
   stdin?: Uint8Array;
+  /** Host directories the guest sees through WASI, as fds 3, 4, … in this order. */
+  preopens?: Preopen[];
+  /** Limits on what the guest may store below its preopens. */
+  fsQuota?: FilesystemQuota;
   limits?: Partial<InstanceLimits>;
   /** Opaque data handed to the worker router with every host call (e.g. assignments). */
   context?: unknown;
@@ -237,6 +242,8 @@ export class Runtime {
         env: spec.env ?? {},
         ...(spec.stdin === undefined ? {} : { stdin: spec.stdin }),
         ...(spec.extism === undefined ? {} : { extism: spec.extism }),
+        ...(spec.preopens === undefined ? {} : { preopens: spec.preopens }),
+        ...(spec.fsQuota === undefined ? {} : { fsQuota: spec.fsQuota }),
         context: spec.context,
       });
       instance.initOutcome = initOutcome;
@@ -368,7 +375,9 @@ export class RuntimeInstance {
     this.worker.instances.delete(this.id);
     // A worker of its own is terminated at once, even mid-run (that is how a stop is forced); a
     // shared worker unloads the instance between jobs, so its neighbours never notice.
-    if (!this.worker.isDead && !this.ownsWorker)
+    // An idle worker of its own unloads first all the same, so the guest's open files are closed
+    // by the WASI layer that opened them (quota.test.ts pins that a forced stop closes them too).
+    if (!this.worker.isDead && (!this.ownsWorker || this.worker.idle))
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
     this.stdout.release();
     this.stderr.release();

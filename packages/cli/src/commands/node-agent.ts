@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { DEFAULT_NODE_AGENT_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
@@ -37,6 +38,7 @@ interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
   nats?: string;
   stopDeadline?: number;
   maxInstances?: number;
+  dataDir?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -105,6 +107,12 @@ export function registerNodeAgent(program: Command): void {
         .env("WASMATRIX_MAX_INSTANCES")
         .argParser(usage(parseCount)),
     )
+    .addOption(
+      new Option(
+        "--data-dir <dir>",
+        "where instances' files live (the filesystem capability, one directory per tenant and instance); without it the node does not serve that capability",
+      ).env("WASMATRIX_DATA_DIR"),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -119,6 +127,7 @@ lease expires: 3 s with the default heartbeat.
 
 Examples:
   wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --labels zone=a
+  wasmatrix node-agent --control-plane 127.0.0.1:7400 --data-dir /var/lib/wasmatrix
   wasmatrix node-agent --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401
   wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --metrics 127.0.0.1:9466
   WASMATRIX_CONTROL_PLANE=10.0.0.1:7400 wasmatrix node-agent --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401`,
@@ -160,6 +169,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       labels: options.labels ?? {},
       stopDeadlineMs,
       ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+      ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       providers: local.providers,
       logger,
     });

@@ -15,11 +15,13 @@ import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { allowedHostsAssignment, type ExtismManifest, readExtismManifest } from "../extism-manifest.js";
 import { unreadable } from "../files.js";
+import { parsePreopen } from "../preopen.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
 interface RunOptions {
   env: string[];
+  dir: string[];
   fuel?: string;
   timeout?: string;
   memory?: string;
@@ -42,6 +44,12 @@ export function registerRun(program: Command): void {
     .argument("[module]", "path to a .wasm file (or give --extism-manifest)")
     .argument("[args...]", "arguments passed to the guest (put them after --)")
     .option("-e, --env <KEY=VALUE>", "set a guest environment variable (repeatable)", collect, [])
+    .option(
+      "--dir <HOST[::GUEST][:ro]>",
+      "let the guest use a host directory, at GUEST (default: HOST as written); :ro makes it read-only (repeatable)",
+      collect,
+      [],
+    )
     .option("--fuel <units>", `fuel budget (about one unit per instruction); default ${DEFAULT_FUEL}`)
     .option(
       "--timeout <duration>",
@@ -88,6 +96,7 @@ memory limit, stack overflow); 125 when wasmatrix cannot run the module at all.
 
 Examples:
   wasmatrix run examples/build/hello.wasm -- alice bob
+  wasmatrix run --dir ./data::/data --dir ./config::/etc/app:ro tool.wasm -- /data/in.txt
   wasmatrix run --fuel 1000000 --timeout 2s examples/build/loop.wasm
   wasmatrix run examples/build/echo_reactor.wasm --invoke upper --data '"hello"'
   wasmatrix run examples/build/extism_plugin.wasm --invoke greet --data world
@@ -158,6 +167,7 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
       ...(router === undefined ? {} : { hostCallRouter: router.router }),
     });
     const env = parseEnvPairs(options.env);
+    const preopens = options.dir.map(parsePreopen);
     const compiled = await runtime.compile(
       modulePath === undefined && manifest !== null ? manifest.module : await readModule(path),
     );
@@ -174,6 +184,7 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
       kind,
       args: [basename(path), ...args],
       env,
+      preopens,
       limits,
       dedicatedWorker: true,
       extism: {

@@ -1,4 +1,5 @@
 import { access, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { DEFAULT_API_ADDRESS, parseAssignment } from "@wasmatrix/core";
@@ -34,6 +35,7 @@ interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
   logLevel: string;
   stopDeadline?: number;
   maxInstances?: number;
+  dataDir?: string;
 }
 
 /**
@@ -83,6 +85,10 @@ export function registerUp(program: Command): void {
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
       usage(parseCount),
     )
+    .option(
+      "--data-dir <dir>",
+      "where instances' files live (the filesystem capability: fs:read|write:<guest path>); without it the node does not serve that capability",
+    )
     .addOption(logLevelOption())
     .addOption(metricsOption(UP_METRICS_ADDRESS))
     .addOption(metricsInstanceLabelsOption())
@@ -104,6 +110,7 @@ Examples:
   wasmatrix up
   wasmatrix up --example
   wasmatrix up --metrics 127.0.0.1:9500      # or --metrics off
+  wasmatrix up --data-dir ./wasmatrix-data     # instances may then be given filesystem=fs:write:/data
   wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug \\
     --tls-ca pki/ca.crt --tls-cert pki/control-plane.crt --tls-key pki/control-plane.key`,
     )
@@ -146,6 +153,7 @@ async function up(options: UpOptions): Promise<number> {
       node: {
         stopDeadlineMs,
         ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+        ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),

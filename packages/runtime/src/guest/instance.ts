@@ -4,7 +4,7 @@ import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, MEMORY_EXPORT } from "../
 import { type InstanceLimits, memoryCapPages } from "../limits.js";
 import type { InvokeResult, Metering, Outcome } from "../outcome.js";
 import type { OutputSink } from "../output/index.js";
-import { createWasi, WasiExit } from "../wasi/index.js";
+import { createWasi, type FilesystemQuota, type Preopen, type Wasi, WasiExit } from "../wasi/index.js";
 import { classifyError, GuestAbort } from "./classify.js";
 import { EXTISM_MODULE, type ExtismConfig, ExtismHost } from "./extism.js";
 import { FuelMeter } from "./fuel.js";
@@ -22,6 +22,9 @@ export interface GuestConfig {
   stdin?: Uint8Array;
   /** Config and var limits for an Extism plugin; ignored by other guests. */
   extism?: ExtismConfig;
+  /** Host directories the guest sees through WASI. */
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
 }
 
 /** Whether a module is an Extism plugin: it links against Extism's host functions. */
@@ -70,6 +73,7 @@ export class GuestInstance {
   private instance!: WebAssembly.Instance;
   private memory: WebAssembly.Memory | null = null;
   private guestCall: ((operationLen: number, payloadLen: number) => number) | null = null;
+  private wasi: Wasi | null = null;
   /** After a crash the instance is dead: its memory may be inconsistent. */
   private crashed: Outcome | null = null;
 
@@ -165,6 +169,11 @@ export class GuestInstance {
       }
     }
     return null;
+  }
+
+  /** Releases the host descriptors of files the guest left open. */
+  close(): void {
+    this.wasi?.close();
   }
 
   get isCrashed(): boolean {
@@ -301,10 +310,13 @@ export class GuestInstance {
       stdout: io.stdout,
       stderr: io.stderr,
       ...(config.stdin === undefined ? {} : { stdin: config.stdin }),
+      ...(config.preopens === undefined ? {} : { preopens: config.preopens }),
+      ...(config.fsQuota === undefined ? {} : { quota: config.fsQuota }),
       getMemory: () => this.requireMemory(),
       sleep: (ns: bigint) => this.sleep(ns),
       onYield: () => this.fuel.checkDeadline(),
     });
+    this.wasi = wasi;
     const provided: Record<string, Record<string, unknown>> = {
       wasi_snapshot_preview1: wasi.imports,
       wapc: this.wapc.imports,

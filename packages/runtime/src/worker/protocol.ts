@@ -4,6 +4,7 @@ import type { InstanceKind } from "../guest/instance.js";
 import type { ModuleInfo } from "../instrument/index.js";
 import type { InstanceLimits } from "../limits.js";
 import type { InvokeResult, Outcome } from "../outcome.js";
+import type { FilesystemQuota, Preopen } from "../wasi/index.js";
 
 /**
  * Messages between the main thread and a runtime worker. Jobs travel in batches: when calls come
@@ -22,6 +23,8 @@ export interface LoadJob {
   env: Record<string, string>;
   stdin?: Uint8Array;
   extism?: ExtismConfig;
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
   /** Opaque data for the worker's host-call router (e.g. capability assignments). */
   context?: unknown;
 }
