@@ -24,6 +24,7 @@ import {
   DEFAULT_LOSS_AFTER_INTERVALS,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
+import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
 const SOURCE = "control-plane";
@@ -44,6 +45,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** Cron and queue triggers (docs/triggers.md). */
+  readonly triggers: Triggers;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
@@ -66,6 +69,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       logger,
       record: (fact) => this.record(fact),
     });
+    this.triggers = new Triggers(options.triggers ?? {}, {
+      logger,
+      instances: () => this.nodes.instances.select({ nodeId: "", status: "" }),
+      invoke: (request) => this.invoke(request),
+      record: (fact) => this.record(fact),
+    });
   }
 
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
@@ -73,8 +82,10 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.membership.startLivenessChecks();
   }
 
-  close(): void {
+  /** Stops liveness checks and triggers; resolves once trigger firings under way have ended. */
+  close(): Promise<void> {
     this.membership.close();
+    return this.triggers.close();
   }
 
   /** Marks every node whose last heartbeat is too old as lost; returns the ids it marked. */
@@ -235,6 +246,18 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       mode: this.options.mode ?? "control-plane",
       startedAtMs: this.startedAt,
     };
+  }
+
+  addTrigger(request: pb.AddTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.add(request);
+  }
+
+  removeTrigger(request: pb.RemoveTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.remove(request);
+  }
+
+  listTriggers(): Promise<pb.ListTriggersResponse> {
+    return this.triggers.list();
   }
 
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {

@@ -1,4 +1,5 @@
 import type { Logger } from "@wasmatrix/core/logger";
+import type { TriggersOptions } from "./triggers/triggers.js";
 
 /** How a control plane runs; every field has a default. */
 export interface ControlPlaneOptions {
@@ -16,6 +17,8 @@ export interface ControlPlaneOptions {
   logger?: Logger;
   now?: () => number;
   version?: string;
+  /** Where triggers are kept, who fires a cron tick, and the host of queue triggers (docs/triggers.md). */
+  triggers?: TriggersOptions;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;

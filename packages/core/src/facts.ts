@@ -9,6 +9,7 @@ import {
 import { InstanceId, ModuleDigest, NodeId, type ProviderId } from "./ids.js";
 import { MAX_ADDRESS_LENGTH, MAX_VERSION_LENGTH, validateLabels } from "./metadata.js";
 import { formatPermission, type Permission, toPermission } from "./permissions.js";
+import { TriggerName } from "./triggers.js";
 import {
   describe,
   invalid,
@@ -39,6 +40,9 @@ export const FACT_KINDS = [
   "node.lost",
   "capability.assigned",
   "capability.revoked",
+  "trigger.added",
+  "trigger.removed",
+  "trigger.fired",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -97,6 +101,21 @@ export interface FactDataByKind {
     readonly capability: CapabilityKind;
     readonly binding?: string;
     readonly provider?: ProviderId | LocalProvider;
+  };
+  /** `source`: `cron` or `queue`; `schedule`: the cron expression or the subject. */
+  "trigger.added": { readonly trigger: string; readonly source?: string; readonly schedule?: string };
+  "trigger.removed": { readonly trigger: string };
+  /**
+   * A cron tick's invocation of one target (`instanceId` on the envelope), or of none when the
+   * target selected no instance. `outcome`: `ok`, `guest_error`, `crashed`, `error` or
+   * `no_target`; `scheduledAt`: the tick, ms since the epoch; `code`/`detail`: why it failed.
+   */
+  "trigger.fired": {
+    readonly trigger: string;
+    readonly scheduledAt: number;
+    readonly outcome: string;
+    readonly code?: string;
+    readonly detail?: string;
   };
 }
 
@@ -178,8 +197,8 @@ const provider: FieldCheck = (_, v) => parseProviderRef(v);
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
-  /** Which id the fact is about; that id is required. */
-  readonly subject: "instance" | "node";
+  /** Which id the fact is about; that id is required (`trigger`: neither is). */
+  readonly subject: "instance" | "node" | "trigger";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
 }
@@ -228,6 +247,21 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
     optional: { binding, provider, permissions },
   },
   "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
+  "trigger.added": {
+    subject: "trigger",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: { source: reason, schedule: text },
+  },
+  "trigger.removed": {
+    subject: "trigger",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: {},
+  },
+  "trigger.fired": {
+    subject: "trigger",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)), scheduledAt: requireTimestamp, outcome: reason },
+    optional: { code: reason, detail: text },
+  },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([

@@ -1,10 +1,14 @@
 import type {
+  AddTriggerRequest,
   AssignCapabilityRequest,
   ListNodesResponse,
+  ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  RemoveTriggerRequest,
   RevokeCapabilityRequest,
   ServerInfoResponse,
+  Trigger,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
 import type { QueryStatusRequest, SetAssignmentsRequest } from "./generated/wasmatrix/v1/node_agent.js";
@@ -38,6 +42,10 @@ export interface ControlPlaneApi {
   revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
   serverInfo(): Promise<ServerInfoResponse>;
+  /** Cron and queue triggers (docs/triggers.md). */
+  addTrigger(request: AddTriggerRequest): Promise<Trigger>;
+  removeTrigger(request: RemoveTriggerRequest): Promise<Trigger>;
+  listTriggers(): Promise<ListTriggersResponse>;
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;
