@@ -14,6 +14,7 @@ import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
+import { registerTrigger } from "./commands/trigger.js";
 import { registerUp } from "./commands/up.js";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
@@ -63,6 +64,7 @@ registerLogs(program);
 registerEvents(program);
 registerCaps(program);
 registerNodes(program);
+registerTrigger(program);
 registerInfo(program);
 registerRun(program);
 

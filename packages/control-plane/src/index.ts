@@ -20,6 +20,11 @@ export type {
   QueueTriggerHost,
   QueueTriggerHostFactory,
 } from "./triggers/queue-host.js";
-export { MemoryTriggerStore, type TriggerStore, type TriggerStoreHandlers, triggerExists } from "./triggers/store.js";
+export {
+  MemoryTriggerStore,
+  type TriggerStore,
+  type TriggerStoreHandlers,
+  triggerExists,
+} from "./triggers/store.js";
 export { soleOwner, type TickClaims } from "./triggers/tick-claims.js";
 export { Triggers, type TriggersOptions } from "./triggers/triggers.js";

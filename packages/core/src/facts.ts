@@ -259,7 +259,11 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
   },
   "trigger.fired": {
     subject: "trigger",
-    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)), scheduledAt: requireTimestamp, outcome: reason },
+    required: {
+      trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)),
+      scheduledAt: requireTimestamp,
+      outcome: reason,
+    },
     optional: { code: reason, detail: text },
   },
 };

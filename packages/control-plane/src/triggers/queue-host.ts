@@ -20,7 +20,11 @@ export interface QueueCounters {
 }
 
 /** Invokes the target of trigger `name` with one message's payload (a new target per message). */
-export type QueueInvoke = (name: string, operation: string, payload: Uint8Array) => Promise<pb.InvokeResponse>;
+export type QueueInvoke = (
+  name: string,
+  operation: string,
+  payload: Uint8Array,
+) => Promise<pb.InvokeResponse>;
 
 /**
  * Where queue triggers get their messages: the node agent's subscription machinery on a

@@ -152,7 +152,8 @@ export class Triggers {
   }
 
   private validate(input: pb.Trigger | undefined): pb.Trigger {
-    if (input === undefined) throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "AddTrigger needs a trigger");
+    if (input === undefined)
+      throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "AddTrigger needs a trigger");
     const name = TriggerName.parse(input.name);
     const bad = (message: string) =>
       new WasmatrixError(ErrorCode.INVALID_REQUEST, `trigger '${name}': ${message}`, { trigger: name });
@@ -173,8 +174,10 @@ export class Triggers {
       if (input.queueGroup !== "" && !GROUP_NAME.test(input.queueGroup)) {
         throw bad("a queue group name is 1–128 letters, digits, '.', '_' or '-'");
       }
-      deadLetterSubject = input.deadLetterSubject === "" ? triggerDeadLetterSubject(name) : input.deadLetterSubject;
-      if (!isValidSubject(deadLetterSubject)) throw bad(`'${deadLetterSubject}' is not a dead-letter subject`);
+      deadLetterSubject =
+        input.deadLetterSubject === "" ? triggerDeadLetterSubject(name) : input.deadLetterSubject;
+      if (!isValidSubject(deadLetterSubject))
+        throw bad(`'${deadLetterSubject}' is not a dead-letter subject`);
     } else if (input.queueGroup !== "" || input.deadLetterSubject !== "" || input.maxAttempts !== 0) {
       throw bad("--group, --dead-letter and --max-attempts apply to queue triggers only");
     }
@@ -246,7 +249,10 @@ export class Triggers {
       claimed = await this.claims.claim(trigger.name, scheduledAt);
     } catch (error) {
       // Unclaimed is unfired: a tick is skipped rather than possibly fired twice.
-      this.deps.logger.warn({ err: error, trigger: trigger.name, scheduledAt }, "triggers: cannot claim a tick");
+      this.deps.logger.warn(
+        { err: error, trigger: trigger.name, scheduledAt },
+        "triggers: cannot claim a tick",
+      );
       return;
     }
     if (!claimed) return;
@@ -255,13 +261,22 @@ export class Triggers {
       entry.failed++;
       this.deps.record({
         kind: "trigger.fired",
-        data: { trigger: trigger.name, scheduledAt, outcome: "no_target", detail: describeTarget(entry.target) },
+        data: {
+          trigger: trigger.name,
+          scheduledAt,
+          outcome: "no_target",
+          detail: describeTarget(entry.target),
+        },
       });
       return;
     }
     await Promise.all(
       targets.map(async (instance) => {
-        const outcome = await this.invokeOnce(instance.instanceId, trigger.operation, Buffer.from(trigger.data));
+        const outcome = await this.invokeOnce(
+          instance.instanceId,
+          trigger.operation,
+          Buffer.from(trigger.data),
+        );
         if (outcome.outcome === "ok") entry.fired++;
         else entry.failed++;
         this.deps.record({
@@ -282,7 +297,11 @@ export class Triggers {
     try {
       const response = await this.deps.invoke({ instanceId, operation, payload });
       if (response.outcome?.status === "crashed") {
-        return { outcome: "crashed", code: response.outcome.reason || "crashed", detail: response.outcome.trap };
+        return {
+          outcome: "crashed",
+          code: response.outcome.reason || "crashed",
+          detail: response.outcome.trap,
+        };
       }
       if (response.guestError !== "") return { outcome: "guest_error", detail: response.guestError };
       return { outcome: "ok" };
@@ -293,10 +312,16 @@ export class Triggers {
   }
 
   /** A queue message for trigger `name`: one target (round-robin over a label's instances). */
-  private async invokeQueued(name: string, operation: string, payload: Uint8Array): Promise<pb.InvokeResponse> {
+  private async invokeQueued(
+    name: string,
+    operation: string,
+    payload: Uint8Array,
+  ): Promise<pb.InvokeResponse> {
     const entry = this.entries.get(name);
     if (entry === undefined) {
-      throw new WasmatrixError(ErrorCode.TRIGGER_NOT_FOUND, `trigger '${name}' was removed`, { trigger: name });
+      throw new WasmatrixError(ErrorCode.TRIGGER_NOT_FOUND, `trigger '${name}' was removed`, {
+        trigger: name,
+      });
     }
     const targets = selectTargets(this.deps.instances(), entry.target);
     if (targets.length === 0) {
