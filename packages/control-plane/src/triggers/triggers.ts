@@ -63,6 +63,8 @@ export class Triggers {
   private readonly scheduler: CronScheduler;
   private readonly queue: QueueTriggerHost | null;
   private readonly firing = new Set<Promise<void>>();
+  /** Queue triggers whose subscription is being made. */
+  private readonly subscribing = new Map<string, Promise<void>>();
   private watch: { close(): Promise<void> } | null = null;
   private readonly ready: Promise<void>;
   private closed = false;
@@ -104,6 +106,14 @@ export class Triggers {
     // The store's watch applies it too (on every control plane); applying here makes it visible
     // to this caller at once.
     this.apply(trigger);
+    try {
+      // Subscribed before the caller hears back: what is published after that is delivered.
+      await this.subscribing.get(trigger.name);
+    } catch (error) {
+      await this.store.remove(trigger.name);
+      this.forget(trigger.name);
+      throw error;
+    }
     this.deps.record({
       kind: "trigger.added",
       data: {
@@ -214,9 +224,15 @@ export class Triggers {
     this.entries.set(trigger.name, { trigger, target, schedule, fired: 0, failed: 0, turn: 0 });
     if (schedule !== null) this.scheduler.schedule(trigger.name, schedule);
     else if (this.queue !== null) {
-      this.queue.start(queueTriggerOf(trigger)).catch((error: unknown) => {
-        this.deps.logger.error({ err: error, trigger: trigger.name }, "triggers: cannot subscribe");
-      });
+      const started = this.queue.start(queueTriggerOf(trigger));
+      this.subscribing.set(trigger.name, started);
+      started
+        .catch((error: unknown) => {
+          this.deps.logger.error({ err: error, trigger: trigger.name }, "triggers: cannot subscribe");
+        })
+        .finally(() => {
+          if (this.subscribing.get(trigger.name) === started) this.subscribing.delete(trigger.name);
+        });
     }
   }
 
