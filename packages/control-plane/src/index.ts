@@ -13,6 +13,7 @@ export { StaticNodes } from "./static-nodes.js";
 export type { Clock } from "./triggers/clock.js";
 export { systemClock } from "./triggers/clock.js";
 export { type CronSchedule, parseCron } from "./triggers/cron.js";
+export { EtcdTriggerStore, etcdTickClaims } from "./triggers/etcd.js";
 export type {
   QueueCounters,
   QueueInvoke,
