@@ -12,6 +12,7 @@ import { embeddedSuite } from "./suites/embedded.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
+import { triggersSuite } from "./suites/triggers.js";
 
 const SUITES: Suite[] = [
   runtimeSuite,
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  triggersSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 
