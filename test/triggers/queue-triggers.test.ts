@@ -57,7 +57,10 @@ describe.each(setups)("queue triggers on %s", (_, setup) => {
     ({ embedded, close } = await setup());
     bus = embedded.agent.providers.get("messaging") as unknown as Bus;
     const module = await readFile(ECHO);
-    await embedded.client.startInstance(startRequest({ instanceId: "worker", module }));
+    await embedded.client.startInstance({
+      ...startRequest({ instanceId: "worker", module }),
+      labels: { app: "worker" },
+    });
   }, 60_000);
   afterAll(async () => close?.(), 30_000);
 
@@ -82,6 +85,19 @@ describe.each(setups)("queue triggers on %s", (_, setup) => {
     expect(after - before).toBe(3 + 1);
     const removed = await embedded.client.removeTrigger({ name: "orders" });
     expect(removed.name).toBe("orders");
+  }, 60_000);
+
+  it("delivers to the running instance a label target selects", async () => {
+    await add({
+      name: "by-label",
+      queueSubject: "labelled",
+      targetInstanceId: "",
+      targetLabels: { app: "worker" },
+      operation: "echo",
+    });
+    await bus.publish("labelled", Buffer.from("hello"));
+    await until("one delivery", async () => ((await counters("by-label"))?.fired === 1 ? true : undefined));
+    await embedded.client.removeTrigger({ name: "by-label" });
   }, 60_000);
 
   it("retries a failing message and then publishes it to the dead-letter subject", async () => {

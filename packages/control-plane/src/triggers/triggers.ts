@@ -223,7 +223,13 @@ export class Triggers {
     }
     this.entries.set(trigger.name, { trigger, target, schedule, fired: 0, failed: 0, turn: 0 });
     if (schedule !== null) this.scheduler.schedule(trigger.name, schedule);
-    else if (this.queue !== null) {
+    else if (this.queue === null) {
+      // Added through a control plane with messaging; this one cannot serve it.
+      this.deps.logger.warn(
+        { trigger: trigger.name },
+        "triggers: a queue trigger is stored but this control plane has no messaging (--nats)",
+      );
+    } else {
       const started = this.queue.start(queueTriggerOf(trigger));
       this.subscribing.set(trigger.name, started);
       started
