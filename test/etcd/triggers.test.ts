@@ -118,6 +118,22 @@ describe("cron triggers with two control planes on etcd", () => {
     const all = ticks([one.cp, two.cp, three.cp], "tick");
     expect(all.length).toBe(new Set(all).size);
 
+    // The name is taken for every control plane.
+    const again = await two.client
+      .addTrigger({
+        trigger: pb.Trigger.fromPartial({
+          name: "tick",
+          cron: "* * * * *",
+          targetInstanceId: "counter",
+          operation: "count",
+        }),
+      })
+      .then(
+        () => null,
+        (error: { code?: string }) => error.code,
+      );
+    expect(again).toBe("ALREADY_EXISTS");
+
     // Removed on one control plane: gone from the other, and no more ticks.
     await three.client.removeTrigger({ name: "tick" });
     await waitFor("the removal on the second control plane", async () =>

@@ -130,7 +130,7 @@ export class Triggers {
     const name = TriggerName.parse(request.name);
     const entry = this.entries.get(name);
     const removed = await this.store.remove(name);
-    if (!removed || entry === undefined) {
+    if (!removed) {
       throw new WasmatrixError(
         ErrorCode.TRIGGER_NOT_FOUND,
         `no trigger named '${name}'; list them with: wasmatrix trigger list`,
@@ -139,7 +139,8 @@ export class Triggers {
     }
     this.forget(name);
     this.deps.record({ kind: "trigger.removed", data: { trigger: name } });
-    return this.view(entry);
+    // No entry: the stored definition was one this control plane could not read; it is gone now.
+    return entry === undefined ? pb.Trigger.fromPartial({ name }) : this.view(entry);
   }
 
   async list(): Promise<pb.ListTriggersResponse> {
