@@ -122,7 +122,9 @@ export class Triggers {
         schedule: trigger.cron !== "" ? trigger.cron : trigger.queueSubject,
       },
     });
-    return this.view(this.entries.get(trigger.name)!);
+    const entry = this.entries.get(trigger.name);
+    // Removed meanwhile (another caller, another control plane): answer with what was added.
+    return entry === undefined ? trigger : this.view(entry);
   }
 
   async remove(request: pb.RemoveTriggerRequest): Promise<pb.Trigger> {
