@@ -2,6 +2,7 @@ import { ErrorCode } from "@wasmatrix/core";
 import { silentLogger } from "@wasmatrix/core/logger";
 import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import * as pb from "@wasmatrix/proto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { OwnFact } from "../membership.js";
 import type { Clock } from "./clock.js";
@@ -177,6 +178,34 @@ describe("cron triggers on a fake clock", () => {
     expect(one.invoked.length + two.invoked.length).toBe(2);
     await one.triggers.close();
     await two.triggers.close();
+  });
+
+  it("fire every tick exactly once however many control planes share the claims", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 20 }),
+        async (planes, seconds) => {
+          const claimed = new Set<string>();
+          const claims: TickClaims = {
+            claim: async (name, at) => !claimed.has(`${name}@${at}`) && Boolean(claimed.add(`${name}@${at}`)),
+          };
+          const all = Array.from({ length: planes }, () => setup({ claims }));
+          for (const p of all) await p.triggers.add(cron("t", "*/1 * * * * *"));
+          // Each control plane's clock runs on its own; each sees every tick.
+          for (const p of all) p.clock.advance(seconds * 1_000);
+          for (const p of all) await p.triggers.settled();
+          const ticks = all.flatMap((p) =>
+            fired(p.facts).map((f) => (f.data as { scheduledAt: number }).scheduledAt),
+          );
+          expect(ticks.sort((a, b) => a - b)).toEqual(
+            Array.from({ length: seconds }, (_, i) => START + (i + 1) * 1_000),
+          );
+          for (const p of all) await p.triggers.close();
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 
   it("refuse bad definitions before storing them", async () => {
