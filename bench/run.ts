@@ -16,6 +16,7 @@ import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
+import { triggersSuite } from "./suites/triggers.js";
 import { wasiSuite } from "./wasi.js";
 
 const SUITES: Suite[] = [
@@ -31,6 +32,7 @@ const SUITES: Suite[] = [
   securitySuite,
   observabilitySuite,
   wasiSuite,
+  triggersSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

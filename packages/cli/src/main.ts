@@ -18,6 +18,7 @@ import { registerRegistry } from "./commands/registry.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
+import { registerTrigger } from "./commands/trigger.js";
 import { registerUp } from "./commands/up.js";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
@@ -67,6 +68,7 @@ registerLogs(program);
 registerEvents(program);
 registerCaps(program);
 registerNodes(program);
+registerTrigger(program);
 registerInfo(program);
 registerRun(program);
 registerRegistry(program);

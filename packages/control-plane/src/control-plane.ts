@@ -30,6 +30,7 @@ import {
   type ModuleRegistry,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
+import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
 const SOURCE = "control-plane";
@@ -53,6 +54,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private registry: ModuleRegistry | undefined;
   private readonly metrics: Metrics;
   private readonly unregisterGauges: () => void;
+  /** Cron and queue triggers (docs/triggers.md). */
+  readonly triggers: Triggers;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
@@ -85,6 +88,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
         value: 1,
       })),
     ]);
+    this.triggers = new Triggers(options.triggers ?? {}, {
+      logger,
+      instances: () => this.nodes.instances.select({ nodeId: "", status: "" }),
+      invoke: (request) => this.invoke(request),
+      record: (fact) => this.record(fact),
+    });
   }
 
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
@@ -92,9 +101,11 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.membership.startLivenessChecks();
   }
 
-  close(): void {
+  /** Stops liveness checks and triggers; resolves once trigger firings under way have ended. */
+  close(): Promise<void> {
     this.unregisterGauges();
     this.membership.close();
+    return this.triggers.close();
   }
 
   /** Marks every node whose last heartbeat is too old as lost; returns the ids it marked. */
@@ -279,6 +290,18 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       mode: this.options.mode ?? "control-plane",
       startedAtMs: this.startedAt,
     };
+  }
+
+  addTrigger(request: pb.AddTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.add(request);
+  }
+
+  removeTrigger(request: pb.RemoveTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.remove(request);
+  }
+
+  listTriggers(): Promise<pb.ListTriggersResponse> {
+    return this.triggers.list();
   }
 
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {

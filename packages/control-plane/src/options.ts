@@ -7,6 +7,8 @@ export interface ModuleRegistry {
   pull(ref: Reference): Promise<PulledModule>;
 }
 
+import type { TriggersOptions } from "./triggers/triggers.js";
+
 /** How a control plane runs; every field has a default. */
 export interface ControlPlaneOptions {
   /** "embedded" when it shares its process with a node agent (`wasmatrix up`). */
@@ -27,6 +29,8 @@ export interface ControlPlaneOptions {
   metrics?: Metrics;
   now?: () => number;
   version?: string;
+  /** Where triggers are kept, who fires a cron tick, and the host of queue triggers (docs/triggers.md). */
+  triggers?: TriggersOptions;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;

@@ -9,6 +9,7 @@ import {
 import { InstanceId, ModuleDigest, NodeId, type ProviderId } from "./ids.js";
 import { MAX_ADDRESS_LENGTH, MAX_VERSION_LENGTH, validateLabels } from "./metadata.js";
 import { formatPermission, type Permission, toPermission } from "./permissions.js";
+import { TriggerName } from "./triggers.js";
 import {
   describe,
   invalid,
@@ -40,6 +41,9 @@ export const FACT_KINDS = [
   "capability.assigned",
   "capability.revoked",
   "app.deployed",
+  "trigger.added",
+  "trigger.removed",
+  "trigger.fired",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -111,6 +115,21 @@ export interface FactDataByKind {
     readonly manifestHash?: string;
     readonly modules?: Readonly<Record<string, ModuleDigest>>;
     readonly rolledBackFrom?: number;
+  };
+  /** `source`: `cron` or `queue`; `schedule`: the cron expression or the subject. */
+  "trigger.added": { readonly trigger: string; readonly source?: string; readonly schedule?: string };
+  "trigger.removed": { readonly trigger: string };
+  /**
+   * A cron tick's invocation of one target (`instanceId` on the envelope), or of none when the
+   * target selected no instance. `outcome`: `ok`, `guest_error`, `crashed`, `error` or
+   * `no_target`; `scheduledAt`: the tick, ms since the epoch; `code`/`detail`: why it failed.
+   */
+  "trigger.fired": {
+    readonly trigger: string;
+    readonly scheduledAt: number;
+    readonly outcome: string;
+    readonly code?: string;
+    readonly detail?: string;
   };
 }
 
@@ -200,7 +219,7 @@ const moduleDigests: FieldCheck = (what, value) => {
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
-  /** Which id the fact is about; that id is required. */
+  /** Which id the fact is about; that id is required (`none`: neither is). */
   readonly subject: "instance" | "node" | "none";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
@@ -262,6 +281,25 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
       modules: moduleDigests,
       rolledBackFrom: count,
     },
+  },
+  "trigger.added": {
+    subject: "none",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: { source: reason, schedule: text },
+  },
+  "trigger.removed": {
+    subject: "none",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: {},
+  },
+  "trigger.fired": {
+    subject: "none",
+    required: {
+      trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)),
+      scheduledAt: requireTimestamp,
+      outcome: reason,
+    },
+    optional: { code: reason, detail: text },
   },
 };
 

@@ -45,6 +45,9 @@ export const IDENTITY_RULES: Readonly<Record<string, IdentityRule>> = {
   // The version handshake: whoever holds a certificate of this cluster may ask.
   "ControlPlane.ServerInfo": { kinds: ["client", "node", "provider", "control-plane"] },
   "ControlPlane.RecordDeployment": USER,
+  "ControlPlane.AddTrigger": USER,
+  "ControlPlane.RemoveTrigger": USER,
+  "ControlPlane.ListTriggers": USER,
   "NodeAgent.StartInstance": CONTROL,
   "NodeAgent.StopInstance": CONTROL,
   "NodeAgent.QueryStatus": CONTROL,

@@ -15,4 +15,5 @@ export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
 export * from "./text.js";
+export * from "./triggers.js";
 export type * from "./type-utils.js";

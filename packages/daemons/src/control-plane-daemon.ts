@@ -1,14 +1,20 @@
+import { randomBytes } from "node:crypto";
 import {
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
+  EtcdTriggerStore,
+  etcdTickClaims,
   RegisteredNodes,
   StaticNodes,
+  type TriggersOptions,
 } from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
+import { TriggerSubscriptions } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
+import { MessagingProvider } from "@wasmatrix/providers";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;
@@ -24,6 +30,11 @@ export interface ControlPlaneDaemonOptions {
   tls?: pb.TlsMaterial | undefined;
   /** Serve plain gRPC beyond loopback (the operator's --insecure). */
   insecure?: boolean;
+  /**
+   * NATS server(s), comma-separated: queue triggers subscribe there. Without it the control
+   * plane refuses queue triggers (cron triggers need nothing).
+   */
+  nats?: string;
   logger?: Logger;
   /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
   metrics?: Metrics;
@@ -40,10 +51,35 @@ export async function startControlPlaneDaemon(
   options: ControlPlaneDaemonOptions = {},
 ): Promise<ControlPlaneDaemon> {
   const logger = options.logger ?? silentLogger;
+  // etcd3 connects lazily: nothing is dialled before the first call.
+  const metadata =
+    options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0
+      ? await EtcdMetadata.connect({ endpoints: options.etcdEndpoints })
+      : null;
+  const messaging =
+    options.nats === undefined || options.nats === ""
+      ? null
+      : new MessagingProvider({
+          nats: { servers: options.nats.split(","), name: "wasmatrix-control-plane" },
+          logger,
+        });
+  // With etcd, triggers live there and each tick is claimed there, so control planes share both.
+  const triggers: TriggersOptions = {
+    ...(metadata === null
+      ? {}
+      : {
+          store: new EtcdTriggerStore(metadata, logger),
+          claims: etcdTickClaims(metadata, `control-plane-${randomBytes(6).toString("hex")}`),
+        }),
+    ...(messaging === null
+      ? {}
+      : { queue: (invoke) => new TriggerSubscriptions(messaging, invoke, { logger }) }),
+  };
   const controlPlane = new ControlPlane({
     mode: "control-plane",
     logger,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    triggers,
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
@@ -84,8 +120,7 @@ export async function startControlPlaneDaemon(
   });
   staticNodes.start();
   let etcd: EtcdNodes | null = null;
-  if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
-    const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
+  if (metadata !== null && options.etcdEndpoints !== undefined) {
     etcd = new EtcdNodes(controlPlane, metadata, {
       intervalMs: controlPlane.heartbeatIntervalMs,
       logger,
@@ -97,7 +132,8 @@ export async function startControlPlaneDaemon(
     } catch (error) {
       await etcd.close();
       staticNodes.close();
-      controlPlane.close();
+      await controlPlane.close();
+      await messaging?.close();
       await server.close();
       throw new WasmatrixError(
         ErrorCode.NODE_UNAVAILABLE,
@@ -117,7 +153,9 @@ export async function startControlPlaneDaemon(
     async close() {
       staticNodes.close();
       await etcd?.close();
-      controlPlane.close();
+      await controlPlane.close();
+      await messaging?.close();
+      await metadata?.close();
       await server.close();
     },
   };

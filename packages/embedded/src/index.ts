@@ -1,7 +1,14 @@
 import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, type Metrics } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
-import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
+import {
+  LocalNodeApi,
+  type MessageBus,
+  NodeAgent,
+  type NodeAgentOptions,
+  TriggerSubscriptions,
+  viewToProto,
+} from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
 import { type RunningServer, startGrpcServer } from "@wasmatrix/proto";
 import { type CapabilityProvider, type HttpProviderOptions, localProviders } from "@wasmatrix/providers";
@@ -48,6 +55,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
   const local =
     options.providers === undefined
       ? localProviders({
+          inProcessBus: true,
           ...(options.nats === undefined ? {} : { nats: options.nats }),
           ...(options.http === undefined ? {} : { http: options.http }),
         })
@@ -60,10 +68,15 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     providers,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
+  // Queue triggers ride the node's messaging provider: the in-process bus, or NATS with --nats.
+  const messaging = providers.find((p) => p.capability === "messaging");
+  const bus =
+    messaging !== undefined && "subscribeDurable" in messaging ? (messaging as unknown as MessageBus) : null;
   const controlPlane = new ControlPlane({
     mode: "embedded",
     logger,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    triggers: bus === null ? {} : { queue: (invoke) => new TriggerSubscriptions(bus, invoke, { logger }) },
   });
   // Marked local by its source: the node shares this process, so it is never lost to silence.
   const node = new LocalNodeSource(controlPlane, {
@@ -105,6 +118,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     },
     async close() {
       await server?.close();
+      await controlPlane.close();
       await agent.close();
       await local.close();
       node.close();

@@ -1,21 +1,31 @@
-import { ErrorCode, NodeId, ProviderId, truncate, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, NodeId, ProviderId, TriggerName, truncate, WasmatrixError } from "@wasmatrix/core";
 
 /**
- * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease.
- * Instance state, logs, facts and desired state have no key here, and `assertAllowedKey` is the
- * one door every write goes through, so they cannot get one by accident.
+ * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease;
+ * one per trigger definition (docs/triggers.md), and one per claimed cron tick, under a short
+ * lease. Instance state, logs and facts have no key here, and `assertAllowedKey` is the one door
+ * every write goes through, so they cannot get one by accident.
  */
 
 export const KEY_ROOT = "/wasmatrix/v1/";
 export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
 export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
-export const ALLOWED_PREFIXES: readonly string[] = [NODES_PREFIX, PROVIDERS_PREFIX];
+export const TRIGGERS_PREFIX = `${KEY_ROOT}triggers/`;
+export const TICKS_PREFIX = `${KEY_ROOT}ticks/`;
+export const ALLOWED_PREFIXES: readonly string[] = [
+  NODES_PREFIX,
+  PROVIDERS_PREFIX,
+  TRIGGERS_PREFIX,
+  TICKS_PREFIX,
+];
 
-export type KeyKind = "node" | "provider";
+export type KeyKind = "node" | "provider" | "trigger" | "tick";
+
+const TICK_TIME = /^(0|[1-9][0-9]{0,15})$/;
 
 export interface ParsedKey {
   kind: KeyKind;
-  /** A valid NodeId or ProviderId (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters). */
+  /** A valid NodeId, ProviderId or trigger name (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters); for a tick, `<trigger>/<ms>`. */
   id: string;
 }
 
@@ -29,6 +39,22 @@ export function providerKey(providerId: string): string {
   return `${PROVIDERS_PREFIX}${ProviderId.parse(providerId)}`;
 }
 
+/** The key of a trigger's definition. INVALID_REQUEST for a name that is not a trigger name. */
+export function triggerKey(name: string): string {
+  return `${TRIGGERS_PREFIX}${TriggerName.parse(name)}`;
+}
+
+/** The key claiming one tick (`<trigger>/<scheduled ms>`) of a cron trigger. */
+export function tickKey(name: string, scheduledAtMs: number): string {
+  if (!Number.isSafeInteger(scheduledAtMs) || scheduledAtMs < 0) {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `a tick time is whole ms since the epoch; got ${scheduledAtMs}`,
+    );
+  }
+  return `${TICKS_PREFIX}${TriggerName.parse(name)}/${scheduledAtMs}`;
+}
+
 /** What a key names, or null when it is not exactly `<prefix><valid id>` for an allowed prefix. */
 export function parseKey(key: unknown): ParsedKey | null {
   if (typeof key !== "string") return null;
@@ -39,6 +65,18 @@ export function parseKey(key: unknown): ParsedKey | null {
   if (key.startsWith(PROVIDERS_PREFIX)) {
     const id = key.slice(PROVIDERS_PREFIX.length);
     return ProviderId.isValid(id) ? { kind: "provider", id } : null;
+  }
+  if (key.startsWith(TRIGGERS_PREFIX)) {
+    const id = key.slice(TRIGGERS_PREFIX.length);
+    return NodeId.isValid(id) ? { kind: "trigger", id } : null;
+  }
+  if (key.startsWith(TICKS_PREFIX)) {
+    const id = key.slice(TICKS_PREFIX.length);
+    const slash = id.indexOf("/");
+    if (slash < 0) return null;
+    return NodeId.isValid(id.slice(0, slash)) && TICK_TIME.test(id.slice(slash + 1))
+      ? { kind: "tick", id }
+      : null;
   }
   return null;
 }
@@ -53,7 +91,7 @@ export function assertAllowedKey(key: unknown): ParsedKey {
   const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
   throw new WasmatrixError(
     ErrorCode.INVALID_REQUEST,
-    `etcd holds only node and provider metadata: key '${shown}' is not ${NODES_PREFIX}<node id> or ${PROVIDERS_PREFIX}<provider id>; instance state, logs, facts and desired state never go to etcd`,
+    `etcd holds only node, provider and trigger metadata: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger> or ${TICKS_PREFIX}<trigger>/<ms>; instance state, logs and facts never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
 }

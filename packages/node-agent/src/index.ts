@@ -7,3 +7,5 @@ export { LocalNodeApi } from "./local-api.js";
 export type { LogLine, LogStream } from "./logs.js";
 export type { InstanceView } from "./managed-instance.js";
 export { followed } from "./stream.js";
+export type { MessageBus } from "./subscriptions.js";
+export { type QueueTriggerSpec, type TriggerInvoke, TriggerSubscriptions } from "./trigger-subscriptions.js";

@@ -3,6 +3,7 @@ export * from "./convert.js";
 export * from "./dial.js";
 export * from "./errors.js";
 export {
+  AddTriggerRequest,
   AssignCapabilityRequest,
   ControlPlaneClient,
   type ControlPlaneServer,
@@ -11,16 +12,21 @@ export {
   ListNodesRequest,
   ListNodesResponse,
   ListProvidersResponse,
+  ListTriggersRequest,
+  ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
   RecordDeploymentRequest,
   RegisterNodeRequest,
   RegisterNodeResponse,
   RegisterProviderRequest,
+  RemoveTriggerRequest,
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
   ServerInfoResponse,
+  Trigger,
+  TriggerCounters,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
 export {

@@ -28,6 +28,7 @@ interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
   heartbeatInterval?: number;
   staticNodes?: string[];
   etcdEndpoints?: string[];
+  nats?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -70,6 +71,11 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
+    .addOption(
+      new Option("--nats <url>", "NATS server(s), comma-separated, where queue triggers subscribe").env(
+        "WASMATRIX_NATS",
+      ),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -78,6 +84,10 @@ export function registerControlPlane(program: Command): void {
     .addHelpText(
       "after",
       `
+Triggers (wasmatrix trigger …) are kept in etcd when --etcd-endpoints is given, and then survive a
+restart and are shared by every control plane; without etcd they live in this process only.
+Queue triggers need --nats.
+
 The control plane keeps no state of its own: it learns nodes from their registrations and
 heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
 running stops. Several control planes may share one etcd; a client may talk to any of them.
@@ -114,6 +124,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
+      ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     const served = metrics;

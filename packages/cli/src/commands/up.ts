@@ -79,7 +79,7 @@ export function registerUp(program: Command): void {
       "--allow-private-http",
       "let the http capability reach private and loopback addresses (refused by default)",
     )
-    .addOption(natsOption())
+    .addOption(natsOption("without it, in-memory keyvalue and messaging on an in-process bus"))
     .option(
       "--max-instances <n>",
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
@@ -100,7 +100,8 @@ export function registerUp(program: Command): void {
     .addHelpText(
       "after",
       `
-No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
+No etcd, no NATS: state lives in this process and ends with it; messaging (guest publish and
+request, subscriptions, queue triggers) runs on an in-process bus. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
 A non-loopback --listen needs mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix
 certs\`) or --insecure, which lets anyone who reaches the address use it (docs/security.md).
