@@ -162,6 +162,21 @@ const listInstancesResponse: fc.Arbitrary<pb.ListInstancesResponse> = fc.record(
 const empty = fc.constant({});
 
 /** Request and response arbitraries for each RPC, by the method's name in the service definition. */
+const trigger = fc.record({
+  name: shortText,
+  cron: shortText,
+  queueSubject: shortText,
+  queueGroup: shortText,
+  targetInstanceId: text,
+  targetLabels: map,
+  operation: shortText,
+  data: bytes,
+  createdAtMs: u64,
+  nextFireAtMs: u64,
+  counters: optional(fc.record({ fired: u64, failed: u64, retried: u64, deadLettered: u64, dropped: u64 })),
+  deadLetterSubject: shortText,
+  maxAttempts: u32,
+});
 const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   startInstance: [startInstanceRequest, instance],
   stopInstance: [fc.record({ instanceId: text, deadlineMs: u32 }), instance],
@@ -193,6 +208,9 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   deregisterNode: [fc.record({ nodeId: text }), empty],
   registerProvider: [fc.record({ provider: optional(provider), protocolVersion: shortText }), empty],
   listProviders: [empty, fc.record({ providers: list(provider) })],
+  addTrigger: [fc.record({ trigger: optional(trigger) }), trigger],
+  removeTrigger: [fc.record({ name: shortText }), trigger],
+  listTriggers: [empty, fc.record({ triggers: list(trigger) })],
   recordDeployment: [
     fc.record({
       app: shortText,
