@@ -1,4 +1,5 @@
 import type { Logger } from "@wasmatrix/core/logger";
+import type { RouteStore } from "./route-table.js";
 
 /** How a control plane runs; every field has a default. */
 export interface ControlPlaneOptions {
@@ -13,6 +14,8 @@ export interface ControlPlaneOptions {
   moduleCacheBytes?: number;
   /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
   maxModuleBytes?: number;
+  /** Where HTTP routes outlive a restart. Default: memory (they last as long as the process). */
+  routeStore?: RouteStore;
   logger?: Logger;
   now?: () => number;
   version?: string;

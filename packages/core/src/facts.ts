@@ -39,6 +39,8 @@ export const FACT_KINDS = [
   "node.lost",
   "capability.assigned",
   "capability.revoked",
+  "route.added",
+  "route.removed",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -98,6 +100,14 @@ export interface FactDataByKind {
     readonly binding?: string;
     readonly provider?: ProviderId | LocalProvider;
   };
+  /** An HTTP route (docs/gateway.md); `target` is an instance id or `label:k=v`. */
+  "route.added": {
+    readonly name: string;
+    readonly pathPrefix: string;
+    readonly host?: string;
+    readonly target?: string;
+  };
+  "route.removed": { readonly name: string };
 }
 
 export interface FactEnvelope {
@@ -157,6 +167,7 @@ const int: FieldCheck = (what, value) => {
   }
   return value;
 };
+const short: FieldCheck = (what, value) => requireString(what, value, MAX_FACT_REASON_LENGTH);
 const count: FieldCheck = (what, value) => requireCount(what, value, 0);
 const amount: FieldCheck = (what, value) => {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
@@ -178,8 +189,8 @@ const provider: FieldCheck = (_, v) => parseProviderRef(v);
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
-  /** Which id the fact is about; that id is required. */
-  readonly subject: "instance" | "node";
+  /** Which id the fact is about; that id is required. "none": about cluster metadata (routes). */
+  readonly subject: "instance" | "node" | "none";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
 }
@@ -228,6 +239,12 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
     optional: { binding, provider, permissions },
   },
   "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
+  "route.added": {
+    subject: "none",
+    required: { name: short, pathPrefix: text },
+    optional: { host: text, target: text },
+  },
+  "route.removed": { subject: "none", required: { name: short }, optional: {} },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([

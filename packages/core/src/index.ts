@@ -11,6 +11,7 @@ export * from "./listen.js";
 export * from "./metadata.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
+export * from "./routes.js";
 export * from "./status.js";
 export * from "./text.js";
 export type * from "./type-utils.js";

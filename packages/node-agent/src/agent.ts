@@ -25,6 +25,7 @@ import {
   type RuntimeOptions,
   resolveLimits,
 } from "@wasmatrix/runtime";
+import { type AdmissionLimits, resolveAdmission } from "./admission.js";
 import { CapabilityRouter } from "./capability-router.js";
 import type { LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
@@ -41,6 +42,8 @@ export interface StartSpec {
   args?: string[];
   env?: Record<string, string>;
   limits?: Partial<InstanceLimits>;
+  /** Backpressure: invocations running at once and waiting (defaults in admission.ts). */
+  admission?: Partial<AdmissionLimits>;
   restartPolicy?: RestartPolicy;
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
@@ -188,6 +191,7 @@ export class NodeAgent {
         assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
+        admission: resolveAdmission(spec.admission),
       },
       {
         nodeId: this.nodeId,
@@ -295,11 +299,16 @@ export class NodeAgent {
     return out;
   }
 
-  async invoke(instanceId: string, operation: string, payload: Uint8Array): Promise<InvokeResult> {
+  async invoke(
+    instanceId: string,
+    operation: string,
+    payload: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<InvokeResult> {
     if (operation.length === 0) {
       throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "operation must not be empty");
     }
-    return this.require(instanceId).invoke(operation, payload);
+    return this.require(instanceId).invoke(operation, payload, signal);
   }
 
   /** Replaces an instance's assignments; its next capability call sees them. */

@@ -3,6 +3,7 @@ export * from "./convert.js";
 export * from "./dial.js";
 export * from "./errors.js";
 export {
+  AddRouteRequest,
   AssignCapabilityRequest,
   ControlPlaneClient,
   type ControlPlaneServer,
@@ -11,14 +12,17 @@ export {
   ListNodesRequest,
   ListNodesResponse,
   ListProvidersResponse,
+  ListRoutesResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
   RegisterNodeRequest,
   RegisterNodeResponse,
   RegisterProviderRequest,
+  RemoveRouteRequest,
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
+  Route,
   ServerInfoResponse,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
@@ -38,5 +42,6 @@ export {
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
+export * from "./routes.js";
 export * from "./server.js";
 export * from "./version.js";

@@ -41,6 +41,8 @@ const limits: fc.Arbitrary<pb.InstanceLimits> = fc.record({
   runTimeoutMs: u32,
   maxHostCallPayloadBytes: u32,
   maxOutputBytes: u32,
+  maxConcurrency: u32,
+  queueDepth: u32,
 });
 const restartPolicy: fc.Arbitrary<pb.RestartPolicy> = fc.record({
   policy: fc.oneof(
