@@ -2,6 +2,7 @@ import {
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
+  FileRouteStore,
   RegisteredNodes,
   StaticNodes,
 } from "@wasmatrix/control-plane";
@@ -20,6 +21,11 @@ export interface ControlPlaneDaemonOptions {
    * every heartbeat interval, and lost when their lease expires. etcd holds nothing else.
    */
   etcdEndpoints?: string[];
+  /**
+   * A file that keeps the HTTP routes across restarts (docs/gateway.md). Without it routes live
+   * as long as the process: nodes report instances back after a restart, but no node holds routes.
+   */
+  routesFile?: string;
   logger?: Logger;
 }
 
@@ -40,7 +46,10 @@ export async function startControlPlaneDaemon(
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+    ...(options.routesFile === undefined ? {} : { routeStore: new FileRouteStore(options.routesFile) }),
   });
+  // Before serving: a gateway must never see an empty table only because it asked too early.
+  await controlPlane.loadRoutes();
   const registered = new RegisteredNodes(controlPlane, logger);
   const service = controlPlaneService(controlPlane, {
     ...registered.hooks,

@@ -1,4 +1,4 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_MAX_CONCURRENCY, DEFAULT_QUEUE_DEPTH, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 
 /**
  * Per-instance backpressure (docs/gateway.md): at most `maxConcurrency` invocations run, at most
@@ -10,9 +10,6 @@ export interface AdmissionLimits {
   queueDepth: number;
 }
 
-/** A reactor runs one invocation at a time on its worker, so more than a few at once only queues there. */
-export const DEFAULT_MAX_CONCURRENCY = 4;
-export const DEFAULT_QUEUE_DEPTH = 64;
 /** What a refused caller is told to wait before trying again (HTTP Retry-After). */
 export const RETRY_AFTER_MS = 1_000;
 const MAX_LIMIT = 100_000;

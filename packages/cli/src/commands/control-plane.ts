@@ -21,6 +21,7 @@ interface ControlPlaneOptions {
   heartbeatInterval?: number;
   staticNodes?: string[];
   etcdEndpoints?: string[];
+  routesFile?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -64,15 +65,22 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
+    .addOption(
+      new Option(
+        "--routes-file <path>",
+        "keep HTTP routes in this file so they survive a restart (default: in memory only)",
+      ).env("WASMATRIX_ROUTES_FILE"),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
     .addHelpText(
       "after",
       `
-The control plane keeps no state of its own: it learns nodes from their registrations and
-heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
-running stops. Several control planes may share one etcd; a client may talk to any of them.
+The control plane keeps no state of its own but HTTP routes: it learns nodes from their
+registrations and heartbeats (or from etcd), and instances from the nodes' reports. Routes no node
+holds: give --routes-file to keep them across restarts. Restart it at any time; nothing running
+stops. Several control planes may share one etcd; a client may talk to any of them.
 
 Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
@@ -101,6 +109,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
+      ...(options.routesFile === undefined ? {} : { routesFile: options.routesFile }),
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     return runUntilSignalled(() => daemon.close(), logger, 2_000);

@@ -12,9 +12,10 @@ import type { Command } from "commander";
 import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
-import { parseLabelList, parseMs, usage } from "../options.js";
+import { parseLabelList, parseMs, parseSize, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
+import { DEFAULT_HTTP_ADDRESS, gatewayTls } from "./gateway.js";
 
 interface UpOptions {
   listen: string;
@@ -26,6 +27,11 @@ interface UpOptions {
   logLevel: string;
   stopDeadline?: number;
   maxInstances?: number;
+  http: string;
+  httpTlsCert?: string;
+  httpTlsKey?: string;
+  httpInsecure?: boolean;
+  maxBody?: number;
 }
 
 /**
@@ -76,6 +82,19 @@ export function registerUp(program: Command): void {
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
       usage(parseCount),
     )
+    .option(
+      "--http <address>",
+      "serve the HTTP gateway here (routes: wasmatrix route add); 'off' turns it off",
+      DEFAULT_HTTP_ADDRESS,
+    )
+    .option("--http-tls-cert <file>", "PEM certificate: serve the gateway over HTTPS")
+    .option("--http-tls-key <file>", "PEM private key of --http-tls-cert")
+    .option("--http-insecure", "serve plain HTTP beyond loopback (refused otherwise)")
+    .option(
+      "--max-body <size>",
+      "largest HTTP request body; larger ones get 413 (default 1MiB)",
+      usage(parseSize),
+    )
     .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
@@ -94,6 +113,7 @@ Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the serv
 Examples:
   wasmatrix up
   wasmatrix up --example
+  wasmatrix up --http 127.0.0.1:8081 --max-body 4MiB      # or --http off
   wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug`,
     )
     .action(async (options: UpOptions) => {
@@ -124,6 +144,7 @@ async function up(options: UpOptions): Promise<number> {
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
+  let closeGateway = async () => undefined as void;
   try {
     embedded = await createEmbedded({
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
@@ -137,16 +158,41 @@ async function up(options: UpOptions): Promise<number> {
       ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
     const server = await embedded.serve(options.listen);
+    let httpAddress: string | null = null;
+    if (options.http !== "off") {
+      const { startGateway } = await import("@wasmatrix/gateway");
+      const tls = await gatewayTls(options.httpTlsCert, options.httpTlsKey);
+      const gateway = await startGateway({
+        api: embedded.client,
+        listen: options.http,
+        logger,
+        insecure: options.httpInsecure === true,
+        ...(tls === undefined ? {} : { tls }),
+        ...(options.maxBody === undefined ? {} : { maxBodyBytes: options.maxBody }),
+      });
+      httpAddress = gateway.address;
+      closeGateway = () => gateway.close();
+    }
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options));
+    print(banner(server.address, embedded.agent.nodeId, options, httpAddress));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
     printError(formatFailure(failure));
+    await closeGateway().catch(() => undefined);
     await embedded?.close().catch(() => undefined);
     return failure.exitCode;
   }
-  return runUntilSignalled(embedded.close.bind(embedded), logger, stopDeadlineMs);
+  const running = embedded;
+  // The gateway stops taking requests before the instances behind it stop.
+  return runUntilSignalled(
+    async () => {
+      await closeGateway();
+      await running.close();
+    },
+    logger,
+    stopDeadlineMs,
+  );
 }
 
 async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
@@ -160,11 +206,12 @@ async function startExample(client: ControlPlaneApi, path: string): Promise<void
   );
 }
 
-function banner(address: string, nodeId: string, options: UpOptions): string {
+function banner(address: string, nodeId: string, options: UpOptions, http: string | null): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
     `  server   ${address}`,
     `  node     ${nodeId}`,
+    `  http     ${http === null ? "off" : `${options.httpTlsCert === undefined ? "http" : "https"}://${http} (wasmatrix route add …)`}`,
   ];
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);
