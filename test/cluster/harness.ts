@@ -110,6 +110,8 @@ export interface ControlPlaneSpec {
   /** @default TEST_HEARTBEAT_MS */
   heartbeatMs?: number;
   staticNodes?: string[];
+  /** `--routes-file`: routes kept across restarts. */
+  routesFile?: string;
 }
 
 export interface NodeAgentSpec {
@@ -138,6 +140,7 @@ export class Cluster {
       `${spec.heartbeatMs ?? TEST_HEARTBEAT_MS}ms`,
     ];
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
+    if (spec.routesFile !== undefined) args.push("--routes-file", spec.routesFile);
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -185,6 +188,21 @@ export class Cluster {
     const probe = connectProvider(address);
     this.clients.push(probe);
     await this.untilServing(daemon, () => probe.providerInfo());
+    return daemon;
+  }
+
+  /** `wasmatrix gateway` against `controlPlane`, serving HTTP on a free loopback port. */
+  async gateway(controlPlane: string): Promise<Daemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    await bundleOnce();
+    const daemon = this.spawn(`gateway ${address}`, address, [
+      "gateway",
+      "--control-plane",
+      controlPlane,
+      "--listen",
+      address,
+    ]);
+    await this.untilServing(daemon, () => fetch(`http://${address}/`).then((r) => r.arrayBuffer()));
     return daemon;
   }
 
