@@ -167,4 +167,36 @@ describe("the HTTP gateway in embedded mode", () => {
     expect(kinds).toContain("route.added");
     expect(kinds).toContain("route.removed");
   });
+
+  it("keeps memory bounded under overload: excess requests get 503 before their bodies are held", async () => {
+    const small = await startGateway({ api: embedded.client, listen: "127.0.0.1:0", maxInFlight: 32 });
+    try {
+      await start("flooded", echo, {
+        limits: pb.InstanceLimits.fromPartial({ maxConcurrency: 1, queueDepth: 4 }),
+      });
+      await route({ name: "flooded", pathPrefix: "/flooded", targetInstance: "flooded" });
+      await small.directory.refresh();
+      const body = Buffer.alloc(256 * 1024, 7);
+      const heapBefore = process.memoryUsage().heapUsed;
+      let heapPeak = heapBefore;
+      const sampler = setInterval(() => {
+        heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+      }, 5);
+      const answers = await Promise.all(
+        Array.from({ length: 400 }, () =>
+          call(`http://${small.address}`, "/flooded?sleep_ms=20", { method: "POST", body }).catch(() => null),
+        ),
+      );
+      clearInterval(sampler);
+      const statuses = answers.map((a) => a?.status ?? 0);
+      expect(statuses.every((s) => s === 200 || s === 503 || s === 0)).toBe(true);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+      expect(small.stats().peakInFlight).toBeLessThanOrEqual(32);
+      // 400 bodies held at once would be 100 MiB, twice over with their encoded copies.
+      expect(heapPeak - heapBefore).toBeLessThan(80 * 1024 * 1024);
+    } finally {
+      await small.close();
+    }
+  });
 });
