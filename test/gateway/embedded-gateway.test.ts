@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { createEmbedded, type Embedded } from "@wasmatrix/embedded";
 import { type Gateway, startGateway } from "@wasmatrix/gateway";
@@ -152,6 +154,19 @@ describe("the HTTP gateway in embedded mode", () => {
     const none = await call(base, "/web");
     expect(none.status).toBe(503);
     expect(none.headers["retry-after"]).toBe("1");
+  });
+
+  it("serves an AssemblyScript guest through the same encoding", async () => {
+    const module = await readFile(
+      fileURLToPath(new URL("../../examples/build/as_reactor.wasm", import.meta.url)),
+    );
+    await start("as", module);
+    await route({ name: "as", pathPrefix: "/as", targetInstance: "as" });
+    await gateway.directory.refresh();
+    const answer = await call(base, "/as/x", { method: "POST", body: "body" });
+    expect(answer.status).toBe(200);
+    expect(answer.headers["x-guest"]).toBe("assemblyscript");
+    expect(answer.body.toString()).toBe("POST /as/x\nbody");
   });
 
   it("records route facts and lists routes", async () => {
