@@ -9,6 +9,7 @@ import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
+import { gatewaySuite } from "./suites/gateway.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  gatewaySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

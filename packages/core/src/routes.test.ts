@@ -91,7 +91,7 @@ describe("picking an instance for a route", () => {
           { selector: (c) => c.id, maxLength: 5 },
         ),
         (cands) => {
-          const loads = new Map(cands.map((c) => [c.id, c.load]));
+          const loads = new Map<string, number>(cands.map((c) => [c.id, c.load]));
           const chosen = pickTarget(
             label,
             cands.map((c) => ({ instanceId: c.id, status: c.status, labels: { app: c.app } })),
