@@ -144,7 +144,7 @@ async function up(options: UpOptions): Promise<number> {
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
-  let closeGateway = async () => undefined as void;
+  let closeGateway: () => Promise<void> = async () => {};
   try {
     embedded = await createEmbedded({
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
