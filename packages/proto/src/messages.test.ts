@@ -154,6 +154,17 @@ const listInstancesResponse: fc.Arbitrary<pb.ListInstancesResponse> = fc.record(
 const empty = fc.constant({});
 
 /** Request and response arbitraries for each RPC, by the method's name in the service definition. */
+const route: fc.Arbitrary<pb.Route> = fc.record({
+  name: text,
+  pathPrefix: text,
+  host: text,
+  methods: list(shortText),
+  targetInstance: text,
+  targetLabelKey: text,
+  targetLabelValue: text,
+  operation: shortText,
+  createdAtMs: u64,
+});
 const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   startInstance: [startInstanceRequest, instance],
   stopInstance: [fc.record({ instanceId: text, deadlineMs: u32 }), instance],
@@ -186,6 +197,9 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
   ],
+  addRoute: [fc.record({ route: optional(route) }), route],
+  removeRoute: [fc.record({ name: text }), route],
+  listRoutes: [empty, fc.record({ routes: list(route) })],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],
