@@ -282,13 +282,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   } catch (error) {
     directory.close();
-    throw new WasmatrixError(
-      ErrorCode.INVALID_REQUEST,
-      `cannot serve HTTP on ${listen}: ${(error as Error).message}`,
-      {
-        address: listen,
-      },
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "EADDRINUSE"
+        ? "the address is in use; pick another (--http on `up`, --listen on `gateway`), or --http off"
+        : `${(error as Error).message}; pick another address`;
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `cannot serve HTTP on ${listen}: ${why}`, {
+      address: listen,
+      ...(code === undefined ? {} : { errno: code }),
+    });
   }
   const bound = server.address() as AddressInfo;
   const address =
