@@ -88,12 +88,6 @@ Examples:
   wasmatrix route add web --path /web --method GET,POST --target-label app=web`,
       ),
   ).action(async (name: string, options: AddOptions) => {
-    if ((options.target === undefined) === (options.targetLabel === undefined)) {
-      throw new UsageError(
-        "route add needs exactly one of --target and --target-label",
-        `wasmatrix route add ${name} --path ${options.path} --target <instance-id>`,
-      );
-    }
     const request = pb.Route.fromPartial({
       name,
       pathPrefix: options.path,
@@ -108,6 +102,13 @@ Examples:
       operation: options.operation ?? "",
     });
     await withClient(options, {}, async (client) => {
+      // Checked in here, where usage errors get their exit code (2) and hint.
+      if ((options.target === undefined) === (options.targetLabel === undefined)) {
+        throw new UsageError(
+          "route add needs exactly one of --target and --target-label",
+          `wasmatrix route add ${name} --path ${options.path} --target <instance-id>`,
+        );
+      }
       const added = await client.addRoute({ route: request });
       if (options.json) printJson(routeJson(added));
       else print(routesTable([added]));
