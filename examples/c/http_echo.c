@@ -22,7 +22,12 @@ static void sleep_ms(long ms) {
   (void)__wasi_poll_oneoff(&sub, &event, 1, &n);
 }
 
+// Requests this instance has run, in linear memory: the `x-echo-served` header lets a test see
+// whether a request it gave up on was run anyway.
+static unsigned long served;
+
 static int http(const uint8_t *payload, size_t len) {
+  served++;
   wasmatrix_http_request req;
   if (!wasmatrix_http_parse(payload, len, &req)) return wasmatrix_fail("malformed HTTP request");
   long status = 200, ms = 0;
@@ -44,10 +49,11 @@ static int http(const uint8_t *payload, size_t len) {
   // Echo the request's content type back (binary stays binary); text otherwise.
   char type_buf[128] = "text/plain; charset=utf-8";
   if (type != NULL && type_len < sizeof type_buf) memcpy(type_buf, type, type_len), type_buf[type_len] = 0;
-  const char *headers[] = {"content-type", type_buf, "x-echo-method", "", NULL};
   char method[32] = "";
   if (req.method_len < sizeof method) memcpy(method, req.method, req.method_len), method[req.method_len] = 0;
-  headers[3] = method;
+  char count[24];
+  snprintf(count, sizeof count, "%lu", served);
+  const char *headers[] = {"content-type", type_buf, "x-echo-method", method, "x-echo-served", count, NULL};
   int result = wasmatrix_http_respond((int)status, headers, out, size);
   free(out);
   return result;

@@ -107,6 +107,26 @@ describe("the HTTP gateway in embedded mode", () => {
     expect(answers.every((a) => a.status === 200 || a.status === 503)).toBe(true);
   });
 
+  it("drops a queued request whose client went away: the guest never runs it", async () => {
+    await start("dropping", echo, {
+      limits: pb.InstanceLimits.fromPartial({ maxConcurrency: 1, queueDepth: 4 }),
+    });
+    await route({ name: "dropping", pathPrefix: "/dropping", targetInstance: "dropping" });
+    await gateway.directory.refresh();
+    const first = call(base, "/dropping?sleep_ms=1500");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Queued behind the first, then abandoned by its client.
+    const gone = await call(base, "/dropping?n=2", { signal: AbortSignal.timeout(300) }).catch(
+      (e: Error) => e,
+    );
+    expect(gone).toBeInstanceOf(Error);
+    expect((await first).headers["x-echo-served"]).toBe("1");
+    const next = await call(base, "/dropping?n=3");
+    expect(next.status).toBe(200);
+    // 2, not 3: the abandoned request never reached the guest.
+    expect(next.headers["x-echo-served"]).toBe("2");
+  });
+
   it("answers 504 when the guest runs past its invoke timeout", async () => {
     await start("slow", echo, {
       limits: pb.InstanceLimits.fromPartial({ invokeTimeoutMs: 300 }),
