@@ -66,6 +66,7 @@ const HOP_BY_HOP = new Set([
   "x-request-id",
   "x-wasmatrix-instance",
 ]);
+const EMPTY = new Uint8Array(0);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -146,7 +147,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       req.resume();
       return finish(413, `request body over ${maxBody} bytes\n`);
     }
-    const body = await readBody(req, maxBody);
+    // Without a length or chunked encoding a request has no body (RFC 9112 §6.3): no read to wait for.
+    const hasBody =
+      req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+    if (!hasBody) req.resume();
+    const body = hasBody ? await readBody(req, maxBody) : EMPTY;
     if (body === "too_large") {
       res.setHeader("connection", "close");
       return finish(413, `request body over ${maxBody} bytes\n`);
