@@ -9,7 +9,7 @@
  */
 
 /** Packages that others build on and that must not run as, or reach for, a process or the SDK. */
-const LIBRARIES = "(core|proto|runtime|etcd|oci|providers|node-agent|control-plane|embedded)";
+const LIBRARIES = "(core|proto|runtime|etcd|oci|providers|node-agent|control-plane|embedded|gateway)";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

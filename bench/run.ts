@@ -12,6 +12,7 @@ import { securitySuite } from "./security.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { extismSuite } from "./suites/extism-plugins.js";
+import { gatewaySuite } from "./suites/gateway.js";
 import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
@@ -33,6 +34,7 @@ const SUITES: Suite[] = [
   observabilitySuite,
   wasiSuite,
   triggersSuite,
+  gatewaySuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -187,6 +187,137 @@ static inline int wasmatrix_kv_increment(const char *key, long long by, uint8_t 
   return wasmatrix__kv("increment", wasmatrix__kv_payload(key, "by", number, 1), result, result_len);
 }
 
+/* ---- HTTP handlers (docs/abi.md, "HTTP handlers"): the gateway's request in, the answer out.
+ * Everything is length-prefixed little-endian; pointers in the parsed request point into the
+ * payload (not NUL-terminated), so they live as long as the payload does. */
+
+typedef struct {
+  const char *method;
+  size_t method_len;
+  const char *path;
+  size_t path_len;
+  const char *query; /* without the '?' */
+  size_t query_len;
+  size_t header_count;
+  const uint8_t *headers; /* header_count × (u16 name_len, name, u32 value_len, value) */
+  const uint8_t *body;
+  size_t body_len;
+} wasmatrix_http_request;
+
+static inline uint32_t wasmatrix__le(const uint8_t *p, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* Reads `n`-byte length then that many bytes; 0 when the payload is too short. */
+static inline int wasmatrix__field(const uint8_t **at, const uint8_t *end, int n, const uint8_t **out,
+                                   size_t *out_len) {
+  if ((size_t)(end - *at) < (size_t)n) return 0;
+  size_t len = wasmatrix__le(*at, n);
+  *at += n;
+  if ((size_t)(end - *at) < len) return 0;
+  *out = *at;
+  *out_len = len;
+  *at += len;
+  return 1;
+}
+
+/* Parses the gateway's request; 0 if it is malformed (answer with wasmatrix_fail). */
+static inline int wasmatrix_http_parse(const uint8_t *payload, size_t len, wasmatrix_http_request *req) {
+  const uint8_t *at = payload, *end = payload + len, *p;
+  size_t n;
+  if (len < 1 || *at++ != 1) return 0; /* version 1 */
+  if (!wasmatrix__field(&at, end, 1, &p, &n)) return 0;
+  req->method = (const char *)p, req->method_len = n;
+  if (!wasmatrix__field(&at, end, 4, &p, &n)) return 0;
+  req->path = (const char *)p, req->path_len = n;
+  if (!wasmatrix__field(&at, end, 4, &p, &n)) return 0;
+  req->query = (const char *)p, req->query_len = n;
+  if (end - at < 2) return 0;
+  req->header_count = wasmatrix__le(at, 2);
+  at += 2;
+  req->headers = at;
+  for (size_t i = 0; i < req->header_count; i++) {
+    const uint8_t *v;
+    size_t vn;
+    if (!wasmatrix__field(&at, end, 2, &p, &n) || !wasmatrix__field(&at, end, 4, &v, &vn)) return 0;
+  }
+  if (!wasmatrix__field(&at, end, 4, &p, &n)) return 0;
+  req->body = p, req->body_len = n;
+  return at == end;
+}
+
+/* The first value of header `name` (lower case); NULL when absent. */
+static inline const char *wasmatrix_http_header(const wasmatrix_http_request *req, const char *name,
+                                                size_t *value_len) {
+  const uint8_t *at = req->headers, *end = req->body, *p, *v;
+  size_t n, vn, want = strlen(name);
+  for (size_t i = 0; i < req->header_count; i++) {
+    wasmatrix__field(&at, end, 2, &p, &n);
+    wasmatrix__field(&at, end, 4, &v, &vn);
+    if (n == want && memcmp(p, name, n) == 0) {
+      *value_len = vn;
+      return (const char *)v;
+    }
+  }
+  return NULL;
+}
+
+/* The query parameter `name` as a non-negative integer (no percent-decoding); 0 when absent or not a number. */
+static inline int wasmatrix_http_query_int(const wasmatrix_http_request *req, const char *name, long *value) {
+  size_t want = strlen(name);
+  const char *q = req->query, *end = req->query + req->query_len;
+  while (q < end) {
+    const char *amp = memchr(q, '&', (size_t)(end - q));
+    const char *stop = amp ? amp : end;
+    if ((size_t)(stop - q) > want && memcmp(q, name, want) == 0 && q[want] == '=') {
+      long v = 0;
+      const char *d = q + want + 1;
+      if (d == stop) return 0;
+      for (; d < stop; d++) {
+        if (*d < '0' || *d > '9' || v > 100000000L) return 0;
+        v = v * 10 + (*d - '0');
+      }
+      *value = v;
+      return 1;
+    }
+    q = stop + 1;
+  }
+  return 0;
+}
+
+/*
+ * Answers with `status`, the headers given as name/value pairs in `headers` (NULL-terminated
+ * array, may be NULL), and `body`. Returns what a handler returns.
+ */
+static inline int wasmatrix_http_respond(int status, const char *const *headers, const void *body,
+                                         size_t body_len) {
+  size_t count = 0, size = 2 + 2 + 4 + body_len;
+  for (const char *const *h = headers; h != NULL && h[0] != NULL; h += 2, count++)
+    size += 2 + strlen(h[0]) + 4 + strlen(h[1]);
+  uint8_t *out = malloc(size), *o = out;
+  if (out == NULL) return wasmatrix_fail("out of memory for the HTTP answer");
+#define WASMATRIX__PUT(v, n)                                      \
+  for (int wasmatrix__i = 0; wasmatrix__i < (n); wasmatrix__i++) \
+    *o++ = (uint8_t)(((uint32_t)(v)) >> (8 * wasmatrix__i));
+  WASMATRIX__PUT(status, 2);
+  WASMATRIX__PUT(count, 2);
+  for (const char *const *h = headers; h != NULL && h[0] != NULL; h += 2) {
+    size_t n = strlen(h[0]), vn = strlen(h[1]);
+    WASMATRIX__PUT(n, 2);
+    memcpy(o, h[0], n), o += n;
+    WASMATRIX__PUT(vn, 4);
+    memcpy(o, h[1], vn), o += vn;
+  }
+  WASMATRIX__PUT(body_len, 4);
+#undef WASMATRIX__PUT
+  if (body_len > 0) memcpy(o, body, body_len);
+  int result = wasmatrix_respond(out, size);
+  free(out);
+  return result;
+}
+
 /* ---- Reactors: the handler table and the `__guest_call` export. */
 
 /* Answers one invocation; `payload` is NUL-terminated one byte past `len`. */

@@ -42,7 +42,15 @@ beforeAll(async () => {
     controlPlane: cp.address,
   });
   const upAddress = `127.0.0.1:${await freePort()}`;
-  up = spawnDaemon(`up ${upAddress}`, upAddress, ["up", "--listen", upAddress, "--log-level", "warn"]);
+  up = spawnDaemon(`up ${upAddress}`, upAddress, [
+    "up",
+    "--listen",
+    upAddress,
+    "--http",
+    "off",
+    "--log-level",
+    "warn",
+  ]);
   upClient = connect(upAddress, { timeoutMs: 10_000 });
   await untilServing(up, () => upClient.serverInfo());
   cpClient = cluster.client(cp.address);

@@ -110,6 +110,8 @@ export interface ControlPlaneSpec {
   /** @default TEST_HEARTBEAT_MS */
   heartbeatMs?: number;
   staticNodes?: string[];
+  /** `--routes-file`: routes kept across restarts. */
+  routesFile?: string;
 }
 
 export interface NodeAgentSpec {
@@ -170,6 +172,7 @@ export class Cluster {
     ];
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
     args.push(...this.tlsArgs("control-plane"));
+    if (spec.routesFile !== undefined) args.push("--routes-file", spec.routesFile);
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -219,6 +222,21 @@ export class Cluster {
     const probe = connectProvider(address, { tls: this.tls("client-harness") });
     this.clients.push(probe);
     await this.untilServing(daemon, () => probe.providerInfo());
+    return daemon;
+  }
+
+  /** `wasmatrix gateway` against `controlPlane`, serving HTTP on a free loopback port. */
+  async gateway(controlPlane: string): Promise<Daemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    await bundleOnce();
+    const daemon = this.spawn(`gateway ${address}`, address, [
+      "gateway",
+      "--control-plane",
+      controlPlane,
+      "--listen",
+      address,
+    ]);
+    await this.untilServing(daemon, () => fetch(`http://${address}/`).then((r) => r.arrayBuffer()));
     return daemon;
   }
 

@@ -58,7 +58,7 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
 
   beforeAll(async () => {
     server = `127.0.0.1:${await freePort()}`;
-    up = spawn(process.execPath, [BIN, "up", "--listen", server, "--log-level", "warn"], {
+    up = spawn(process.execPath, [BIN, "up", "--listen", server, "--http", "off", "--log-level", "warn"], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -283,7 +283,7 @@ describe.skipIf(!HAVE_ECHO)("wasmatrix CLI against `wasmatrix up`", () => {
   });
 
   it("reports a port already in use in its own words, without grpc-js's console line", async () => {
-    const clash = await cli(server, "up", "--listen", server, "--log-level", "warn");
+    const clash = await cli(server, "up", "--listen", server, "--http", "off", "--log-level", "warn");
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain(`cannot listen on ${server}: the address is in use`);
     expect(clash.stderr).not.toContain("No address added");

@@ -51,11 +51,15 @@ describe.skipIf(!HAVE_ECHO)("npm start", () => {
     async () => {
       const port = await freePort();
       // A group of its own, so that whatever npm started can be found (and cleaned up) afterwards.
-      const npm = spawn("npm", ["start", "--", "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], {
-        cwd: ROOT,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const npm = spawn(
+        "npm",
+        ["start", "--", "--listen", `127.0.0.1:${port}`, "--http", "off", "--log-level", "warn"],
+        {
+          cwd: ROOT,
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       killWithTests(npm);
       const pgid = npm.pid!;
       let output = "";

@@ -160,10 +160,14 @@ describe.skipIf(!HAVE_HELLO)("packaging: the packed packages work outside the ch
       expect(existsSync(bin)).toBe(true);
       const server = `127.0.0.1:${await freePort()}`;
       // --example: the echo reactor ships inside the CLI tarball, beside the bundle.
-      const started = spawn(bin, ["up", "--example", "--listen", server, "--log-level", "warn"], {
-        cwd: elsewhere,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const started = spawn(
+        bin,
+        ["up", "--example", "--listen", server, "--http", "off", "--log-level", "warn"],
+        {
+          cwd: elsewhere,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       up = started;
       let output = "";
       started.stderr?.on("data", (chunk: Buffer) => {

@@ -3,6 +3,7 @@
  *
  *   wasmatrix run examples/build/as_reactor.wasm --invoke reverse --data 'hello'
  */
+import { HttpRequest, httpResponse } from "./http";
 import { handle, kvIncrement, Result } from "./wasmatrix";
 
 export { __guest_call } from "./wasmatrix";
@@ -23,4 +24,15 @@ handle("reverse", (payload: Uint8Array): Result => {
 handle("kv_counter", (_payload: Uint8Array): Result => {
   const result = kvIncrement("counter", 1);
   return result.ok ? Result.ok(result.data) : Result.error(result.text);
+});
+
+// An HTTP handler for the gateway (docs/gateway.md): `<METHOD> <path>` and the body, echoed.
+handle("http", (payload: Uint8Array): Result => {
+  const req = HttpRequest.parse(payload);
+  if (req == null) return Result.error("malformed HTTP request");
+  const head = String.UTF8.encode(req.method + " " + req.path + "\n");
+  const body = new Uint8Array(head.byteLength + req.body.byteLength);
+  body.set(Uint8Array.wrap(head), 0);
+  body.set(req.body, head.byteLength);
+  return httpResponse(200, ["content-type", "text/plain; charset=utf-8", "x-guest", "assemblyscript"], body);
 });

@@ -117,6 +117,8 @@ export function limitsText(limits: pb.InstanceLimits | undefined): string {
   if (limits.maxHostCallPayloadBytes > 0)
     parts.push(`host-call payload ${formatBytes(limits.maxHostCallPayloadBytes)}`);
   if (limits.maxOutputBytes > 0) parts.push(`output ${formatBytes(limits.maxOutputBytes)}`);
+  if (limits.maxConcurrency > 0) parts.push(`concurrency ${limits.maxConcurrency}`);
+  if (limits.queueDepth > 0) parts.push(`queue ${limits.queueDepth}`);
   return parts.join(", ");
 }
 

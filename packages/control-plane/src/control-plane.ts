@@ -4,6 +4,7 @@ import {
   type Fact,
   FactLog,
   formatPermission,
+  formatRouteTarget,
   InstanceId,
   isEnded,
   type Metrics,
@@ -30,6 +31,7 @@ import {
   type ModuleRegistry,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
+import { MemoryRouteStore, RouteTable } from "./route-table.js";
 import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
@@ -44,6 +46,8 @@ const SOURCE = "control-plane";
 export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   readonly facts: FactLog;
   readonly heartbeatIntervalMs: number;
+  /** HTTP routes: the one piece of state not rebuilt from nodes (see RouteStore). */
+  readonly routes: RouteTable;
   private readonly nodes: NodeTable;
   private readonly providers: ProviderTable;
   private readonly membership: Membership;
@@ -67,6 +71,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     const lossAfterMs =
       this.heartbeatIntervalMs * (options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
     const { logger, now } = this;
+    this.routes = new RouteTable(options.routeStore ?? new MemoryRouteStore(), now);
     this.nodes = new NodeTable(now);
     this.providers = new ProviderTable({ now, lossAfterMs, logger });
     const modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024, (digest) =>
@@ -94,6 +99,37 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       invoke: (request) => this.invoke(request),
       record: (fact) => this.record(fact),
     });
+  }
+
+  /** Reads the routes the store kept from an earlier run; call once before serving. */
+  async loadRoutes(): Promise<void> {
+    await this.routes.load((name, error) =>
+      this.logger.warn({ route: name, err: error }, "stored route skipped: it no longer checks"),
+    );
+  }
+
+  async addRoute(request: pb.AddRouteRequest): Promise<pb.Route> {
+    const { route, message } = await this.routes.add(request.route);
+    this.record({
+      kind: "route.added",
+      data: {
+        name: route.name,
+        pathPrefix: route.pathPrefix,
+        ...(route.host === "" ? {} : { host: route.host }),
+        target: formatRouteTarget(route.target),
+      },
+    });
+    return message;
+  }
+
+  async removeRoute(request: pb.RemoveRouteRequest): Promise<pb.Route> {
+    const { message } = await this.routes.remove(request.name);
+    this.record({ kind: "route.removed", data: { name: message.name } });
+    return message;
+  }
+
+  async listRoutes(): Promise<pb.ListRoutesResponse> {
+    return { routes: this.routes.list() };
   }
 
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
@@ -239,8 +275,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return { instances: this.nodes.instances.select(request) };
   }
 
-  async invoke(request: pb.InvokeRequest): Promise<pb.InvokeResponse> {
-    return this.nodes.nodeOf(request.instanceId).api.invoke(request);
+  async invoke(request: pb.InvokeRequest, signal?: AbortSignal): Promise<pb.InvokeResponse> {
+    return this.nodes.nodeOf(request.instanceId).api.invoke(request, signal);
   }
 
   async assignCapability(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {

@@ -1,7 +1,7 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
-import { streaming, unary } from "@wasmatrix/proto";
+import { cancellableUnary, streaming, unary } from "@wasmatrix/proto";
 
 export interface ControlPlaneHooks {
   registerNode?(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
@@ -30,7 +30,7 @@ export function controlPlaneService(
     stopInstance: unary((r) => api.stopInstance(r)),
     queryInstance: unary((r) => api.queryInstance(r)),
     listInstances: unary((r) => api.listInstances(r)),
-    invoke: unary((r) => api.invoke(r)),
+    invoke: cancellableUnary((r, signal) => api.invoke(r, signal)),
     assignCapability: unary((r) => api.assignCapability(r)),
     revokeCapability: unary((r) => api.revokeCapability(r)),
     listNodes: unary(() => api.listNodes()),
@@ -39,6 +39,9 @@ export function controlPlaneService(
     addTrigger: unary((r) => api.addTrigger(r)),
     removeTrigger: unary((r) => api.removeTrigger(r)),
     listTriggers: unary(() => api.listTriggers()),
+    addRoute: unary((r) => api.addRoute(r)),
+    removeRoute: unary((r) => api.removeRoute(r)),
+    listRoutes: unary(() => api.listRoutes()),
     watchEvents: streaming((r, signal) => api.watchEvents(r, signal)),
     streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),

@@ -9,6 +9,7 @@ export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./n
 export * from "./options.js";
 export * from "./placement.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
+export { FileRouteStore, MemoryRouteStore, type RouteStore, RouteTable } from "./route-table.js";
 export { StaticNodes } from "./static-nodes.js";
 export type { Clock } from "./triggers/clock.js";
 export { systemClock } from "./triggers/clock.js";

@@ -7,6 +7,7 @@ export interface ModuleRegistry {
   pull(ref: Reference): Promise<PulledModule>;
 }
 
+import type { RouteStore } from "./route-table.js";
 import type { TriggersOptions } from "./triggers/triggers.js";
 
 /** How a control plane runs; every field has a default. */
@@ -24,6 +25,8 @@ export interface ControlPlaneOptions {
   maxModuleBytes?: number;
   /** Pulls `oci://` modules; default a RegistryClient with docker's credentials. */
   registry?: ModuleRegistry;
+  /** Where HTTP routes outlive a restart. Default: memory (they last as long as the process). */
+  routeStore?: RouteStore;
   logger?: Logger;
   /** Where heartbeats, node losses and the node and provider gauges go. Default: `noopMetrics`. */
   metrics?: Metrics;

@@ -21,3 +21,11 @@ export const DEFAULT_RUN_TIMEOUT_MS: number | null = null;
 export const DEFAULT_MAX_HOST_CALL_PAYLOAD_BYTES = 1024 * 1024;
 /** Bytes of stdout and of stderr kept per instance. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * Backpressure per instance (`start --max-concurrency`, `--queue-depth`). A reactor runs one
+ * invocation at a time on its worker, so more than a few at once only queues there instead.
+ */
+export const DEFAULT_MAX_CONCURRENCY = 4;
+/** Invocations that may wait for an instance; beyond it callers are refused at once (HTTP 503). */
+export const DEFAULT_QUEUE_DEPTH = 64;

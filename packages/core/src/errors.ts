@@ -15,6 +15,8 @@ export const ErrorCode = {
   PROVIDER_NOT_FOUND: "PROVIDER_NOT_FOUND",
   /** No trigger with that name. */
   TRIGGER_NOT_FOUND: "TRIGGER_NOT_FOUND",
+  /** No HTTP route with that name. */
+  ROUTE_NOT_FOUND: "ROUTE_NOT_FOUND",
   /** An object with that id exists already. */
   ALREADY_EXISTS: "ALREADY_EXISTS",
   /** The caller holds an assignment for the capability, but no permission for this operation. */
@@ -91,6 +93,7 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, GrpcStatus>> = {
   NODE_NOT_FOUND: GrpcStatus.NOT_FOUND,
   PROVIDER_NOT_FOUND: GrpcStatus.NOT_FOUND,
   TRIGGER_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  ROUTE_NOT_FOUND: GrpcStatus.NOT_FOUND,
   ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
   PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   CAPABILITY_NOT_ASSIGNED: GrpcStatus.PERMISSION_DENIED,

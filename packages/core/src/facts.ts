@@ -44,6 +44,8 @@ export const FACT_KINDS = [
   "trigger.added",
   "trigger.removed",
   "trigger.fired",
+  "route.added",
+  "route.removed",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -131,6 +133,14 @@ export interface FactDataByKind {
     readonly code?: string;
     readonly detail?: string;
   };
+  /** An HTTP route (docs/gateway.md); `target` is an instance id or `label:k=v`. */
+  "route.added": {
+    readonly name: string;
+    readonly pathPrefix: string;
+    readonly host?: string;
+    readonly target?: string;
+  };
+  "route.removed": { readonly name: string };
 }
 
 export interface FactEnvelope {
@@ -190,6 +200,7 @@ const int: FieldCheck = (what, value) => {
   }
   return value;
 };
+const short: FieldCheck = (what, value) => requireString(what, value, MAX_FACT_REASON_LENGTH);
 const count: FieldCheck = (what, value) => requireCount(what, value, 0);
 const amount: FieldCheck = (what, value) => {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
@@ -219,7 +230,7 @@ const moduleDigests: FieldCheck = (what, value) => {
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
-  /** Which id the fact is about; that id is required (`none`: neither is). */
+  /** Which id the fact is about; that id is required ("none": neither, cluster metadata such as routes, triggers and apps). */
   readonly subject: "instance" | "node" | "none";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
@@ -301,6 +312,12 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
     },
     optional: { code: reason, detail: text },
   },
+  "route.added": {
+    subject: "none",
+    required: { name: short, pathPrefix: text },
+    optional: { host: text, target: text },
+  },
+  "route.removed": { subject: "none", required: { name: short }, optional: {} },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([

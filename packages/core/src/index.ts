@@ -13,6 +13,7 @@ export * from "./metadata.js";
 export * from "./metrics.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
+export * from "./routes.js";
 export * from "./status.js";
 export * from "./text.js";
 export * from "./triggers.js";

@@ -5,6 +5,7 @@ import {
   EtcdNodes,
   EtcdTriggerStore,
   etcdTickClaims,
+  FileRouteStore,
   RegisteredNodes,
   StaticNodes,
   type TriggersOptions,
@@ -35,6 +36,11 @@ export interface ControlPlaneDaemonOptions {
    * plane refuses queue triggers (cron triggers need nothing).
    */
   nats?: string;
+  /**
+   * A file that keeps the HTTP routes across restarts (docs/gateway.md). Without it routes live
+   * as long as the process: nodes report instances back after a restart, but no node holds routes.
+   */
+  routesFile?: string;
   logger?: Logger;
   /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
   metrics?: Metrics;
@@ -83,7 +89,10 @@ export async function startControlPlaneDaemon(
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+    ...(options.routesFile === undefined ? {} : { routeStore: new FileRouteStore(options.routesFile) }),
   });
+  // Before serving: a gateway must never see an empty table only because it asked too early.
+  await controlPlane.loadRoutes();
   const registered = new RegisteredNodes(controlPlane, logger, {
     tls: options.tls,
     metrics: options.metrics,

@@ -32,6 +32,7 @@ import {
   type RuntimeOptions,
   resolveLimits,
 } from "@wasmatrix/runtime";
+import { type AdmissionLimits, resolveAdmission } from "./admission.js";
 import { CapabilityRouter } from "./capability-router.js";
 import { DEFAULT_INSTANCE_QUOTA, preopensFor } from "./filesystem.js";
 import type { LogFilter, LogLine } from "./logs.js";
@@ -49,6 +50,8 @@ export interface StartSpec {
   args?: string[];
   env?: Record<string, string>;
   limits?: Partial<InstanceLimits>;
+  /** Backpressure: invocations running at once and waiting (defaults in admission.ts). */
+  admission?: Partial<AdmissionLimits>;
   restartPolicy?: RestartPolicy;
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
@@ -218,6 +221,7 @@ export class NodeAgent {
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
         ...(spec.extism === undefined ? {} : { extism: spec.extism }),
+        admission: resolveAdmission(spec.admission),
       },
       {
         nodeId: this.nodeId,
@@ -340,11 +344,16 @@ export class NodeAgent {
     return out;
   }
 
-  async invoke(instanceId: string, operation: string, payload: Uint8Array): Promise<InvokeResult> {
+  async invoke(
+    instanceId: string,
+    operation: string,
+    payload: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<InvokeResult> {
     if (operation.length === 0) {
       throw new WasmatrixError(ErrorCode.INVALID_REQUEST, "operation must not be empty");
     }
-    return this.require(instanceId).invoke(operation, payload);
+    return this.require(instanceId).invoke(operation, payload, signal);
   }
 
   /** Replaces an instance's assignments; its next capability call sees them. */

@@ -6,14 +6,17 @@ import {
   restartPolicyToProto,
 } from "@wasmatrix/proto";
 import type { InstanceLimits, Outcome } from "@wasmatrix/runtime";
+import type { AdmissionLimits } from "./admission.js";
 import type { StartSpec } from "./agent.js";
 import type { LogLine } from "./logs.js";
 import type { InstanceView } from "./managed-instance.js";
 
 /** Mapping between the node agent's own types and the protocol's messages, in both directions. */
 
-export function limitsToProto(limits: InstanceLimits): pb.InstanceLimits {
+export function limitsToProto(limits: InstanceLimits, admission?: AdmissionLimits): pb.InstanceLimits {
   return {
+    maxConcurrency: admission?.maxConcurrency ?? 0,
+    queueDepth: admission?.queueDepth ?? 0,
     maxMemoryBytes: limits.maxMemoryBytes,
     fuel: limits.fuel,
     invokeTimeoutMs: limits.invokeTimeoutMs,
@@ -33,6 +36,15 @@ export function limitsFromProto(limits: pb.InstanceLimits | undefined): Partial<
   if (limits.runTimeoutMs > 0) out.runTimeoutMs = limits.runTimeoutMs;
   if (limits.maxHostCallPayloadBytes > 0) out.maxHostCallPayloadBytes = limits.maxHostCallPayloadBytes;
   if (limits.maxOutputBytes > 0) out.maxOutputBytes = limits.maxOutputBytes;
+  return out;
+}
+
+/** Zero fields mean "the default", so they are left out. */
+export function admissionFromProto(limits: pb.InstanceLimits | undefined): Partial<AdmissionLimits> {
+  const out: Partial<AdmissionLimits> = {};
+  if (limits === undefined) return out;
+  if (limits.maxConcurrency > 0) out.maxConcurrency = limits.maxConcurrency;
+  if (limits.queueDepth > 0) out.queueDepth = limits.queueDepth;
   return out;
 }
 
@@ -66,7 +78,7 @@ export function viewToProto(view: InstanceView): pb.Instance {
     createdAtMs: view.createdAt,
     updatedAtMs: view.updatedAt,
     labels: view.labels,
-    limits: limitsToProto(view.limits),
+    limits: limitsToProto(view.limits, view.admission),
     args: view.args,
     env: view.env,
     requiredNodeLabels: view.placement.required,
@@ -83,6 +95,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
     args: request.args,
     env: request.env,
     limits: limitsFromProto(request.limits),
+    admission: admissionFromProto(request.limits),
     restartPolicy: restartPolicyFromProto(request.restartPolicy),
     assignments: request.assignments.map(assignmentFromProto),
     labels: request.labels,

@@ -1,6 +1,6 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import * as pb from "@wasmatrix/proto";
-import { type NodeFactsApi, streaming, unary } from "@wasmatrix/proto";
+import { cancellableUnary, type NodeFactsApi, streaming, unary } from "@wasmatrix/proto";
 
 /** The NodeAgent gRPC service over any implementation of the node API. */
 export function nodeAgentService(api: pb.NodeAgentApi & NodeFactsApi): UntypedServiceImplementation {
@@ -8,7 +8,7 @@ export function nodeAgentService(api: pb.NodeAgentApi & NodeFactsApi): UntypedSe
     startInstance: unary((r) => api.startInstance(r)),
     stopInstance: unary((r) => api.stopInstance(r)),
     queryStatus: unary((r) => api.queryStatus(r)),
-    invoke: unary((r) => api.invoke(r)),
+    invoke: cancellableUnary((r, signal) => api.invoke(r, signal)),
     listInstances: unary((r) => api.listInstances(r)),
     setAssignments: unary((r) => api.setAssignments(r)),
     nodeInfo: unary(() => api.nodeInfo()),

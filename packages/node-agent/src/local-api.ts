@@ -50,8 +50,8 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
     return viewToProto(this.agent.get(request.instanceId));
   }
 
-  async invoke(request: pb.InvokeRequest): Promise<pb.InvokeResponse> {
-    const result = await this.agent.invoke(request.instanceId, request.operation, request.payload);
+  async invoke(request: pb.InvokeRequest, signal?: AbortSignal): Promise<pb.InvokeResponse> {
+    const result = await this.agent.invoke(request.instanceId, request.operation, request.payload, signal);
     return {
       response: toBuffer(result.response),
       guestError: result.guestError ?? "",

@@ -27,6 +27,7 @@ import type {
   Runtime,
   RuntimeInstance,
 } from "@wasmatrix/runtime";
+import { Admission, type AdmissionLimits } from "./admission.js";
 import type { CallCounters, RoutingState } from "./capability-router.js";
 import { LogBuffer } from "./logs.js";
 
@@ -46,6 +47,7 @@ export interface InstanceView {
   updatedAt: number;
   labels: Record<string, string>;
   limits: InstanceLimits;
+  admission: AdmissionLimits;
   args: string[];
   env: Record<string, string>;
   placement: Placement;
@@ -89,6 +91,7 @@ export interface InstanceDefinition {
   labels: Record<string, string>;
   placement: Placement;
   extism?: ExtismConfig;
+  admission: AdmissionLimits;
 }
 
 /**
@@ -118,12 +121,14 @@ export class ManagedInstance implements RoutingState {
   private runDone: Promise<void> = Promise.resolve();
   private disposing: Promise<void> = Promise.resolve();
   private readonly statusListeners = new Set<() => void>();
+  private readonly admission: Admission;
 
   constructor(
     readonly definition: InstanceDefinition,
     private readonly context: InstanceContext,
     logs: { lines: number; budget?: OutputBudget },
   ) {
+    this.admission = new Admission(definition.instanceId, definition.admission);
     this.createdAt = context.now();
     this.updatedAt = this.createdAt;
     // The output cap bounds what the logs keep too: stdout's and stderr's together.
@@ -170,6 +175,7 @@ export class ManagedInstance implements RoutingState {
       updatedAt: this.updatedAt,
       labels: { ...d.labels },
       limits: { ...d.limits },
+      admission: { ...d.admission },
       args: [...d.args],
       env: { ...d.env },
       placement: { required: { ...d.placement.required }, preferred: { ...d.placement.preferred } },
@@ -199,7 +205,23 @@ export class ManagedInstance implements RoutingState {
     return this.inflight;
   }
 
-  async invoke(operation: string, payload: Uint8Array): Promise<InvokeResult> {
+  /**
+   * Through the instance's admission gate (backpressure): a full queue refuses at once, and a
+   * caller whose `signal` aborts while queued is dropped before its invocation runs.
+   */
+  invoke(operation: string, payload: Uint8Array, signal?: AbortSignal): Promise<InvokeResult> {
+    if (this.status !== "running" || this.current === null) {
+      return Promise.reject(notRunning(this.id, this.status));
+    }
+    return this.admission.run(() => this.invokeNow(operation, payload), signal);
+  }
+
+  /** Invocations running and waiting now (`wasmatrix inspect`, tests). */
+  get load(): { active: number; queued: number } {
+    return { active: this.admission.active, queued: this.admission.queued };
+  }
+
+  private async invokeNow(operation: string, payload: Uint8Array): Promise<InvokeResult> {
     const current = this.current;
     if (this.status !== "running" || current === null) {
       this.context.metrics.invocation({ outcome: "refused", seconds: 0, fuel: 0, instanceId: this.id });

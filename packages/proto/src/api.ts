@@ -1,13 +1,17 @@
 import type {
+  AddRouteRequest,
   AddTriggerRequest,
   AssignCapabilityRequest,
   ListNodesResponse,
+  ListRoutesResponse,
   ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
   RecordDeploymentRequest,
+  RemoveRouteRequest,
   RemoveTriggerRequest,
   RevokeCapabilityRequest,
+  Route,
   ServerInfoResponse,
   Trigger,
   WatchEventsRequest,
@@ -38,7 +42,8 @@ export interface ControlPlaneApi {
   stopInstance(request: StopInstanceRequest): Promise<Instance>;
   queryInstance(request: QueryInstanceRequest): Promise<QueryInstanceResponse>;
   listInstances(request: ListInstancesRequest): Promise<ListInstancesResponse>;
-  invoke(request: InvokeRequest): Promise<InvokeResponse>;
+  /** `signal` aborting means the caller went away: a queued invocation is then dropped, never run. */
+  invoke(request: InvokeRequest, signal?: AbortSignal): Promise<InvokeResponse>;
   assignCapability(request: AssignCapabilityRequest): Promise<Instance>;
   revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
@@ -52,6 +57,10 @@ export interface ControlPlaneApi {
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;
+  /** HTTP routes for the gateways (docs/gateway.md). */
+  addRoute(request: AddRouteRequest): Promise<Route>;
+  removeRoute(request: RemoveRouteRequest): Promise<Route>;
+  listRoutes(): Promise<ListRoutesResponse>;
 }
 
 /** A node agent's API, as the control plane uses it: in-process for the embedded node, over gRPC otherwise. */
@@ -59,7 +68,8 @@ export interface NodeAgentApi {
   startInstance(request: StartInstanceRequest): Promise<Instance>;
   stopInstance(request: StopInstanceRequest): Promise<Instance>;
   queryStatus(request: QueryStatusRequest): Promise<Instance>;
-  invoke(request: InvokeRequest): Promise<InvokeResponse>;
+  /** `signal` aborting means the caller went away: a queued invocation is then dropped, never run. */
+  invoke(request: InvokeRequest, signal?: AbortSignal): Promise<InvokeResponse>;
   listInstances(request: ListInstancesRequest): Promise<ListInstancesResponse>;
   setAssignments(request: SetAssignmentsRequest): Promise<Instance>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;

@@ -66,7 +66,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
       call(raw.queryInstance as Unary<cp.QueryInstanceRequest, cp.QueryInstanceResponse>, r),
     listInstances: (r) =>
       call(raw.listInstances as Unary<t.ListInstancesRequest, t.ListInstancesResponse>, r),
-    invoke: (r) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r),
+    invoke: (r, signal) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r, signal),
     assignCapability: (r) => call(raw.assignCapability as Unary<cp.AssignCapabilityRequest, t.Instance>, r),
     revokeCapability: (r) => call(raw.revokeCapability as Unary<cp.RevokeCapabilityRequest, t.Instance>, r),
     listNodes: () => call(raw.listNodes as Unary<cp.ListNodesRequest, cp.ListNodesResponse>, {}),
@@ -80,6 +80,9 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),
     registerProvider: (r) => call(raw.registerProvider as Unary<cp.RegisterProviderRequest, t.Empty>, r),
     listProviders: () => call(raw.listProviders as Unary<t.Empty, cp.ListProvidersResponse>, {}),
+    addRoute: (r) => call(raw.addRoute as Unary<cp.AddRouteRequest, cp.Route>, r),
+    removeRoute: (r) => call(raw.removeRoute as Unary<cp.RemoveRouteRequest, cp.Route>, r),
+    listRoutes: () => call(raw.listRoutes as Unary<t.Empty, cp.ListRoutesResponse>, {}),
     watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
     streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
     close: () => raw.close(),
@@ -97,11 +100,21 @@ function rpc(
   timeoutMs: number,
   rebuild: (error: unknown) => WasmatrixError = fromServiceError,
 ) {
-  function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+  /** With `signal`, aborting cancels the call: the server sees it and drops queued work. */
+  function call<Req, Res>(method: Unary<Req, Res>, request: Req, signal?: AbortSignal): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
-        error ? reject(rebuild(error)) : resolve(response),
+      const cancel = () => (pending as { cancel?: () => void }).cancel?.();
+      const pending = method.call(
+        raw,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error, response) => {
+          signal?.removeEventListener("abort", cancel);
+          error ? reject(rebuild(error)) : resolve(response);
+        },
       );
+      signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 
@@ -169,7 +182,7 @@ export function connectNode(address: string, options: ClientOptions = {}): NodeC
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
     stopInstance: (r) => call(raw.stopInstance as Unary<t.StopInstanceRequest, t.Instance>, r),
     queryStatus: (r) => call(raw.queryStatus as Unary<na.QueryStatusRequest, t.Instance>, r),
-    invoke: (r) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r),
+    invoke: (r, signal) => call(raw.invoke as Unary<t.InvokeRequest, t.InvokeResponse>, r, signal),
     listInstances: (r) =>
       call(raw.listInstances as Unary<t.ListInstancesRequest, t.ListInstancesResponse>, r),
     setAssignments: (r) => call(raw.setAssignments as Unary<na.SetAssignmentsRequest, t.Instance>, r),

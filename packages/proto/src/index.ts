@@ -3,6 +3,7 @@ export * from "./convert.js";
 export * from "./dial.js";
 export * from "./errors.js";
 export {
+  AddRouteRequest,
   AddTriggerRequest,
   AssignCapabilityRequest,
   ControlPlaneClient,
@@ -12,6 +13,7 @@ export {
   ListNodesRequest,
   ListNodesResponse,
   ListProvidersResponse,
+  ListRoutesResponse,
   ListTriggersRequest,
   ListTriggersResponse,
   QueryInstanceRequest,
@@ -20,10 +22,12 @@ export {
   RegisterNodeRequest,
   RegisterNodeResponse,
   RegisterProviderRequest,
+  RemoveRouteRequest,
   RemoveTriggerRequest,
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
+  Route,
   ServerInfoResponse,
   Trigger,
   TriggerCounters,
@@ -45,6 +49,7 @@ export {
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
+export * from "./routes.js";
 export * from "./rpc-metrics.js";
 export * from "./server.js";
 export * from "./tls.js";

@@ -41,6 +41,8 @@ const limits: fc.Arbitrary<pb.InstanceLimits> = fc.record({
   runTimeoutMs: u32,
   maxHostCallPayloadBytes: u32,
   maxOutputBytes: u32,
+  maxConcurrency: u32,
+  queueDepth: u32,
 });
 const restartPolicy: fc.Arbitrary<pb.RestartPolicy> = fc.record({
   policy: fc.oneof(
@@ -177,6 +179,17 @@ const trigger = fc.record({
   deadLetterSubject: shortText,
   maxAttempts: u32,
 });
+const route: fc.Arbitrary<pb.Route> = fc.record({
+  name: text,
+  pathPrefix: text,
+  host: text,
+  methods: list(shortText),
+  targetInstance: text,
+  targetLabelKey: text,
+  targetLabelValue: text,
+  operation: shortText,
+  createdAtMs: u64,
+});
 const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   startInstance: [startInstanceRequest, instance],
   stopInstance: [fc.record({ instanceId: text, deadlineMs: u32 }), instance],
@@ -226,6 +239,9 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
   ],
+  addRoute: [fc.record({ route: optional(route) }), route],
+  removeRoute: [fc.record({ name: text }), route],
+  listRoutes: [empty, fc.record({ routes: list(route) })],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],

@@ -30,6 +30,20 @@ export function unary<Req, Res>(
   };
 }
 
+/** `unary` for handlers that stop work when the caller cancels (or its deadline passes). */
+export function cancellableUnary<Req, Res>(
+  fn: (request: Req, signal: AbortSignal) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const abort = new AbortController();
+    call.on("cancelled", () => abort.abort());
+    return fn(call.request, abort.signal).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error)),
+    );
+  };
+}
+
 /** Adapts an async iterable to a server stream that honours back-pressure and cancellation. */
 export function streaming<Req, Res>(
   fn: (request: Req, signal: AbortSignal) => AsyncIterable<Res>,

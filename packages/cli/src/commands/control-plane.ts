@@ -29,6 +29,7 @@ interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
   staticNodes?: string[];
   etcdEndpoints?: string[];
   nats?: string;
+  routesFile?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -76,6 +77,12 @@ export function registerControlPlane(program: Command): void {
         "WASMATRIX_NATS",
       ),
     )
+    .addOption(
+      new Option(
+        "--routes-file <path>",
+        "keep HTTP routes in this file so they survive a restart (default: in memory only)",
+      ).env("WASMATRIX_ROUTES_FILE"),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -88,9 +95,10 @@ Triggers (wasmatrix trigger …) are kept in etcd when --etcd-endpoints is given
 restart and are shared by every control plane; without etcd they live in this process only.
 Queue triggers need --nats.
 
-The control plane keeps no state of its own: it learns nodes from their registrations and
-heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
-running stops. Several control planes may share one etcd; a client may talk to any of them.
+The control plane keeps no state of its own but HTTP routes: it learns nodes from their
+registrations and heartbeats (or from etcd), and instances from the nodes' reports. Routes no node
+holds: give --routes-file to keep them across restarts. Restart it at any time; nothing running
+stops. Several control planes may share one etcd; a client may talk to any of them.
 
 Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
@@ -125,6 +133,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
       ...(options.nats === undefined ? {} : { nats: options.nats }),
+      ...(options.routesFile === undefined ? {} : { routesFile: options.routesFile }),
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     const served = metrics;

@@ -4,14 +4,22 @@ import {
   type CapabilityAssignment,
   DEFAULT_FUEL,
   DEFAULT_INVOKE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENCY,
   DEFAULT_MAX_MEMORY_BYTES,
+  DEFAULT_QUEUE_DEPTH,
   ErrorCode,
   formatDurationMs,
   type RestartPolicy,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { isOciReference, parseReference } from "@wasmatrix/oci";
-import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
+import {
+  assignmentToProto,
+  type ControlPlaneApi,
+  type Instance,
+  restartPolicyToProto,
+  startRequestFor,
+} from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
 import { type ExtismManifest, readExtismManifest } from "../extism-manifest.js";
@@ -48,6 +56,9 @@ interface StartOptions extends ServerOptions {
   preferLabel?: [string, string][];
   config?: [string, string][];
   extismManifest?: string;
+  replicas?: number;
+  maxConcurrency?: number;
+  queueDepth?: number;
   json?: boolean;
 }
 
@@ -115,6 +126,21 @@ export function registerStart(program: Command): void {
         "--extism-manifest <file>",
         "start the Extism plugin a manifest names: its config, allowed_hosts (as an http assignment), memory.max_pages and timeout_ms",
       )
+      .option(
+        "--replicas <n>",
+        "start <id>-1 … <id>-N, each labelled app=<id>, spread over the eligible nodes (needs --id)",
+        parsePositive,
+      )
+      .option(
+        "--max-concurrency <n>",
+        `invocations of the instance running at once; more wait in its queue (default ${DEFAULT_MAX_CONCURRENCY})`,
+        parsePositive,
+      )
+      .option(
+        "--queue-depth <n>",
+        `invocations that may wait; beyond it callers get RESOURCE_EXHAUSTED, HTTP 503 (default ${DEFAULT_QUEUE_DEPTH})`,
+        parsePositive,
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -136,6 +162,7 @@ Examples:
   wasmatrix start examples/build/hello.wasm --id hello -e GREETING=hi -- alice bob
   wasmatrix start oci://127.0.0.1:5000/team/echo:1.0 --id echo   # see \`wasmatrix push --help\`
   wasmatrix start --id echo                     # again, after wasmatrix stop echo
+  wasmatrix start examples/build/http_echo.wasm --id web --replicas 3 --max-concurrency 2 --queue-depth 32
   wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
     --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker
   wasmatrix start --extism-manifest manifest.json --id plugin --restart always
@@ -159,6 +186,8 @@ Examples:
           fuel: options.fuel ?? 0,
           invokeTimeoutMs: options.timeout ?? manifest?.timeoutMs ?? 0,
           runTimeoutMs: options.runTimeout ?? 0,
+          maxConcurrency: options.maxConcurrency ?? 0,
+          queueDepth: options.queueDepth ?? 0,
         },
         ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
         assignments: withManifestHosts(options.cap ?? [], manifest).map(assignmentToProto),
@@ -176,6 +205,17 @@ Examples:
           modulePath === undefined && manifest !== null
             ? { module: Buffer.from(manifest.module) }
             : await moduleSource(path);
+        if (options.replicas !== undefined) {
+          const started = await startReplicas(
+            client,
+            { ...request, ...source },
+            options.id,
+            options.replicas,
+          );
+          if (options.json) printJson(started.map(instanceJson));
+          else print(instancesTable(started, Date.now()));
+          return;
+        }
         const instance = await client.startInstance(startRequest({ ...request, ...source }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
@@ -225,6 +265,30 @@ function extismOptions(
       maxVarBytes: manifest?.maxVarBytes ?? 0,
     },
   };
+}
+
+/**
+ * `--replicas N --id NAME`: NAME-1 … NAME-N labelled app=NAME. Started one after another, so
+ * placement (least loaded first) spreads them over the eligible nodes.
+ */
+async function startReplicas(
+  client: ControlPlaneApi,
+  request: Parameters<typeof startRequest>[0],
+  name: string | undefined,
+  replicas: number,
+): Promise<Instance[]> {
+  if (name === undefined) {
+    throw new UsageError("--replicas needs --id NAME: the replicas are NAME-1 … NAME-N", "add --id <name>");
+  }
+  const started: Instance[] = [];
+  for (let i = 1; i <= replicas; i++) {
+    started.push(
+      await client.startInstance(
+        startRequest({ ...request, instanceId: `${name}-${i}`, labels: { ...request.labels, app: name } }),
+      ),
+    );
+  }
+  return started;
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

@@ -21,9 +21,10 @@ import {
   startDaemonMetrics,
   UP_METRICS_ADDRESS,
 } from "../metrics-option.js";
-import { parseLabelList, parseMs, usage } from "../options.js";
+import { parseLabelList, parseMs, parseSize, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
+import { DEFAULT_HTTP_ADDRESS, gatewayTls } from "./gateway.js";
 
 interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
   listen: string;
@@ -36,6 +37,11 @@ interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
   stopDeadline?: number;
   maxInstances?: number;
   dataDir?: string;
+  http: string;
+  httpTlsCert?: string;
+  httpTlsKey?: string;
+  httpInsecure?: boolean;
+  maxBody?: number;
 }
 
 /**
@@ -89,6 +95,19 @@ export function registerUp(program: Command): void {
       "--data-dir <dir>",
       "where instances' files live (the filesystem capability: fs:read|write:<guest path>); without it the node does not serve that capability",
     )
+    .option(
+      "--http <address>",
+      "serve the HTTP gateway here (routes: wasmatrix route add); 'off' turns it off",
+      DEFAULT_HTTP_ADDRESS,
+    )
+    .option("--http-tls-cert <file>", "PEM certificate: serve the gateway over HTTPS")
+    .option("--http-tls-key <file>", "PEM private key of --http-tls-cert")
+    .option("--http-insecure", "serve plain HTTP beyond loopback (refused otherwise)")
+    .option(
+      "--max-body <size>",
+      "largest HTTP request body; larger ones get 413 (default 1MiB)",
+      usage(parseSize),
+    )
     .addOption(logLevelOption())
     .addOption(metricsOption(UP_METRICS_ADDRESS))
     .addOption(metricsInstanceLabelsOption())
@@ -111,6 +130,7 @@ Examples:
   wasmatrix up
   wasmatrix up --example
   wasmatrix up --metrics 127.0.0.1:9500      # or --metrics off
+  wasmatrix up --http 127.0.0.1:8081 --max-body 4MiB      # or --http off
   wasmatrix up --data-dir ./wasmatrix-data     # instances may then be given filesystem=fs:write:/data
   wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug \\
     --tls-ca pki/ca.crt --tls-cert pki/control-plane.crt --tls-key pki/control-plane.key`,
@@ -144,6 +164,7 @@ async function up(options: UpOptions): Promise<number> {
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
   let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
+  let closeGateway: () => Promise<void> = async () => {};
   try {
     metrics = await startDaemonMetrics(options, logger, UP_METRICS_ADDRESS);
     embedded = await createEmbedded({
@@ -160,19 +181,37 @@ async function up(options: UpOptions): Promise<number> {
       ...(options.nats === undefined ? {} : { nats: options.nats }),
     });
     const server = await embedded.serve(options.listen, daemonSecurity(options));
+    let httpAddress: string | null = null;
+    if (options.http !== "off") {
+      const { startGateway } = await import("@wasmatrix/gateway");
+      const tls = await gatewayTls(options.httpTlsCert, options.httpTlsKey);
+      const gateway = await startGateway({
+        api: embedded.client,
+        listen: options.http,
+        logger,
+        insecure: options.httpInsecure === true || options.insecure === true,
+        ...(tls === undefined ? {} : { tls }),
+        ...(options.maxBody === undefined ? {} : { maxBodyBytes: options.maxBody }),
+      });
+      httpAddress = gateway.address;
+      closeGateway = () => gateway.close();
+    }
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options, metrics.address));
+    print(banner(server.address, embedded.agent.nodeId, options, metrics.address, httpAddress));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
     printError(formatFailure(failure));
+    await closeGateway().catch(() => undefined);
     await embedded?.close().catch(() => undefined);
     await metrics?.close();
     return failure.exitCode;
   }
   const [cluster, served] = [embedded, metrics];
+  // The gateway stops taking requests before the instances behind it stop.
   return runUntilSignalled(
     async () => {
+      await closeGateway();
       await cluster.close();
       await served.close();
     },
@@ -192,12 +231,19 @@ async function startExample(client: ControlPlaneApi, path: string): Promise<void
   );
 }
 
-function banner(address: string, nodeId: string, options: UpOptions, metrics: string | null): string {
+function banner(
+  address: string,
+  nodeId: string,
+  options: UpOptions,
+  metrics: string | null,
+  http: string | null,
+): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
     `  server   ${address}`,
     `  node     ${nodeId}`,
     `  metrics  ${metrics === null ? "off" : `http://${metrics}/metrics`}`,
+    `  http     ${http === null ? "off" : `${options.httpTlsCert === undefined ? "http" : "https"}://${http} (wasmatrix route add …)`}`,
   ];
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);

@@ -211,6 +211,39 @@ export interface ListTriggersResponse {
   triggers: Trigger[];
 }
 
+/**
+ * An HTTP route: requests whose host, path prefix and method match go to one instance, or to
+ * the least busy running instance carrying a label.
+ */
+export interface Route {
+  name: string;
+  /** Starts with "/"; matched by path segments, the longest prefix wins. */
+  pathPrefix: string;
+  /** Empty: any host. */
+  host: string;
+  /** Upper case; empty: any method. */
+  methods: string[];
+  /** Exactly one of target_instance and target_label_key/value is set. */
+  targetInstance: string;
+  targetLabelKey: string;
+  targetLabelValue: string;
+  /** Empty means "http". */
+  operation: string;
+  createdAtMs: number;
+}
+
+export interface AddRouteRequest {
+  route: Route | undefined;
+}
+
+export interface RemoveRouteRequest {
+  name: string;
+}
+
+export interface ListRoutesResponse {
+  routes: Route[];
+}
+
 function createBaseRecordDeploymentRequest(): RecordDeploymentRequest {
   return { app: "", version: "", revision: 0, manifestHash: "", modules: {}, rolledBackFrom: 0 };
 }
@@ -2694,6 +2727,434 @@ export const ListTriggersResponse: MessageFns<ListTriggersResponse> = {
   },
 };
 
+function createBaseRoute(): Route {
+  return {
+    name: "",
+    pathPrefix: "",
+    host: "",
+    methods: [],
+    targetInstance: "",
+    targetLabelKey: "",
+    targetLabelValue: "",
+    operation: "",
+    createdAtMs: 0,
+  };
+}
+
+export const Route: MessageFns<Route> = {
+  encode(message: Route, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.pathPrefix !== "") {
+      writer.uint32(18).string(message.pathPrefix);
+    }
+    if (message.host !== "") {
+      writer.uint32(26).string(message.host);
+    }
+    for (const v of message.methods) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.targetInstance !== "") {
+      writer.uint32(42).string(message.targetInstance);
+    }
+    if (message.targetLabelKey !== "") {
+      writer.uint32(50).string(message.targetLabelKey);
+    }
+    if (message.targetLabelValue !== "") {
+      writer.uint32(58).string(message.targetLabelValue);
+    }
+    if (message.operation !== "") {
+      writer.uint32(66).string(message.operation);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(72).uint64(message.createdAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Route {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoute();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pathPrefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.methods.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.targetInstance = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.targetLabelKey = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.targetLabelValue = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Route {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      pathPrefix: isSet(object.pathPrefix)
+        ? globalThis.String(object.pathPrefix)
+        : isSet(object.path_prefix)
+        ? globalThis.String(object.path_prefix)
+        : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      methods: globalThis.Array.isArray(object?.methods) ? object.methods.map((e: any) => globalThis.String(e)) : [],
+      targetInstance: isSet(object.targetInstance)
+        ? globalThis.String(object.targetInstance)
+        : isSet(object.target_instance)
+        ? globalThis.String(object.target_instance)
+        : "",
+      targetLabelKey: isSet(object.targetLabelKey)
+        ? globalThis.String(object.targetLabelKey)
+        : isSet(object.target_label_key)
+        ? globalThis.String(object.target_label_key)
+        : "",
+      targetLabelValue: isSet(object.targetLabelValue)
+        ? globalThis.String(object.targetLabelValue)
+        : isSet(object.target_label_value)
+        ? globalThis.String(object.target_label_value)
+        : "",
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Route): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.pathPrefix !== "") {
+      obj.pathPrefix = message.pathPrefix;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.methods?.length) {
+      obj.methods = message.methods;
+    }
+    if (message.targetInstance !== "") {
+      obj.targetInstance = message.targetInstance;
+    }
+    if (message.targetLabelKey !== "") {
+      obj.targetLabelKey = message.targetLabelKey;
+    }
+    if (message.targetLabelValue !== "") {
+      obj.targetLabelValue = message.targetLabelValue;
+    }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Route>, I>>(base?: I): Route {
+    return Route.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Route>, I>>(object: I): Route {
+    const message = createBaseRoute();
+    message.name = object.name ?? "";
+    message.pathPrefix = object.pathPrefix ?? "";
+    message.host = object.host ?? "";
+    message.methods = object.methods?.map((e) => e) || [];
+    message.targetInstance = object.targetInstance ?? "";
+    message.targetLabelKey = object.targetLabelKey ?? "";
+    message.targetLabelValue = object.targetLabelValue ?? "";
+    message.operation = object.operation ?? "";
+    message.createdAtMs = object.createdAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseAddRouteRequest(): AddRouteRequest {
+  return { route: undefined };
+}
+
+export const AddRouteRequest: MessageFns<AddRouteRequest> = {
+  encode(message: AddRouteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.route !== undefined) {
+      Route.encode(message.route, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddRouteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddRouteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.route = Route.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddRouteRequest {
+    return { route: isSet(object.route) ? Route.fromJSON(object.route) : undefined };
+  },
+
+  toJSON(message: AddRouteRequest): unknown {
+    const obj: any = {};
+    if (message.route !== undefined) {
+      obj.route = Route.toJSON(message.route);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddRouteRequest>, I>>(base?: I): AddRouteRequest {
+    return AddRouteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddRouteRequest>, I>>(object: I): AddRouteRequest {
+    const message = createBaseAddRouteRequest();
+    message.route = (object.route !== undefined && object.route !== null) ? Route.fromPartial(object.route) : undefined;
+    return message;
+  },
+};
+
+function createBaseRemoveRouteRequest(): RemoveRouteRequest {
+  return { name: "" };
+}
+
+export const RemoveRouteRequest: MessageFns<RemoveRouteRequest> = {
+  encode(message: RemoveRouteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveRouteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveRouteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveRouteRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RemoveRouteRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveRouteRequest>, I>>(base?: I): RemoveRouteRequest {
+    return RemoveRouteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveRouteRequest>, I>>(object: I): RemoveRouteRequest {
+    const message = createBaseRemoveRouteRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseListRoutesResponse(): ListRoutesResponse {
+  return { routes: [] };
+}
+
+export const ListRoutesResponse: MessageFns<ListRoutesResponse> = {
+  encode(message: ListRoutesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.routes) {
+      Route.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRoutesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRoutesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.routes.push(Route.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRoutesResponse {
+    return { routes: globalThis.Array.isArray(object?.routes) ? object.routes.map((e: any) => Route.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListRoutesResponse): unknown {
+    const obj: any = {};
+    if (message.routes?.length) {
+      obj.routes = message.routes.map((e) => Route.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRoutesResponse>, I>>(base?: I): ListRoutesResponse {
+    return ListRoutesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRoutesResponse>, I>>(object: I): ListRoutesResponse {
+    const message = createBaseListRoutesResponse();
+    message.routes = object.routes?.map((e) => Route.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   startInstance: {
@@ -2853,6 +3314,34 @@ export const ControlPlaneService = {
     responseSerialize: (value: ServerInfoResponse): Buffer => Buffer.from(ServerInfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ServerInfoResponse => ServerInfoResponse.decode(value),
   },
+  /** HTTP routes the gateways serve (docs/gateway.md): metadata the control plane holds. */
+  addRoute: {
+    path: "/wasmatrix.v1.ControlPlane/AddRoute" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddRouteRequest): Buffer => Buffer.from(AddRouteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddRouteRequest => AddRouteRequest.decode(value),
+    responseSerialize: (value: Route): Buffer => Buffer.from(Route.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Route => Route.decode(value),
+  },
+  removeRoute: {
+    path: "/wasmatrix.v1.ControlPlane/RemoveRoute" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveRouteRequest): Buffer => Buffer.from(RemoveRouteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveRouteRequest => RemoveRouteRequest.decode(value),
+    responseSerialize: (value: Route): Buffer => Buffer.from(Route.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Route => Route.decode(value),
+  },
+  listRoutes: {
+    path: "/wasmatrix.v1.ControlPlane/ListRoutes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): Empty => Empty.decode(value),
+    responseSerialize: (value: ListRoutesResponse): Buffer => Buffer.from(ListRoutesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRoutesResponse => ListRoutesResponse.decode(value),
+  },
   /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
   addTrigger: {
     path: "/wasmatrix.v1.ControlPlane/AddTrigger" as const,
@@ -2916,6 +3405,10 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   registerProvider: handleUnaryCall<RegisterProviderRequest, Empty>;
   listProviders: handleUnaryCall<Empty, ListProvidersResponse>;
   serverInfo: handleUnaryCall<Empty, ServerInfoResponse>;
+  /** HTTP routes the gateways serve (docs/gateway.md): metadata the control plane holds. */
+  addRoute: handleUnaryCall<AddRouteRequest, Route>;
+  removeRoute: handleUnaryCall<RemoveRouteRequest, Route>;
+  listRoutes: handleUnaryCall<Empty, ListRoutesResponse>;
   /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
   addTrigger: handleUnaryCall<AddTriggerRequest, Trigger>;
   removeTrigger: handleUnaryCall<RemoveTriggerRequest, Trigger>;
@@ -3150,6 +3643,49 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ServerInfoResponse) => void,
+  ): ClientUnaryCall;
+  /** HTTP routes the gateways serve (docs/gateway.md): metadata the control plane holds. */
+  addRoute(request: AddRouteRequest, callback: (error: ServiceError | null, response: Route) => void): ClientUnaryCall;
+  addRoute(
+    request: AddRouteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  addRoute(
+    request: AddRouteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  removeRoute(
+    request: RemoveRouteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Route) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: Empty,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: Empty,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
+  ): ClientUnaryCall;
+  listRoutes(
+    request: Empty,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRoutesResponse) => void,
   ): ClientUnaryCall;
   /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
   addTrigger(

@@ -30,6 +30,13 @@ export interface InstanceLimits {
   runTimeoutMs: number;
   maxHostCallPayloadBytes: number;
   maxOutputBytes: number;
+  /** Invocations of the instance running at once; more wait in its queue. Zero: the default. */
+  maxConcurrency: number;
+  /**
+   * Invocations that may wait; beyond it an invoke fails at once with RESOURCE_EXHAUSTED.
+   * Zero: the default.
+   */
+  queueDepth: number;
 }
 
 export interface BackoffPolicy {
@@ -297,6 +304,8 @@ function createBaseInstanceLimits(): InstanceLimits {
     runTimeoutMs: 0,
     maxHostCallPayloadBytes: 0,
     maxOutputBytes: 0,
+    maxConcurrency: 0,
+    queueDepth: 0,
   };
 }
 
@@ -319,6 +328,12 @@ export const InstanceLimits: MessageFns<InstanceLimits> = {
     }
     if (message.maxOutputBytes !== 0) {
       writer.uint32(48).uint32(message.maxOutputBytes);
+    }
+    if (message.maxConcurrency !== 0) {
+      writer.uint32(1280).uint32(message.maxConcurrency);
+    }
+    if (message.queueDepth !== 0) {
+      writer.uint32(1288).uint32(message.queueDepth);
     }
     return writer;
   },
@@ -384,6 +399,22 @@ export const InstanceLimits: MessageFns<InstanceLimits> = {
             message.maxOutputBytes = reader.uint32();
             continue;
           }
+          case 160: {
+            if (tag !== 1280) {
+              break;
+            }
+
+            message.maxConcurrency = reader.uint32();
+            continue;
+          }
+          case 161: {
+            if (tag !== 1288) {
+              break;
+            }
+
+            message.queueDepth = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -424,6 +455,16 @@ export const InstanceLimits: MessageFns<InstanceLimits> = {
         : isSet(object.max_output_bytes)
         ? globalThis.Number(object.max_output_bytes)
         : 0,
+      maxConcurrency: isSet(object.maxConcurrency)
+        ? globalThis.Number(object.maxConcurrency)
+        : isSet(object.max_concurrency)
+        ? globalThis.Number(object.max_concurrency)
+        : 0,
+      queueDepth: isSet(object.queueDepth)
+        ? globalThis.Number(object.queueDepth)
+        : isSet(object.queue_depth)
+        ? globalThis.Number(object.queue_depth)
+        : 0,
     };
   },
 
@@ -447,6 +488,12 @@ export const InstanceLimits: MessageFns<InstanceLimits> = {
     if (message.maxOutputBytes !== 0) {
       obj.maxOutputBytes = Math.round(message.maxOutputBytes);
     }
+    if (message.maxConcurrency !== 0) {
+      obj.maxConcurrency = Math.round(message.maxConcurrency);
+    }
+    if (message.queueDepth !== 0) {
+      obj.queueDepth = Math.round(message.queueDepth);
+    }
     return obj;
   },
 
@@ -461,6 +508,8 @@ export const InstanceLimits: MessageFns<InstanceLimits> = {
     message.runTimeoutMs = object.runTimeoutMs ?? 0;
     message.maxHostCallPayloadBytes = object.maxHostCallPayloadBytes ?? 0;
     message.maxOutputBytes = object.maxOutputBytes ?? 0;
+    message.maxConcurrency = object.maxConcurrency ?? 0;
+    message.queueDepth = object.queueDepth ?? 0;
     return message;
   },
 };
