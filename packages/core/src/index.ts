@@ -1,3 +1,4 @@
+export * from "./audit-chain.js";
 export * from "./authorization.js";
 export * from "./caller.js";
 export * from "./capabilities.js";
@@ -9,6 +10,7 @@ export * from "./facts.js";
 export * from "./ids.js";
 export * from "./listen.js";
 export * from "./metadata.js";
+export * from "./module-signature.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
