@@ -1,4 +1,6 @@
 import {
+  ANONYMOUS,
+  type Caller,
   ErrorCode,
   type Fact,
   FactLog,
@@ -13,6 +15,7 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
+import type { AuditInput } from "./audit-log.js";
 import { Launcher } from "./launcher.js";
 import { Membership, type OwnFact } from "./membership.js";
 import { ModuleStore, moduleInUse } from "./module-store.js";
@@ -24,9 +27,27 @@ import {
   DEFAULT_LOSS_AFTER_INTERVALS,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
+import { ModuleSignatures } from "./signatures.js";
+import { tenantOf } from "./tenant.js";
 import { watchFacts } from "./watch-facts.js";
 
 const SOURCE = "control-plane";
+/** Entries a ReadAudit answers with when it names no limit. */
+const DEFAULT_AUDIT_LIMIT = 1_000;
+/** Codes that say the cluster failed to act, rather than that it refused to. */
+const FAILURES = new Set<string>([
+  ErrorCode.INTERNAL,
+  ErrorCode.NODE_UNAVAILABLE,
+  ErrorCode.TIMEOUT,
+  ErrorCode.OUTCOME_UNKNOWN,
+  ErrorCode.PROVIDER_UNAVAILABLE,
+]);
+
+/** A refusal's `reason` (a bad signature's, for one), which says more than the code. */
+function reasonOf(error: WasmatrixError): Record<string, unknown> {
+  const reason = error.details["reason"];
+  return typeof reason === "string" ? { reason } : {};
+}
 
 /**
  * The control plane records facts instead of reconciling desired state. It serves the API over
@@ -41,6 +62,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private readonly providers: ProviderTable;
   private readonly membership: Membership;
   private readonly launcher: Launcher;
+  private readonly signatures: ModuleSignatures;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
@@ -59,7 +81,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     const modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024, (digest) =>
       moduleInUse(this.nodes.instances.values(), digest),
     );
-    this.launcher = new Launcher(this.nodes, modules, logger);
+    this.signatures = new ModuleSignatures(options.trustedKeys);
+    this.launcher = new Launcher(this.nodes, modules, logger, this.signatures);
     this.membership = new Membership(this.nodes, this.launcher, {
       heartbeatIntervalMs: this.heartbeatIntervalMs,
       lossAfterMs,
@@ -83,8 +106,16 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   /** Adds (or re-adds, after a restart of either side) a node and the way to reach it. */
-  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean } = {}): void {
-    this.membership.registerNode(node, api, options);
+  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean; caller?: Caller } = {}): void {
+    if (this.membership.registerNode(node, api, options)) {
+      void this.audit({
+        caller: options.caller ?? ANONYMOUS,
+        action: "node.register",
+        target: node.nodeId,
+        outcome: "ok",
+        details: { address: node.address, labels: node.labels },
+      }).catch(() => undefined);
+    }
   }
 
   /** A node's instance table, whole or `partial` (see NodeTable.report); false: register again. */
@@ -93,8 +124,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   /** A node leaving on purpose: it has stopped its instances, so nothing is lost or moved. */
-  deregisterNode(nodeId: string): void {
-    this.membership.deregisterNode(nodeId);
+  deregisterNode(nodeId: string, caller: Caller = ANONYMOUS): void {
+    if (this.membership.deregisterNode(nodeId)) {
+      void this.audit({ caller, action: "node.deregister", target: nodeId, outcome: "ok" }).catch(
+        () => undefined,
+      );
+    }
   }
 
   /** A node stopped reporting: its instances are lost, and moved as failover plans. */
@@ -133,19 +168,34 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     }
   }
 
-  async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
-    if (request.instanceId === "") {
-      request = { ...request, instanceId: InstanceId.generate() };
-    } else {
-      InstanceId.parse(request.instanceId);
-    }
+  async startInstance(request: pb.StartInstanceRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    if (request.instanceId === "") request = { ...request, instanceId: InstanceId.generate() };
+    const started = await this.audited(
+      caller,
+      "instance.start",
+      request.instanceId,
+      () => this.start(request),
+      ({ instance, signedBy }) => ({
+        nodeId: instance.nodeId,
+        moduleDigest: instance.moduleDigest,
+        ...(signedBy === undefined ? {} : { signedBy }),
+      }),
+    );
+    return started.instance;
+  }
+
+  private async start(request: pb.StartInstanceRequest): Promise<{ instance: pb.Instance; signedBy?: string }> {
+    InstanceId.parse(request.instanceId);
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
     if (request.module.byteLength > 0) {
       // Checked here, before anything keeps the bytes or a node spends a compile on them.
       checkModuleSize(request.module, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
-      await validateModule(request.module);
     }
+    // Before validation, which compiles when the bytes are broken: unsigned bytes get nothing.
+    const admitted = this.signatures.admit(request);
+    request = admitted.request;
+    if (request.module.byteLength > 0) await validateModule(request.module);
     const existing = this.nodes.instances.get(request.instanceId);
     if (existing !== undefined && !isEnded(existing.status)) {
       throw new WasmatrixError(
@@ -154,10 +204,15 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
         { instanceId: request.instanceId, status: existing.status },
       );
     }
-    return this.launcher.launch(request);
+    const instance = await this.launcher.launch(request);
+    return admitted.keyId === undefined ? { instance } : { instance, signedBy: admitted.keyId };
   }
 
-  async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
+  async stopInstance(request: pb.StopInstanceRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    return this.audited(caller, "instance.stop", request.instanceId, () => this.stop(request));
+  }
+
+  private async stop(request: pb.StopInstanceRequest): Promise<pb.Instance> {
     const stopped = this.nodes.stopWaiting(request.instanceId);
     if (stopped !== undefined) {
       // Nothing runs anywhere: the stop is only a change of the table, and a fact.
@@ -188,7 +243,13 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return this.nodes.nodeOf(request.instanceId).api.invoke(request);
   }
 
-  async assignCapability(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
+  async assignCapability(request: pb.AssignCapabilityRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    return this.audited(caller, "capability.assign", request.instanceId, () => this.assign(request), () => ({
+      assignment: request.assignment,
+    }));
+  }
+
+  private async assign(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
     const assignment = pb.assignmentFromProto(request.assignment);
     const current = this.nodes.instance(request.instanceId);
     const instance = await this.nodes.nodeOf(request.instanceId).api.setAssignments({
@@ -205,7 +266,14 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return instance;
   }
 
-  async revokeCapability(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
+  async revokeCapability(request: pb.RevokeCapabilityRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    return this.audited(caller, "capability.revoke", request.instanceId, () => this.revoke(request), () => ({
+      capability: request.capability,
+      ...(request.binding === "" ? {} : { binding: request.binding }),
+    }));
+  }
+
+  private async revoke(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
     const { kept, capability } = withoutAssignment(
       this.nodes.instance(request.instanceId).assignments,
       request,
@@ -237,6 +305,40 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     };
   }
 
+  async readAudit(request: pb.ReadAuditRequest): Promise<pb.ReadAuditResponse> {
+    const log = this.options.auditLog;
+    if (log === undefined) return { entries: [], head: "", enabled: false };
+    const { entries, head } = await log.read({
+      tenant: request.tenant,
+      sinceMs: request.sinceMs,
+      limit: request.limit > 0 ? request.limit : DEFAULT_AUDIT_LIMIT,
+    });
+    return {
+      entries: entries.map((e) => ({
+        seq: e.seq,
+        atMs: e.at,
+        who: e.who,
+        action: e.action,
+        target: e.target,
+        outcome: e.outcome,
+        tenant: e.tenant ?? "",
+        detailsJson: JSON.stringify(e.details ?? {}),
+        prev: e.prev,
+        hash: e.hash,
+      })),
+      head,
+      enabled: true,
+    };
+  }
+
+  /**
+   * Appends to the audit log, when there is one: the hook for actions outside this class (the
+   * authorization's refused calls, token create/revoke). Resolves once the entry is on disk.
+   */
+  audit(input: AuditInput): Promise<void> {
+    return this.options.auditLog?.append(input) ?? Promise.resolve();
+  }
+
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {
     return watchFacts(this.facts, request, signal);
   }
@@ -248,6 +350,34 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   /** Facts received over the wire (node reports) in their protocol form. */
   recordProtoFacts(facts: pb.Fact[]): void {
     this.recordFacts(facts.map(factFromProto));
+  }
+
+  /**
+   * Runs a control action and records it with its outcome: `ok` (with `details` of the result),
+   * or `refused` / `failed` with the error's code. The action's own error wins over the log's.
+   */
+  private async audited<T>(
+    caller: Caller,
+    action: string,
+    target: string,
+    run: () => Promise<T>,
+    details: (result: T) => Record<string, unknown> = () => ({}),
+  ): Promise<T> {
+    const entry = { caller, action, target, tenant: tenantOf(target) };
+    let result: T;
+    try {
+      result = await run();
+    } catch (error) {
+      const failure = WasmatrixError.from(error);
+      await this.audit({
+        ...entry,
+        outcome: FAILURES.has(failure.code) ? "failed" : "refused",
+        details: { code: failure.code, message: failure.message, ...reasonOf(failure) },
+      }).catch(() => undefined);
+      throw error;
+    }
+    await this.audit({ ...entry, outcome: "ok", details: details(result) });
+    return result;
   }
 
   private record(fact: OwnFact): void {

@@ -35,6 +35,7 @@ export function controlPlaneService(
     revokeCapability: unary((r) => api.revokeCapability(r)),
     listNodes: unary(() => api.listNodes()),
     serverInfo: unary(() => api.serverInfo()),
+    readAudit: unary((r) => api.readAudit(r)),
     watchEvents: streaming((r, signal) => api.watchEvents(r, signal)),
     streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),

@@ -1,3 +1,4 @@
+export * from "./audit-log.js";
 export * from "./control-plane.js";
 export { EtcdNodes, type EtcdSink } from "./etcd-nodes.js";
 export { type FailoverPlan, planFailover, restartsElsewhere } from "./failover.js";
@@ -8,5 +9,6 @@ export type { NodeSink, NodeSource } from "./node-source.js";
 export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./node-table.js";
 export * from "./options.js";
 export * from "./placement.js";
+export { ModuleSignatures } from "./signatures.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
 export { StaticNodes } from "./static-nodes.js";

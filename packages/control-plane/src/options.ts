@@ -1,4 +1,6 @@
+import type { TrustedKeys } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
+import type { AuditLog } from "./audit-log.js";
 
 /** How a control plane runs; every field has a default. */
 export interface ControlPlaneOptions {
@@ -13,6 +15,14 @@ export interface ControlPlaneOptions {
   moduleCacheBytes?: number;
   /** Largest module a start may carry, in bytes. Default 64 MiB (the runtime's default). */
   maxModuleBytes?: number;
+  /**
+   * Public keys whose module signatures are accepted; with them a start whose module is unsigned
+   * or badly signed is refused (MODULE_SIGNATURE_INVALID) before it is compiled. Default: none,
+   * every module is accepted (a signature that comes along is still passed on to the node).
+   */
+  trustedKeys?: TrustedKeys;
+  /** Where control actions are recorded (docs/security.md, "Audit log"). Default: nowhere. */
+  auditLog?: AuditLog;
   logger?: Logger;
   now?: () => number;
   version?: string;

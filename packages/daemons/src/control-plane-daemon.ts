@@ -1,11 +1,12 @@
 import {
+  AuditLog,
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
   RegisteredNodes,
   StaticNodes,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, ErrorCode, type TrustedKeys, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -20,6 +21,10 @@ export interface ControlPlaneDaemonOptions {
    * every heartbeat interval, and lost when their lease expires. etcd holds nothing else.
    */
   etcdEndpoints?: string[];
+  /** Accept only modules signed by one of these keys (MODULE_SIGNATURE_INVALID otherwise). */
+  trustedKeys?: TrustedKeys;
+  /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
+  auditFile?: string;
   logger?: Logger;
 }
 
@@ -40,6 +45,8 @@ export async function startControlPlaneDaemon(
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+    ...(options.auditFile === undefined ? {} : { auditLog: new AuditLog(options.auditFile, { logger }) }),
   });
   const registered = new RegisteredNodes(controlPlane, logger);
   const service = controlPlaneService(controlPlane, {

@@ -1,5 +1,5 @@
-import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
+import { AuditLog, ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
+import { DEFAULT_API_ADDRESS, type TrustedKeys } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
@@ -17,6 +17,10 @@ export interface EmbeddedOptions {
   nats?: string;
   /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
+  /** Accept only modules signed by one of these keys (checked by the control plane and the node). */
+  trustedKeys?: TrustedKeys;
+  /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
+  auditFile?: string;
 }
 
 export interface Embedded {
@@ -49,8 +53,14 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     logger,
     providers,
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
   });
-  const controlPlane = new ControlPlane({ mode: "embedded", logger });
+  const controlPlane = new ControlPlane({
+    mode: "embedded",
+    logger,
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+    ...(options.auditFile === undefined ? {} : { auditLog: new AuditLog(options.auditFile, { logger }) }),
+  });
   // Marked local by its source: the node shares this process, so it is never lost to silence.
   const node = new LocalNodeSource(controlPlane, {
     node: pb.Node.fromPartial({

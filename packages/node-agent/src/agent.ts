@@ -7,6 +7,8 @@ import {
   ModuleDigest,
   NodeId,
   type RestartPolicy,
+  type TrustedKeys,
+  verifyModuleSignature,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -17,6 +19,7 @@ import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@
 import {
   capacityExhausted,
   DEFAULT_NODE_OUTPUT_BYTES,
+  digestOf,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
@@ -37,6 +40,8 @@ export interface StartSpec {
   /** The module's bytes, or the digest of a module this node has compiled before. */
   module?: Uint8Array;
   moduleDigest?: string;
+  /** The module's detached signature (a `.sig` file's text), checked when the node has trusted keys. */
+  signature?: string;
   kind?: InstanceKind;
   args?: string[];
   env?: Record<string, string>;
@@ -63,6 +68,12 @@ export interface NodeAgentOptions {
    * is refused with RESOURCE_EXHAUSTED. Default: what its runtime holds (`DEFAULT_MAX_INSTANCES`).
    */
   maxInstances?: number;
+  /**
+   * Public keys whose module signatures this node accepts; with them, a start whose module is
+   * unsigned or badly signed is refused (MODULE_SIGNATURE_INVALID) before it is compiled, whoever
+   * sent it. Default: none, every module is accepted.
+   */
+  trustedKeys?: TrustedKeys;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
   logger?: Logger;
@@ -168,6 +179,7 @@ export class NodeAgent {
   }
 
   private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
+    this.checkSignature(instanceId, spec);
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
     if (!compiled.kinds.includes(kind)) {
@@ -389,6 +401,22 @@ export class NodeAgent {
     );
     await this.runtime.close();
     await Promise.all([...this.providers.values(), ...this.remote.values()].map((p) => p.close?.()));
+  }
+
+  /** With trusted keys, the module must come with a valid signature: checked before compiling. */
+  private checkSignature(instanceId: InstanceId, spec: StartSpec): void {
+    if (this.options.trustedKeys === undefined) return;
+    const digest =
+      spec.module !== undefined && spec.module.byteLength > 0 ? digestOf(spec.module) : (spec.moduleDigest ?? "");
+    try {
+      verifyModuleSignature(digest, spec.signature ?? "", this.options.trustedKeys);
+    } catch (error) {
+      this.logger.warn(
+        { instanceId, digest, reason: (error as WasmatrixError).details?.["reason"] },
+        "refused a module whose signature does not verify",
+      );
+      throw error;
+    }
   }
 
   private async compile(spec: StartSpec) {

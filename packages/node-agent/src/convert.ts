@@ -87,6 +87,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
   if (request.instanceId !== "") spec.instanceId = request.instanceId;
   if (request.module.byteLength > 0) spec.module = request.module;
   if (request.moduleDigest !== "") spec.moduleDigest = request.moduleDigest;
+  if (request.moduleSignature !== "") spec.signature = request.moduleSignature;
   return spec;
 }
 

@@ -2,6 +2,8 @@ import type {
   AssignCapabilityRequest,
   ListNodesResponse,
   QueryInstanceRequest,
+  ReadAuditRequest,
+  ReadAuditResponse,
   QueryInstanceResponse,
   RevokeCapabilityRequest,
   ServerInfoResponse,
@@ -38,6 +40,8 @@ export interface ControlPlaneApi {
   revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
   serverInfo(): Promise<ServerInfoResponse>;
+  /** The control plane's own audit log, filtered (docs/security.md, "Audit log"). */
+  readAudit(request: ReadAuditRequest): Promise<ReadAuditResponse>;
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;

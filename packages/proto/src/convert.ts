@@ -157,5 +157,7 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     labels: { ...instance.labels },
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
+    // The control plane keeps the signature of each module it admitted and adds it (Launcher).
+    moduleSignature: "",
   };
 }

@@ -59,6 +59,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     revokeCapability: (r) => call(raw.revokeCapability as Unary<cp.RevokeCapabilityRequest, t.Instance>, r),
     listNodes: () => call(raw.listNodes as Unary<cp.ListNodesRequest, cp.ListNodesResponse>, {}),
     serverInfo: () => call(raw.serverInfo as Unary<t.Empty, cp.ServerInfoResponse>, {}),
+    readAudit: (r) => call(raw.readAudit as Unary<cp.ReadAuditRequest, cp.ReadAuditResponse>, r),
     registerNode: (r) => call(raw.registerNode as Unary<cp.RegisterNodeRequest, cp.RegisterNodeResponse>, r),
     reportStatus: (r) => call(raw.reportStatus as Unary<cp.ReportStatusRequest, cp.ReportStatusResponse>, r),
     deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),

@@ -139,6 +139,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   labels: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  moduleSignature: text,
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,
@@ -183,6 +184,27 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   serverInfo: [
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
+  ],
+  readAudit: [
+    fc.record({ tenant: shortText, sinceMs: u64, limit: u32 }),
+    fc.record({
+      entries: list(
+        fc.record({
+          seq: u64,
+          atMs: u64,
+          who: shortText,
+          action: shortText,
+          target: text,
+          outcome: shortText,
+          tenant: shortText,
+          detailsJson: text,
+          prev: shortText,
+          hash: shortText,
+        }),
+      ),
+      head: shortText,
+      enabled: fc.boolean(),
+    }),
   ],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],

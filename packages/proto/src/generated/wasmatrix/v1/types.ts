@@ -191,6 +191,11 @@ export interface StartInstanceRequest {
   /** Placement: nodes must carry every required label; preferred ones rank higher. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /**
+   * The module's detached signature: the text of its `.sig` file (docs/security.md). A server
+   * with trusted keys refuses a module without a valid one.
+   */
+  moduleSignature: string;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -2712,6 +2717,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     labels: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    moduleSignature: "",
   };
 }
 
@@ -2750,6 +2756,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       StartInstanceRequest_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.moduleSignature !== "") {
+      writer.uint32(1122).string(message.moduleSignature);
+    }
     return writer;
   },
 
@@ -2864,6 +2873,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             if (entry11.value !== undefined) {
               message.preferredNodeLabels[entry11.key] = entry11.value;
             }
+            continue;
+          }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.moduleSignature = reader.string();
             continue;
           }
         }
@@ -2983,6 +3000,11 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
           {},
         )
         : {},
+      moduleSignature: isSet(object.moduleSignature)
+        ? globalThis.String(object.moduleSignature)
+        : isSet(object.module_signature)
+        ? globalThis.String(object.module_signature)
+        : "",
     };
   },
 
@@ -3045,6 +3067,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         });
       }
     }
+    if (message.moduleSignature !== "") {
+      obj.moduleSignature = message.moduleSignature;
+    }
     return obj;
   },
 
@@ -3096,6 +3121,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         }
         return acc;
       }, {});
+    message.moduleSignature = object.moduleSignature ?? "";
     return message;
   },
 };
