@@ -8,8 +8,9 @@ const MAX_REMEMBERED = 10_000;
 /**
  * Module signatures at the control plane: with trusted keys, a start whose module has no valid
  * signature is refused before anything compiles or keeps it. Every signature that came with a
- * start is remembered by digest, so that a start by digest (`start --id`, failover to another
- * node) carries it again: a node agent with its own trusted keys checks it as well.
+ * start that succeeded is remembered by digest (in memory, bounded), so that a start by digest
+ * (`start --id`, failover to another node) carries it again: a node agent with its own trusted
+ * keys checks it as well.
  */
 export class ModuleSignatures {
   private readonly known = new Map<string, string>();
@@ -21,8 +22,12 @@ export class ModuleSignatures {
    * the id of the key that signed it; refused when the signature does not verify.
    */
   admit(request: pb.StartInstanceRequest): { request: pb.StartInstanceRequest; keyId?: string } {
-    const digest = request.module.byteLength > 0 ? String(digestOf(request.module)) : request.moduleDigest;
-    const signature = request.moduleSignature !== "" ? request.moduleSignature : (this.known.get(digest) ?? "");
+    const sendsBytes = request.module.byteLength > 0;
+    const digest = sendsBytes ? String(digestOf(request.module)) : request.moduleDigest;
+    // Bytes must come with their signature; only a start by digest (`start --id`) is given the
+    // one a previous start of that module brought.
+    const remembered = sendsBytes ? "" : (this.known.get(digest) ?? "");
+    const signature = request.moduleSignature !== "" ? request.moduleSignature : remembered;
     const signed = signature === request.moduleSignature ? request : { ...request, moduleSignature: signature };
     if (this.trusted === undefined) return { request: signed };
     return { request: signed, keyId: verifyModuleSignature(digest, signature, this.trusted).keyId };

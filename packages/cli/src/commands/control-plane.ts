@@ -14,6 +14,13 @@ import {
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
+import {
+  auditFileIn,
+  loadTrustedKeys,
+  prepareStateDir,
+  stateDirOption,
+  trustedKeysOption,
+} from "../security-options.js";
 import { formatElapsed } from "../time-format.js";
 
 interface ControlPlaneOptions {
@@ -21,6 +28,8 @@ interface ControlPlaneOptions {
   heartbeatInterval?: number;
   staticNodes?: string[];
   etcdEndpoints?: string[];
+  trustedKeys?: string;
+  stateDir?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -64,13 +73,17 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
+    .addOption(trustedKeysOption())
+    .addOption(stateDirOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
     .addHelpText(
       "after",
       `
-The control plane keeps no state of its own: it learns nodes from their registrations and
+Every control action is appended to <state dir>/audit.jsonl (\`wasmatrix audit\`). With
+--trusted-keys, only modules signed by one of those keys start (\`wasmatrix sign\`).
+Apart from that log, the control plane keeps no state of its own: it learns nodes from their registrations and
 heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
 running stops. Several control planes may share one etcd; a client may talk to any of them.
 
@@ -101,6 +114,8 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
+      auditFile: auditFileIn(prepareStateDir(options.stateDir)),
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     return runUntilSignalled(() => daemon.close(), logger, 2_000);

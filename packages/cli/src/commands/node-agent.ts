@@ -16,6 +16,7 @@ import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatLabels } from "../render.js";
+import { loadTrustedKeys, trustedKeysOption } from "../security-options.js";
 import { parseCount } from "../units.js";
 
 interface NodeAgentOptions {
@@ -30,6 +31,7 @@ interface NodeAgentOptions {
   nats?: string;
   stopDeadline?: number;
   maxInstances?: number;
+  trustedKeys?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -99,6 +101,7 @@ export function registerNodeAgent(program: Command): void {
         .env("WASMATRIX_MAX_INSTANCES")
         .argParser(usage(parseCount)),
     )
+    .addOption(trustedKeysOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -147,6 +150,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       stopDeadlineMs,
       ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
       providers: local.providers,
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
       logger,
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, daemon.agent.nodeId, options));

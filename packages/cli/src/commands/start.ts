@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { startRequest } from "@wasmatrix/client";
 import {
@@ -44,6 +45,7 @@ interface StartOptions extends ServerOptions {
   label?: [string, string][];
   requireLabel?: [string, string][];
   preferLabel?: [string, string][];
+  signature?: string;
   json?: boolean;
 }
 
@@ -102,6 +104,10 @@ export function registerStart(program: Command): void {
         "prefer nodes with this label (repeatable)",
         repeatable((t) => parsePair(t, "a node label")),
       )
+      .option(
+        "--signature <file>",
+        "the module's signature (wasmatrix sign); default MODULE.sig when it sits beside the module",
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -110,6 +116,10 @@ Capabilities and their permissions: keyvalue (kv:read, kv:write, kv:delete, kv:l
 (http:request for any host, http:domain:<host> or http:domain:*.<host>), messaging
 (msg:publish:<subject>, msg:subscribe:<subject>; * and > wildcards), logging (no permissions).
 An instance can call only what it is assigned; \`wasmatrix caps\` changes that while it runs.
+
+A server started with --trusted-keys runs only signed modules: \`wasmatrix sign MODULE --key K\`
+writes MODULE.sig, which start sends along (or --signature FILE). The server refuses an unsigned
+or badly signed module with MODULE_SIGNATURE_INVALID before compiling it.
 
 \`wasmatrix start --id <id>\` with no module starts a stopped (or ended) instance again as it was
 recorded: same module, args, env, limits, restart policy, capabilities and labels.
@@ -157,7 +167,8 @@ Examples:
         // without a module, and a broken one gets the words `wasmatrix run` gives it.
         const { validateModule } = await import("@wasmatrix/runtime");
         await validateModule(module);
-        const instance = await client.startInstance(startRequest({ ...request, module }));
+        const moduleSignature = await readSignature(modulePath, options.signature);
+        const instance = await client.startInstance(startRequest({ ...request, module, moduleSignature }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
         if (!options.json && instance.status === "crashed") {
@@ -166,6 +177,15 @@ Examples:
       });
     },
   );
+}
+
+/** `--signature FILE` (which must exist), else MODULE.sig when there is one, else none. */
+async function readSignature(modulePath: string, path: string | undefined): Promise<string> {
+  if (path !== undefined) return (await readFileArg(path)).toString("utf8");
+  return readFile(`${modulePath}.sig`, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return "";
+    throw new UsageError(`cannot read ${modulePath}.sig: ${error.message}`);
+  });
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

@@ -14,6 +14,13 @@ import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
+import {
+  auditFileIn,
+  loadTrustedKeys,
+  prepareStateDir,
+  stateDirOption,
+  trustedKeysOption,
+} from "../security-options.js";
 import { parseCount } from "../units.js";
 
 interface UpOptions {
@@ -26,6 +33,8 @@ interface UpOptions {
   logLevel: string;
   stopDeadline?: number;
   maxInstances?: number;
+  trustedKeys?: string;
+  stateDir?: string;
 }
 
 /**
@@ -76,6 +85,8 @@ export function registerUp(program: Command): void {
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
       usage(parseCount),
     )
+    .addOption(trustedKeysOption())
+    .addOption(stateDirOption())
     .addOption(logLevelOption())
     .option(
       "--stop-deadline <duration>",
@@ -85,7 +96,9 @@ export function registerUp(program: Command): void {
     .addHelpText(
       "after",
       `
-No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
+No etcd, no NATS: state lives in this process and ends with it, except the audit log of every
+control action, appended to <state dir>/audit.jsonl (\`wasmatrix audit\`). With --trusted-keys,
+only modules signed by one of those keys start (\`wasmatrix sign\`; --example needs its .sig too). Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
 The API has no authentication yet: listen on anything but 127.0.0.1 only where every machine
 that can reach the address is trusted.
@@ -135,6 +148,8 @@ async function up(options: UpOptions): Promise<number> {
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
+      auditFile: auditFileIn(prepareStateDir(options.stateDir)),
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
     });
     const server = await embedded.serve(options.listen);
     if (example !== null) await startExample(embedded.client, example);
@@ -150,10 +165,12 @@ async function up(options: UpOptions): Promise<number> {
 }
 
 async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
+  const signature = await readFile(`${path}.sig`, "utf8").catch(() => "");
   await client.startInstance(
     startRequest({
       instanceId: EXAMPLE_ID,
       module: await readFile(path),
+      moduleSignature: signature,
       restartPolicy: restartPolicyToProto({ kind: "always" }),
       assignments: EXAMPLE_CAPS.map((spec) => assignmentToProto(parseAssignment(spec))),
     }),
