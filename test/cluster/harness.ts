@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
@@ -110,6 +112,10 @@ export interface ControlPlaneSpec {
   /** @default TEST_HEARTBEAT_MS */
   heartbeatMs?: number;
   staticNodes?: string[];
+  /** `--trusted-keys`: a directory of .pub files. */
+  trustedKeys?: string;
+  /** `--state-dir`, where the audit log goes. @default a fresh temporary directory */
+  stateDir?: string;
 }
 
 export interface NodeAgentSpec {
@@ -121,6 +127,8 @@ export interface NodeAgentSpec {
   maxInstances?: number;
   /** @default a free port */
   port?: number;
+  /** `--trusted-keys`: a directory of .pub files. */
+  trustedKeys?: string;
 }
 
 /** The daemons and clients of one test file; `close()` kills whatever is still alive. */
@@ -138,6 +146,9 @@ export class Cluster {
       `${spec.heartbeatMs ?? TEST_HEARTBEAT_MS}ms`,
     ];
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
+    if (spec.trustedKeys !== undefined) args.push("--trusted-keys", spec.trustedKeys);
+    // Its own audit log, not one in the home directory shared with every other test.
+    args.push("--state-dir", spec.stateDir ?? mkdtempSync(join(tmpdir(), "wasmatrix-state-")));
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -152,6 +163,7 @@ export class Cluster {
     const labels = Object.entries(spec.labels ?? {});
     if (labels.length > 0) args.push("--labels", labels.map(([k, v]) => `${k}=${v}`).join(","));
     if (spec.maxInstances !== undefined) args.push("--max-instances", String(spec.maxInstances));
+    if (spec.trustedKeys !== undefined) args.push("--trusted-keys", spec.trustedKeys);
     await bundleOnce();
     const daemon = this.spawn(`node-agent ${spec.nodeId}`, address, args);
     const node = connectNode(address, { timeoutMs: 2_000 });
