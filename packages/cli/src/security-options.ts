@@ -15,9 +15,10 @@ export const trustedKeysOption = (): Option =>
 
 /** `--state-dir DIR` of the daemons that keep an audit log. */
 export const stateDirOption = (): Option =>
-  new Option("--state-dir <dir>", `where the audit log (audit.jsonl) is kept; default ${defaultStateDir()}`).env(
-    "WASMATRIX_STATE_DIR",
-  );
+  new Option(
+    "--state-dir <dir>",
+    `where the audit log (audit.jsonl) is kept; default ${defaultStateDir()}`,
+  ).env("WASMATRIX_STATE_DIR");
 
 /** `$XDG_STATE_HOME/wasmatrix`, else `~/.local/state/wasmatrix`. */
 export function defaultStateDir(): string {
@@ -48,7 +49,10 @@ export function loadTrustedKeys(dir: string): TrustedKeys {
     names = readdirSync(dir).filter((name) => name.endsWith(".pub"));
   } catch (error) {
     const { message } = unreadable(dir, error);
-    throw new UsageError(`--trusted-keys: ${message}`, "name a directory of .pub files (wasmatrix keys generate)");
+    throw new UsageError(
+      `--trusted-keys: ${message}`,
+      "name a directory of .pub files (wasmatrix keys generate)",
+    );
   }
   if (names.length === 0) {
     throw new UsageError(

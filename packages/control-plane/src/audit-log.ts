@@ -166,7 +166,9 @@ export class AuditLog implements Audit {
       }
       const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
       // No pid: its owner died between creating and writing it, or is writing it right now.
-      const abandoned = Number.isNaN(owner) ? await olderThan(path, 1_000) : owner !== process.pid && !alive(owner);
+      const abandoned = Number.isNaN(owner)
+        ? await olderThan(path, 1_000)
+        : owner !== process.pid && !alive(owner);
       if (abandoned) {
         await unlink(path).catch(() => undefined);
         continue;

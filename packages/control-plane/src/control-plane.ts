@@ -184,7 +184,9 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return started.instance;
   }
 
-  private async start(request: pb.StartInstanceRequest): Promise<{ instance: pb.Instance; signedBy?: string }> {
+  private async start(
+    request: pb.StartInstanceRequest,
+  ): Promise<{ instance: pb.Instance; signedBy?: string }> {
     InstanceId.parse(request.instanceId);
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
@@ -243,10 +245,19 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return this.nodes.nodeOf(request.instanceId).api.invoke(request);
   }
 
-  async assignCapability(request: pb.AssignCapabilityRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
-    return this.audited(caller, "capability.assign", request.instanceId, () => this.assign(request), () => ({
-      assignment: request.assignment,
-    }));
+  async assignCapability(
+    request: pb.AssignCapabilityRequest,
+    caller: Caller = ANONYMOUS,
+  ): Promise<pb.Instance> {
+    return this.audited(
+      caller,
+      "capability.assign",
+      request.instanceId,
+      () => this.assign(request),
+      () => ({
+        assignment: request.assignment,
+      }),
+    );
   }
 
   private async assign(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
@@ -266,11 +277,20 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return instance;
   }
 
-  async revokeCapability(request: pb.RevokeCapabilityRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
-    return this.audited(caller, "capability.revoke", request.instanceId, () => this.revoke(request), () => ({
-      capability: request.capability,
-      ...(request.binding === "" ? {} : { binding: request.binding }),
-    }));
+  async revokeCapability(
+    request: pb.RevokeCapabilityRequest,
+    caller: Caller = ANONYMOUS,
+  ): Promise<pb.Instance> {
+    return this.audited(
+      caller,
+      "capability.revoke",
+      request.instanceId,
+      () => this.revoke(request),
+      () => ({
+        capability: request.capability,
+        ...(request.binding === "" ? {} : { binding: request.binding }),
+      }),
+    );
   }
 
   private async revoke(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {

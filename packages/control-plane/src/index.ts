@@ -9,6 +9,6 @@ export type { NodeSink, NodeSource } from "./node-source.js";
 export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./node-table.js";
 export * from "./options.js";
 export * from "./placement.js";
-export { ModuleSignatures } from "./signatures.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
+export { ModuleSignatures } from "./signatures.js";
 export { StaticNodes } from "./static-nodes.js";

@@ -28,7 +28,8 @@ export class ModuleSignatures {
     // one a previous start of that module brought.
     const remembered = sendsBytes ? "" : (this.known.get(digest) ?? "");
     const signature = request.moduleSignature !== "" ? request.moduleSignature : remembered;
-    const signed = signature === request.moduleSignature ? request : { ...request, moduleSignature: signature };
+    const signed =
+      signature === request.moduleSignature ? request : { ...request, moduleSignature: signature };
     if (this.trusted === undefined) return { request: signed };
     return { request: signed, keyId: verifyModuleSignature(digest, signature, this.trusted).keyId };
   }

@@ -407,7 +407,9 @@ export class NodeAgent {
   private checkSignature(instanceId: InstanceId, spec: StartSpec): void {
     if (this.options.trustedKeys === undefined) return;
     const digest =
-      spec.module !== undefined && spec.module.byteLength > 0 ? digestOf(spec.module) : (spec.moduleDigest ?? "");
+      spec.module !== undefined && spec.module.byteLength > 0
+        ? digestOf(spec.module)
+        : (spec.moduleDigest ?? "");
     try {
       verifyModuleSignature(digest, spec.signature ?? "", this.options.trustedKeys);
     } catch (error) {

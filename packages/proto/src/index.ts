@@ -4,6 +4,7 @@ export * from "./dial.js";
 export * from "./errors.js";
 export {
   AssignCapabilityRequest,
+  AuditEntry as AuditEntryMessage,
   ControlPlaneClient,
   type ControlPlaneServer,
   ControlPlaneService,
@@ -13,7 +14,6 @@ export {
   ListProvidersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
-  AuditEntry as AuditEntryMessage,
   ReadAuditRequest,
   ReadAuditResponse,
   RegisterNodeRequest,

@@ -43,9 +43,10 @@ export function registerAudit(program: Command): void {
       .description("Read the control plane's audit log: who did what, when, and how it ended")
       .option("--tenant <tenant>", "only entries about this tenant's instances")
       .addOption(
-        new Option("--since <time|duration>", "only entries since then: an ISO time, or e.g. 2h for the last two hours").argParser(
-          usage((text) => parseSince(text)),
-        ),
+        new Option(
+          "--since <time|duration>",
+          "only entries since then: an ISO time, or e.g. 2h for the last two hours",
+        ).argParser(usage((text) => parseSince(text))),
       )
       .option("--limit <n>", "the newest N entries (default 1000)", parsePositive)
       .option("--json", "print the entries as a JSON array")
@@ -71,7 +72,9 @@ Examples:
         limit: options.limit ?? 0,
       });
       if (!answer.enabled) {
-        printError("hint: this server keeps no audit log (an embedded cluster run as a library, without a state dir)\n");
+        printError(
+          "hint: this server keeps no audit log (an embedded cluster run as a library, without a state dir)\n",
+        );
       }
       if (options.json) printJson(answer.entries.map(entryJson));
       else if (answer.entries.length > 0) print(auditTable(answer.entries));
