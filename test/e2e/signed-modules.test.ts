@@ -152,6 +152,24 @@ describe("wasmatrix up --trusted-keys with signed modules and the audit log", ()
     expect(refused.stderr).toContain("does not trust");
   });
 
+  it("`run --trusted-keys` runs the signed module and refuses the flipped one before compiling it", async () => {
+    const ok = await run(
+      "run",
+      module("signed.wasm"),
+      "--invoke",
+      "upper",
+      "--data",
+      "hi",
+      "--trusted-keys",
+      trusted,
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe("HI");
+    const refused = await run("run", module("flipped.wasm"), "--invoke", "upper", "--trusted-keys", trusted);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toContain("MODULE_SIGNATURE_INVALID");
+  });
+
   it("records each start and refusal in the audit log, with who and why", async () => {
     const starts = (await audit()).filter((e) => e.action === "instance.start");
     expect(starts.map((e) => [e.target, e.outcome, e.details["reason"]])).toEqual([

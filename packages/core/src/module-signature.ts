@@ -142,7 +142,7 @@ export function verifyModuleSignature(
   if (signatureText.trim() === "") {
     throw refusal(
       "unsigned",
-      "this server accepts signed modules only and the module came without a signature; sign it with `wasmatrix sign MODULE --key KEY` and start it again (the .sig beside it is sent)",
+      "only signed modules are accepted here (--trusted-keys) and this one came without a signature; sign it with `wasmatrix sign MODULE --key KEY`, which writes the MODULE.sig that is sent along",
       { digest },
     );
   }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import {
@@ -7,12 +8,14 @@ import {
   DEFAULT_MAX_OUTPUT_BYTES,
   ErrorCode,
   formatDurationMs,
+  verifyModuleSignature,
   WasmatrixError,
 } from "@wasmatrix/core";
 import type { InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
 import type { Command } from "commander";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { unreadable } from "../files.js";
+import { loadTrustedKeys, trustedKeysOption } from "../security-options.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
@@ -24,6 +27,8 @@ interface RunOptions {
   maxOutput?: string;
   invoke?: string;
   data?: string;
+  trustedKeys?: string;
+  signature?: string;
   json?: boolean;
 }
 
@@ -58,9 +63,14 @@ export function registerRun(program: Command): void {
       "--json",
       "print the outcome as JSON (guest output is captured into it instead of passed through)",
     )
+    .addOption(trustedKeysOption())
+    .option("--signature <file>", "the module's signature for --trusted-keys; default MODULE.sig")
     .addHelpText(
       "after",
       `
+With --trusted-keys DIR the module runs only when MODULE.sig (or --signature) is a valid
+signature by a key whose .pub is in DIR, checked before the module is compiled.
+
 Exit codes: the guest's own code for exit(n); 0 when an invocation succeeds; 1 when a reactor
 answers with an error; 124 when fuel or the deadline runs out; 134 for any other crash (trap,
 memory limit, stack overflow); 125 when wasmatrix cannot run the module at all.
@@ -93,6 +103,23 @@ async function readPayload(data: string | undefined): Promise<Uint8Array> {
   return new TextEncoder().encode(data);
 }
 
+/** `--trusted-keys`: the module's signature must verify before anything compiles it. */
+async function checkSignature(modulePath: string, module: Uint8Array, options: RunOptions): Promise<void> {
+  let trusted: ReturnType<typeof loadTrustedKeys>;
+  try {
+    trusted = loadTrustedKeys(options.trustedKeys ?? "");
+  } catch (error) {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, (error as Error).message);
+  }
+  const path = options.signature ?? `${modulePath}.sig`;
+  const signature = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" && options.signature === undefined) return "";
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, unreadable(path, error).message, { path });
+  });
+  const digest = `sha256:${createHash("sha256").update(module).digest("hex")}`;
+  verifyModuleSignature(digest, signature, trusted);
+}
+
 function limitsFrom(options: RunOptions): Partial<InstanceLimits> {
   const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout);
   return {
@@ -111,7 +138,9 @@ async function run(modulePath: string, args: string[], options: RunOptions): Pro
   try {
     const limits = limitsFrom(options);
     const env = parseEnvPairs(options.env);
-    const compiled = await runtime.compile(await readModule(modulePath));
+    const module = await readModule(modulePath);
+    if (options.trustedKeys !== undefined) await checkSignature(modulePath, module, options);
+    const compiled = await runtime.compile(module);
     const kind = options.invoke === undefined ? "command" : "reactor";
     const instance = await runtime.instantiate(compiled, {
       instanceId: "run",
