@@ -7,6 +7,7 @@ import { clusterSuite } from "./cluster.js";
 import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
+import { signAuditSuite } from "./sign-audit.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  signAuditSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

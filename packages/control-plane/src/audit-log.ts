@@ -1,6 +1,20 @@
-import { constants } from "node:fs";
-import { appendFile, type FileHandle, mkdir, open, readFile, stat, unlink } from "node:fs/promises";
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { readFile, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
+import { promisify } from "node:util";
 import {
   type AuditEntry,
   type AuditRecord,
@@ -40,6 +54,7 @@ export interface AuditLogOptions {
 }
 
 export const AUDIT_FILE_NAME = "audit.jsonl";
+const fsyncAsync = promisify(fsync);
 const LOCK_TIMEOUT_MS = 5_000;
 const LOCK_RETRY_MS = 5;
 /** The tail read to find the last line; entries are far shorter, and a longer read goes on back. */
@@ -56,6 +71,9 @@ export class AuditLog implements Audit {
   private queue: Promise<void> = Promise.resolve();
   private readonly logger: Logger;
   private readonly now: () => number;
+  private dirReady = false;
+  /** The file's size after our last append, and the link the next line takes after it. */
+  private last: { size: number; next: { prev: string; seq: number } } | null = null;
 
   constructor(
     readonly path: string,
@@ -103,24 +121,35 @@ export class AuditLog implements Audit {
   }
 
   private async write(record: AuditRecord): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    if (!this.dirReady) {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      this.dirReady = true;
+    }
     const release = await this.lock();
-    let file: FileHandle | null = null;
+    let fd: number | null = null;
     try {
-      file = await open(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
-      const last = await this.lastCompleteLine(file);
-      const line = chainLine(record, { ...nextLink(last), at: this.now() });
-      await file.write(`${line}\n`);
-      await file.sync();
+      fd = openSync(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+      const size = fstatSync(fd).size;
+      // Our own last append is still the end of the file: its link is known without reading.
+      const link =
+        this.last !== null && this.last.size === size
+          ? this.last.next
+          : nextLink(this.lastCompleteLine(fd, size));
+      const line = Buffer.from(`${chainLine(record, { ...link, at: this.now() })}\n`);
+      writeSync(fd, line);
+      await fsyncAsync(fd);
+      this.last = { size: size + line.length, next: nextLink(line.subarray(0, -1).toString("utf8")) };
+    } catch (error) {
+      this.last = null;
+      throw error;
     } finally {
-      await file?.close();
-      await release();
+      if (fd !== null) closeSync(fd);
+      release();
     }
   }
 
   /** The file's last complete line; a torn tail after it is moved aside first. */
-  private async lastCompleteLine(file: FileHandle): Promise<string | undefined> {
-    const { size } = await file.stat();
+  private lastCompleteLine(fd: number, size: number): string | undefined {
     if (size === 0) return undefined;
     let start = size;
     let tail = Buffer.alloc(0);
@@ -128,7 +157,7 @@ export class AuditLog implements Audit {
     for (;;) {
       const from = Math.max(0, start - TAIL_CHUNK_BYTES);
       const chunk = Buffer.alloc(start - from);
-      await file.read(chunk, 0, chunk.length, from);
+      readSync(fd, chunk, 0, chunk.length, from);
       tail = Buffer.concat([chunk, tail]);
       start = from;
       const lastNewline = tail.lastIndexOf(0x0a);
@@ -138,9 +167,9 @@ export class AuditLog implements Audit {
     const lastNewline = tail.lastIndexOf(0x0a);
     if (lastNewline !== tail.length - 1) {
       const torn = tail.subarray(lastNewline + 1);
-      await appendFile(`${this.path}.torn`, Buffer.concat([torn, Buffer.from("\n")]), { mode: 0o600 });
-      await file.truncate(start + lastNewline + 1);
-      await file.sync();
+      appendFileSync(`${this.path}.torn`, Buffer.concat([torn, Buffer.from("\n")]), { mode: 0o600 });
+      ftruncateSync(fd, start + lastNewline + 1);
+      fsyncSync(fd);
       this.logger.warn(
         { path: this.path, bytes: torn.length, movedTo: `${this.path}.torn` },
         "the audit log's last line was incomplete (torn by a crash); it was moved aside and the chain goes on from the line before",
@@ -151,16 +180,26 @@ export class AuditLog implements Audit {
     return tail.subarray(before + 1, lastNewline).toString("utf8");
   }
 
-  /** A lock file beside the log, holding the owner's pid; a dead owner's lock is taken over. */
-  private async lock(): Promise<() => Promise<void>> {
+  /**
+   * A lock file beside the log, holding the owner's pid; a dead owner's lock is taken over. The
+   * file operations under it are synchronous (each a few microseconds on a local file) so that
+   * the lock is held for as short a time as possible; only the fsync is waited for off the loop.
+   */
+  private async lock(): Promise<() => void> {
     const path = `${this.path}.lock`;
     const deadline = Date.now() + (this.options.lockTimeoutMs ?? LOCK_TIMEOUT_MS);
     for (;;) {
       try {
-        const handle = await open(path, "wx", 0o600);
-        await handle.write(String(process.pid));
-        await handle.close();
-        return () => unlink(path).catch(() => undefined);
+        const fd = openSync(path, "wx", 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return () => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // gone already: taken over as abandoned
+          }
+        };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
@@ -181,7 +220,6 @@ export class AuditLog implements Audit {
   }
 }
 
-/** The index of the newline before index `at` (-1 when none); lastIndexOf would wrap a negative offset. */
 function newlineBefore(bytes: Buffer, at: number): number {
   return at <= 0 ? -1 : bytes.lastIndexOf(0x0a, at - 1);
 }

@@ -17,7 +17,7 @@ export interface EmbeddedOptions {
   nats?: string;
   /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
-  /** Accept only modules signed by one of these keys (checked by the control plane and the node). */
+  /** Accept only modules signed by one of these keys (checked by the control plane, before compiling). */
   trustedKeys?: TrustedKeys;
   /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
   auditFile?: string;
@@ -53,7 +53,8 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     logger,
     providers,
-    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+    // No trusted keys of its own: every start reaches this node through the control plane
+    // beside it, which has checked the signature already.
   });
   const controlPlane = new ControlPlane({
     mode: "embedded",
