@@ -118,9 +118,14 @@ describe("wasmatrix up --trusted-keys with signed modules and the audit log", ()
     await up?.kill("SIGKILL");
   });
 
-  it("writes the private key with mode 0600", async () => {
+  it("writes the private key with mode 0600, and never over an existing one without --force", async () => {
     const { stat } = await import("node:fs/promises");
     expect((await stat(join(dir, "release.key"))).mode & 0o777).toBe(0o600);
+    const before = await readFile(join(dir, "release.key"), "utf8");
+    const again = await run("keys", "generate", "--out", join(dir, "release"));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("exists already");
+    expect(await readFile(join(dir, "release.key"), "utf8")).toBe(before);
   });
 
   it("runs a module signed by a trusted key", async () => {

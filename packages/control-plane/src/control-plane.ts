@@ -15,7 +15,7 @@ import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
-import type { AuditInput } from "./audit-log.js";
+import type { Audit } from "./audit-log.js";
 import { Launcher } from "./launcher.js";
 import { Membership, type OwnFact } from "./membership.js";
 import { ModuleStore, moduleInUse } from "./module-store.js";
@@ -58,6 +58,12 @@ function reasonOf(error: WasmatrixError): Record<string, unknown> {
 export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   readonly facts: FactLog;
   readonly heartbeatIntervalMs: number;
+  /**
+   * The audit log's hook, for actions served outside this class too (the authorization's refused
+   * calls, token create and revoke): `audit.append({ caller, action, target, outcome, details })`
+   * resolves once the entry is on disk. Without an audit log it records nothing.
+   */
+  readonly audit: Audit;
   private readonly nodes: NodeTable;
   private readonly providers: ProviderTable;
   private readonly membership: Membership;
@@ -73,6 +79,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.startedAt = this.now();
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.audit = options.auditLog ?? { append: async () => undefined };
     const lossAfterMs =
       this.heartbeatIntervalMs * (options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
     const { logger, now } = this;
@@ -108,13 +115,15 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   /** Adds (or re-adds, after a restart of either side) a node and the way to reach it. */
   registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean; caller?: Caller } = {}): void {
     if (this.membership.registerNode(node, api, options)) {
-      void this.audit({
-        caller: options.caller ?? ANONYMOUS,
-        action: "node.register",
-        target: node.nodeId,
-        outcome: "ok",
-        details: { address: node.address, labels: node.labels },
-      }).catch(() => undefined);
+      void this.audit
+        .append({
+          caller: options.caller ?? ANONYMOUS,
+          action: "node.register",
+          target: node.nodeId,
+          outcome: "ok",
+          details: { address: node.address, labels: node.labels },
+        })
+        .catch(() => undefined);
     }
   }
 
@@ -126,9 +135,9 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   /** A node leaving on purpose: it has stopped its instances, so nothing is lost or moved. */
   deregisterNode(nodeId: string, caller: Caller = ANONYMOUS): void {
     if (this.membership.deregisterNode(nodeId)) {
-      void this.audit({ caller, action: "node.deregister", target: nodeId, outcome: "ok" }).catch(
-        () => undefined,
-      );
+      void this.audit
+        .append({ caller, action: "node.deregister", target: nodeId, outcome: "ok" })
+        .catch(() => undefined);
     }
   }
 
@@ -351,14 +360,6 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     };
   }
 
-  /**
-   * Appends to the audit log, when there is one: the hook for actions outside this class (the
-   * authorization's refused calls, token create/revoke). Resolves once the entry is on disk.
-   */
-  audit(input: AuditInput): Promise<void> {
-    return this.options.auditLog?.append(input) ?? Promise.resolve();
-  }
-
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {
     return watchFacts(this.facts, request, signal);
   }
@@ -389,14 +390,16 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       result = await run();
     } catch (error) {
       const failure = WasmatrixError.from(error);
-      await this.audit({
-        ...entry,
-        outcome: FAILURES.has(failure.code) ? "failed" : "refused",
-        details: { code: failure.code, message: failure.message, ...reasonOf(failure) },
-      }).catch(() => undefined);
+      await this.audit
+        .append({
+          ...entry,
+          outcome: FAILURES.has(failure.code) ? "failed" : "refused",
+          details: { code: failure.code, message: failure.message, ...reasonOf(failure) },
+        })
+        .catch(() => undefined);
       throw error;
     }
-    await this.audit({ ...entry, outcome: "ok", details: details(result) });
+    await this.audit.append({ ...entry, outcome: "ok", details: details(result) });
     return result;
   }
 
