@@ -2,11 +2,13 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ANONYMOUS, ErrorCode, GENESIS_HASH, verifyAuditChain } from "@wasmatrix/core";
+import { silentLogger } from "@wasmatrix/core/logger";
 import { rejection } from "@wasmatrix/core/test-support/expect-code";
 import * as pb from "@wasmatrix/proto";
 import { describe, expect, it } from "vitest";
 import { AuditLog } from "./audit-log.js";
 import { ControlPlane } from "./control-plane.js";
+import { RegisteredNodes } from "./registered-nodes.js";
 
 /** The audit log on a real file in a temporary directory. */
 
@@ -103,6 +105,19 @@ describe("the control plane's audit", () => {
       code: "MODULE_SIGNATURE_INVALID",
       reason: "unsigned",
     });
+  });
+
+  it("records a refused node registration", async () => {
+    const auditLog = new AuditLog(await fileIn());
+    const controlPlane = new ControlPlane({ auditLog });
+    const { hooks } = new RegisteredNodes(controlPlane, silentLogger);
+    const node = pb.Node.fromPartial({ nodeId: "old-node", address: "127.0.0.1:1" });
+    const refused = await rejection(hooks.registerNode({ node, protocolVersion: "99.0" }));
+    expect(refused.code).toBe(ErrorCode.INCOMPATIBLE_VERSION);
+    const { entries } = await controlPlane.readAudit({ tenant: "", sinceMs: 0, limit: 0 });
+    expect(entries.map((e) => [e.action, e.target, e.outcome])).toEqual([
+      ["node.register", "old-node", "refused"],
+    ]);
   });
 
   it("says it keeps no audit log when it has none", async () => {
