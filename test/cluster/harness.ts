@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -135,6 +135,8 @@ export interface NodeAgentSpec {
 export class Cluster {
   private readonly daemons: Daemon[] = [];
   private readonly clients: { close(): void }[] = [];
+  /** State dirs made for control planes, removed by `close()`. */
+  private readonly tempDirs: string[] = [];
 
   async controlPlane(spec: ControlPlaneSpec = {}): Promise<Daemon> {
     const address = `127.0.0.1:${spec.port ?? (await freePort())}`;
@@ -148,7 +150,12 @@ export class Cluster {
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
     if (spec.trustedKeys !== undefined) args.push("--trusted-keys", spec.trustedKeys);
     // Its own audit log, not one in the home directory shared with every other test.
-    args.push("--state-dir", spec.stateDir ?? mkdtempSync(join(tmpdir(), "wasmatrix-state-")));
+    let stateDir = spec.stateDir;
+    if (stateDir === undefined) {
+      stateDir = mkdtempSync(join(tmpdir(), "wasmatrix-state-"));
+      this.tempDirs.push(stateDir);
+    }
+    args.push("--state-dir", stateDir);
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -228,6 +235,7 @@ export class Cluster {
         .filter((d) => d.child.exitCode === null && d.child.signalCode === null)
         .map((d) => d.kill("SIGKILL")),
     );
+    for (const dir of this.tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 
   private spawn(name: string, address: string, args: string[]): Daemon {

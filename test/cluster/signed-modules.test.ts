@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WasmatrixClient } from "@wasmatrix/client";
@@ -17,9 +17,10 @@ describe("node agents started with --trusted-keys", () => {
   let client: WasmatrixClient;
   let nb: Daemon;
   let signature: string;
+  let dir: string | undefined;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), "wasmatrix-trusted-"));
+    dir = await mkdtemp(join(tmpdir(), "wasmatrix-trusted-"));
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     await writeFile(join(dir, "release.pub"), publicKey.export({ format: "pem", type: "spki" }));
     const digest = `sha256:${createHash("sha256")
@@ -34,7 +35,10 @@ describe("node agents started with --trusted-keys", () => {
     client = cluster.client(cp.address);
     await cluster.nodesAlive(client, ["na", "nb"]);
   }, 60_000);
-  afterAll(() => cluster.close());
+  afterAll(async () => {
+    await cluster.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
 
   it("refuse an unsigned module that the control plane let through", async () => {
     const error = await failure(startReactor(client, { instanceId: "unsigned" }));

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,6 +116,7 @@ describe("wasmatrix up --trusted-keys with signed modules and the audit log", ()
 
   afterAll(async () => {
     await up?.kill("SIGKILL");
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   it("writes the private key with mode 0600, and never over an existing one without --force", async () => {
