@@ -9,6 +9,7 @@ import { etcdSuite } from "./etcd.js";
 import { registrySuite } from "./registry.js";
 import { type SuiteResult, textTable } from "./report.js";
 import { securitySuite } from "./security.js";
+import { signAuditSuite } from "./sign-audit.js";
 import type { Suite } from "./suite.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { extismSuite } from "./suites/extism-plugins.js";
@@ -35,6 +36,7 @@ const SUITES: Suite[] = [
   wasiSuite,
   triggersSuite,
   gatewaySuite,
+  signAuditSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

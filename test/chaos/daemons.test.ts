@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Client, ServiceDefinition } from "@grpc/grpc-js";
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
 import * as pb from "@wasmatrix/proto";
@@ -42,12 +45,15 @@ beforeAll(async () => {
     controlPlane: cp.address,
   });
   const upAddress = `127.0.0.1:${await freePort()}`;
+  const stateDir = mkdtempSync(join(tmpdir(), "wasmatrix-chaos-"));
   up = spawnDaemon(`up ${upAddress}`, upAddress, [
     "up",
     "--listen",
     upAddress,
     "--http",
     "off",
+    "--state-dir",
+    stateDir,
     "--log-level",
     "warn",
   ]);

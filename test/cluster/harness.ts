@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
@@ -112,6 +114,10 @@ export interface ControlPlaneSpec {
   staticNodes?: string[];
   /** `--routes-file`: routes kept across restarts. */
   routesFile?: string;
+  /** `--trusted-keys`: a directory of .pub files. */
+  trustedKeys?: string;
+  /** `--state-dir`, where the audit log goes. @default a fresh temporary directory */
+  stateDir?: string;
 }
 
 export interface NodeAgentSpec {
@@ -123,6 +129,8 @@ export interface NodeAgentSpec {
   maxInstances?: number;
   /** @default a free port */
   port?: number;
+  /** `--trusted-keys`: a directory of .pub files. */
+  trustedKeys?: string;
 }
 
 /**
@@ -135,6 +143,8 @@ export interface NodeAgentSpec {
 export class Cluster {
   private readonly daemons: Daemon[] = [];
   private readonly clients: { close(): void }[] = [];
+  /** State dirs made for control planes, removed by `close()`. */
+  private readonly tempDirs: string[] = [];
 
   constructor(private readonly pki?: string) {}
 
@@ -173,6 +183,14 @@ export class Cluster {
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
     args.push(...this.tlsArgs("control-plane"));
     if (spec.routesFile !== undefined) args.push("--routes-file", spec.routesFile);
+    if (spec.trustedKeys !== undefined) args.push("--trusted-keys", spec.trustedKeys);
+    // Its own audit log, not one in the home directory shared with every other test.
+    let stateDir = spec.stateDir;
+    if (stateDir === undefined) {
+      stateDir = mkdtempSync(join(tmpdir(), "wasmatrix-state-"));
+      this.tempDirs.push(stateDir);
+    }
+    args.push("--state-dir", stateDir);
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -188,6 +206,7 @@ export class Cluster {
     if (labels.length > 0) args.push("--labels", labels.map(([k, v]) => `${k}=${v}`).join(","));
     if (spec.maxInstances !== undefined) args.push("--max-instances", String(spec.maxInstances));
     args.push(...this.tlsArgs(`node-${spec.nodeId}`));
+    if (spec.trustedKeys !== undefined) args.push("--trusted-keys", spec.trustedKeys);
     await bundleOnce();
     const daemon = this.spawn(`node-agent ${spec.nodeId}`, address, args);
     const node = connectNode(address, { timeoutMs: 2_000, tls: this.tls("control-plane") });
@@ -268,6 +287,7 @@ export class Cluster {
         .filter((d) => d.child.exitCode === null && d.child.signalCode === null)
         .map((d) => d.kill("SIGKILL")),
     );
+    for (const dir of this.tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 
   private spawn(name: string, address: string, args: string[]): Daemon {

@@ -47,6 +47,8 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   MODULE_TOO_LARGE: "the server's module size cap refused it; build a smaller module",
   TIMEOUT: "the server did not answer in time; `wasmatrix events` shows what it is doing",
   INCOMPATIBLE_VERSION: "use a wasmatrix CLI of the same major version as the server (`wasmatrix info`)",
+  MODULE_SIGNATURE_INVALID:
+    "sign the module with `wasmatrix sign MODULE --key KEY.key` (start sends MODULE.sig), with a key whose .pub is in the server's --trusted-keys directory",
   INTERNAL:
     "this is a bug or an environment failure; the server's log (stderr of `wasmatrix up`) has details",
 };

@@ -1,4 +1,6 @@
 import {
+  ANONYMOUS,
+  type Caller,
   countBy,
   ErrorCode,
   type Fact,
@@ -19,6 +21,7 @@ import { parseReference, RegistryClient } from "@wasmatrix/oci";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
+import type { Audit } from "./audit-log.js";
 import { Launcher } from "./launcher.js";
 import { Membership, type OwnFact } from "./membership.js";
 import { ModuleStore, moduleInUse } from "./module-store.js";
@@ -32,10 +35,28 @@ import {
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
 import { MemoryRouteStore, RouteTable } from "./route-table.js";
+import { ModuleSignatures } from "./signatures.js";
+import { tenantOf } from "./tenant.js";
 import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
 const SOURCE = "control-plane";
+/** Entries a ReadAudit answers with when it names no limit. */
+const DEFAULT_AUDIT_LIMIT = 1_000;
+/** Codes that say the cluster failed to act, rather than that it refused to. */
+const FAILURES = new Set<string>([
+  ErrorCode.INTERNAL,
+  ErrorCode.NODE_UNAVAILABLE,
+  ErrorCode.TIMEOUT,
+  ErrorCode.OUTCOME_UNKNOWN,
+  ErrorCode.PROVIDER_UNAVAILABLE,
+]);
+
+/** A refusal's `reason` (a bad signature's, for one), which says more than the code. */
+function reasonOf(error: WasmatrixError): Record<string, unknown> {
+  const reason = error.details["reason"];
+  return typeof reason === "string" ? { reason } : {};
+}
 
 /**
  * The control plane records facts instead of reconciling desired state. It serves the API over
@@ -48,10 +69,17 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   readonly heartbeatIntervalMs: number;
   /** HTTP routes: the one piece of state not rebuilt from nodes (see RouteStore). */
   readonly routes: RouteTable;
+  /**
+   * The audit log's hook, for actions served outside this class too (the authorization's refused
+   * calls, token create and revoke): `audit.append({ caller, action, target, outcome, details })`
+   * resolves once the entry is on disk. Without an audit log it records nothing.
+   */
+  readonly audit: Audit;
   private readonly nodes: NodeTable;
   private readonly providers: ProviderTable;
   private readonly membership: Membership;
   private readonly launcher: Launcher;
+  private readonly signatures: ModuleSignatures;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
@@ -68,6 +96,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.metrics = options.metrics ?? noopMetrics;
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.audit = options.auditLog ?? { append: async () => undefined };
     const lossAfterMs =
       this.heartbeatIntervalMs * (options.lossAfterIntervals ?? DEFAULT_LOSS_AFTER_INTERVALS);
     const { logger, now } = this;
@@ -77,7 +106,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     const modules = new ModuleStore(options.moduleCacheBytes ?? 256 * 1024 * 1024, (digest) =>
       moduleInUse(this.nodes.instances.values(), digest),
     );
-    this.launcher = new Launcher(this.nodes, modules, logger);
+    this.signatures = new ModuleSignatures(options.trustedKeys);
+    this.launcher = new Launcher(this.nodes, modules, logger, this.signatures);
     this.membership = new Membership(this.nodes, this.launcher, {
       heartbeatIntervalMs: this.heartbeatIntervalMs,
       lossAfterMs,
@@ -150,8 +180,18 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   /** Adds (or re-adds, after a restart of either side) a node and the way to reach it. */
-  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean } = {}): void {
-    this.membership.registerNode(node, api, options);
+  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean; caller?: Caller } = {}): void {
+    if (this.membership.registerNode(node, api, options)) {
+      void this.audit
+        .append({
+          caller: options.caller ?? ANONYMOUS,
+          action: "node.register",
+          target: node.nodeId,
+          outcome: "ok",
+          details: { address: node.address, labels: node.labels },
+        })
+        .catch(() => undefined);
+    }
   }
 
   /** A node's instance table, whole or `partial` (see NodeTable.report); false: register again. */
@@ -162,8 +202,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   }
 
   /** A node leaving on purpose: it has stopped its instances, so nothing is lost or moved. */
-  deregisterNode(nodeId: string): void {
-    this.membership.deregisterNode(nodeId);
+  deregisterNode(nodeId: string, caller: Caller = ANONYMOUS): void {
+    if (this.membership.deregisterNode(nodeId)) {
+      void this.audit
+        .append({ caller, action: "node.deregister", target: nodeId, outcome: "ok" })
+        .catch(() => undefined);
+    }
   }
 
   /** A node stopped reporting: its instances are lost, and moved as failover plans. */
@@ -202,12 +246,26 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     }
   }
 
-  async startInstance(request: pb.StartInstanceRequest): Promise<pb.Instance> {
-    if (request.instanceId === "") {
-      request = { ...request, instanceId: InstanceId.generate() };
-    } else {
-      InstanceId.parse(request.instanceId);
-    }
+  async startInstance(request: pb.StartInstanceRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    if (request.instanceId === "") request = { ...request, instanceId: InstanceId.generate() };
+    const started = await this.audited(
+      caller,
+      "instance.start",
+      request.instanceId,
+      () => this.start(request),
+      ({ instance, signedBy }) => ({
+        nodeId: instance.nodeId,
+        moduleDigest: instance.moduleDigest,
+        ...(signedBy === undefined ? {} : { signedBy }),
+      }),
+    );
+    return started.instance;
+  }
+
+  private async start(
+    request: pb.StartInstanceRequest,
+  ): Promise<{ instance: pb.Instance; signedBy?: string }> {
+    InstanceId.parse(request.instanceId);
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
     if (request.module.byteLength === 0 && request.moduleRef !== "") {
@@ -216,8 +274,11 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     if (request.module.byteLength > 0) {
       // Checked here, before anything keeps the bytes or a node spends a compile on them.
       checkModuleSize(request.module, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
-      await validateModule(request.module);
     }
+    // Before validation, which compiles when the bytes are broken: unsigned bytes get nothing.
+    const admitted = this.signatures.admit(request);
+    request = admitted.request;
+    if (request.module.byteLength > 0) await validateModule(request.module);
     const existing = this.nodes.instances.get(request.instanceId);
     if (existing !== undefined && !isEnded(existing.status)) {
       throw new WasmatrixError(
@@ -226,7 +287,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
         { instanceId: request.instanceId, status: existing.status },
       );
     }
-    return this.launcher.launch(request);
+    const instance = await this.launcher.launch(request);
+    return admitted.keyId === undefined ? { instance } : { instance, signedBy: admitted.keyId };
   }
 
   /**
@@ -245,10 +307,22 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       { reference: request.moduleRef, pinned: pulled.pinned, moduleDigest: pulled.layerDigest },
       "pulled module",
     );
-    return { ...request, module: pb.toBuffer(pulled.bytes), moduleRef: `oci://${pulled.pinned}` };
+    return {
+      ...request,
+      module: pb.toBuffer(pulled.bytes),
+      moduleRef: `oci://${pulled.pinned}`,
+      // A signature pushed with the artifact travels with it, unless the start brought its own.
+      ...(request.moduleSignature === "" && pulled.signature
+        ? { moduleSignature: Buffer.from(pulled.signature).toString("utf8") }
+        : {}),
+    };
   }
 
-  async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
+  async stopInstance(request: pb.StopInstanceRequest, caller: Caller = ANONYMOUS): Promise<pb.Instance> {
+    return this.audited(caller, "instance.stop", request.instanceId, () => this.stop(request));
+  }
+
+  private async stop(request: pb.StopInstanceRequest): Promise<pb.Instance> {
     const stopped = this.nodes.stopWaiting(request.instanceId);
     if (stopped !== undefined) {
       // Nothing runs anywhere: the stop is only a change of the table, and a fact.
@@ -279,7 +353,22 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return this.nodes.nodeOf(request.instanceId).api.invoke(request, signal);
   }
 
-  async assignCapability(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
+  async assignCapability(
+    request: pb.AssignCapabilityRequest,
+    caller: Caller = ANONYMOUS,
+  ): Promise<pb.Instance> {
+    return this.audited(
+      caller,
+      "capability.assign",
+      request.instanceId,
+      () => this.assign(request),
+      () => ({
+        assignment: request.assignment,
+      }),
+    );
+  }
+
+  private async assign(request: pb.AssignCapabilityRequest): Promise<pb.Instance> {
     const assignment = pb.assignmentFromProto(request.assignment);
     const current = this.nodes.instance(request.instanceId);
     const instance = await this.nodes.nodeOf(request.instanceId).api.setAssignments({
@@ -296,7 +385,23 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return instance;
   }
 
-  async revokeCapability(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
+  async revokeCapability(
+    request: pb.RevokeCapabilityRequest,
+    caller: Caller = ANONYMOUS,
+  ): Promise<pb.Instance> {
+    return this.audited(
+      caller,
+      "capability.revoke",
+      request.instanceId,
+      () => this.revoke(request),
+      () => ({
+        capability: request.capability,
+        ...(request.binding === "" ? {} : { binding: request.binding }),
+      }),
+    );
+  }
+
+  private async revoke(request: pb.RevokeCapabilityRequest): Promise<pb.Instance> {
     const { kept, capability } = withoutAssignment(
       this.nodes.instance(request.instanceId).assignments,
       request,
@@ -340,6 +445,32 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return this.triggers.list();
   }
 
+  async readAudit(request: pb.ReadAuditRequest): Promise<pb.ReadAuditResponse> {
+    const log = this.options.auditLog;
+    if (log === undefined) return { entries: [], head: "", enabled: false };
+    const { entries, head } = await log.read({
+      tenant: request.tenant,
+      sinceMs: request.sinceMs,
+      limit: request.limit > 0 ? request.limit : DEFAULT_AUDIT_LIMIT,
+    });
+    return {
+      entries: entries.map((e) => ({
+        seq: e.seq,
+        atMs: e.at,
+        who: e.who,
+        action: e.action,
+        target: e.target,
+        outcome: e.outcome,
+        tenant: e.tenant ?? "",
+        detailsJson: JSON.stringify(e.details ?? {}),
+        prev: e.prev,
+        hash: e.hash,
+      })),
+      head,
+      enabled: true,
+    };
+  }
+
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {
     return watchFacts(this.facts, request, signal);
   }
@@ -368,6 +499,36 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     });
     // Own facts are numbered here, so the log never takes one as a replay.
     return factToProto(fact as Fact);
+  }
+
+  /**
+   * Runs a control action and records it with its outcome: `ok` (with `details` of the result),
+   * or `refused` / `failed` with the error's code. The action's own error wins over the log's.
+   */
+  private async audited<T>(
+    caller: Caller,
+    action: string,
+    target: string,
+    run: () => Promise<T>,
+    details: (result: T) => Record<string, unknown> = () => ({}),
+  ): Promise<T> {
+    const entry = { caller, action, target, tenant: tenantOf(target) };
+    let result: T;
+    try {
+      result = await run();
+    } catch (error) {
+      const failure = WasmatrixError.from(error);
+      await this.audit
+        .append({
+          ...entry,
+          outcome: FAILURES.has(failure.code) ? "failed" : "refused",
+          details: { code: failure.code, message: failure.message, ...reasonOf(failure) },
+        })
+        .catch(() => undefined);
+      throw error;
+    }
+    await this.audit.append({ ...entry, outcome: "ok", details: details(result) });
+    return result;
   }
 
   private record(fact: OwnFact): Fact | null {

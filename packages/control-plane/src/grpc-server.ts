@@ -42,6 +42,7 @@ export function controlPlaneService(
     addRoute: unary((r) => api.addRoute(r)),
     removeRoute: unary((r) => api.removeRoute(r)),
     listRoutes: unary(() => api.listRoutes()),
+    readAudit: unary((r) => api.readAudit(r)),
     watchEvents: streaming((r, signal) => api.watchEvents(r, signal)),
     streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),

@@ -1,3 +1,4 @@
+export * from "./audit-log.js";
 export * from "./control-plane.js";
 export { EtcdNodes, type EtcdSink } from "./etcd-nodes.js";
 export { type FailoverPlan, planFailover, restartsElsewhere } from "./failover.js";
@@ -10,6 +11,7 @@ export * from "./options.js";
 export * from "./placement.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
 export { FileRouteStore, MemoryRouteStore, type RouteStore, RouteTable } from "./route-table.js";
+export { ModuleSignatures } from "./signatures.js";
 export { StaticNodes } from "./static-nodes.js";
 export type { Clock } from "./triggers/clock.js";
 export { systemClock } from "./triggers/clock.js";

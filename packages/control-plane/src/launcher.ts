@@ -4,6 +4,7 @@ import type * as pb from "@wasmatrix/proto";
 import type { ModuleStore } from "./module-store.js";
 import type { NodeTable } from "./node-table.js";
 import { placementRequest } from "./placement.js";
+import type { ModuleSignatures } from "./signatures.js";
 
 /**
  * Starts instances on nodes: the one place where a start's module is looked up, the node chosen,
@@ -14,6 +15,7 @@ export class Launcher {
     private readonly nodes: NodeTable,
     private readonly modules: ModuleStore,
     private readonly logger: Logger,
+    private readonly signatures: ModuleSignatures,
   ) {}
 
   /**
@@ -27,6 +29,8 @@ export class Launcher {
       const module = this.modules.get(request.moduleDigest);
       if (module !== undefined) request = { ...request, module };
     }
+    // A node with trusted keys checks the signature again, wherever the instance goes.
+    request = this.signatures.attach(request);
     const previous = this.nodes.instances.get(request.instanceId)?.nodeId;
     const target =
       nodeId ??
@@ -38,6 +42,7 @@ export class Launcher {
     this.nodes.instances.set(instance);
     // Kept once it runs, and pinned while it does (see moduleInUse).
     if (request.module.byteLength > 0) this.modules.put(request.module);
+    this.signatures.remember(request);
     return instance;
   }
 

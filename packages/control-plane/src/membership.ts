@@ -53,14 +53,15 @@ export class Membership {
     return lost;
   }
 
-  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean } = {}): void {
-    if (this.nodes.register(node, api, options)) {
-      this.options.record({
-        kind: "node.registered",
-        nodeId: node.nodeId,
-        data: { labels: node.labels, address: node.address },
-      });
-    }
+  /** True when the node is new to the table (or came back): what gets a fact and an audit entry. */
+  registerNode(node: pb.Node, api: NodeApi, options: { local?: boolean } = {}): boolean {
+    if (!this.nodes.register(node, api, options)) return false;
+    this.options.record({
+      kind: "node.registered",
+      nodeId: node.nodeId,
+      data: { labels: node.labels, address: node.address },
+    });
+    return true;
   }
 
   reportStatus(nodeId: string, instances: pb.Instance[], options: { partial?: boolean } = {}): boolean {
@@ -84,8 +85,10 @@ export class Membership {
     return true;
   }
 
-  deregisterNode(nodeId: string): void {
-    if (this.nodes.deregister(nodeId)) this.options.logger.info({ nodeId }, "node deregistered");
+  deregisterNode(nodeId: string): boolean {
+    if (!this.nodes.deregister(nodeId)) return false;
+    this.options.logger.info({ nodeId }, "node deregistered");
+    return true;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Metrics } from "@wasmatrix/core";
+import type { Metrics, TrustedKeys } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { PulledModule, Reference } from "@wasmatrix/oci";
 
@@ -7,6 +7,7 @@ export interface ModuleRegistry {
   pull(ref: Reference): Promise<PulledModule>;
 }
 
+import type { AuditLog } from "./audit-log.js";
 import type { RouteStore } from "./route-table.js";
 import type { TriggersOptions } from "./triggers/triggers.js";
 
@@ -27,6 +28,14 @@ export interface ControlPlaneOptions {
   registry?: ModuleRegistry;
   /** Where HTTP routes outlive a restart. Default: memory (they last as long as the process). */
   routeStore?: RouteStore;
+  /**
+   * Public keys whose module signatures are accepted; with them a start whose module is unsigned
+   * or badly signed is refused (MODULE_SIGNATURE_INVALID) before it is compiled. Default: none,
+   * every module is accepted (a signature that comes along is still passed on to the node).
+   */
+  trustedKeys?: TrustedKeys;
+  /** Where control actions are recorded (docs/security.md, "Audit log"). Default: nowhere. */
+  auditLog?: AuditLog;
   logger?: Logger;
   /** Where heartbeats, node losses and the node and provider gauges go. Default: `noopMetrics`. */
   metrics?: Metrics;

@@ -1,7 +1,8 @@
-import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
+import { ANONYMOUS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
 import { connectNode, type TlsMaterial } from "@wasmatrix/proto";
+import type { Audit } from "./audit-log.js";
 import type { ControlPlaneHooks } from "./grpc-server.js";
 import type { NodeSink, NodeSource } from "./node-source.js";
 
@@ -10,6 +11,8 @@ export interface RegistrationSink extends NodeSink {
   readonly heartbeatIntervalMs: number;
   /** The live providers, sent back with every report's answer. */
   liveProviders(): Promise<pb.Provider[]>;
+  /** Where a refused registration is recorded (accepted ones are, by `registerNode`). */
+  readonly audit: Audit;
 }
 
 /**
@@ -30,13 +33,27 @@ export class RegisteredNodes implements NodeSource {
   ) {
     this.hooks = {
       async registerNode(request) {
-        pb.checkProtocolVersion(request.protocolVersion);
         const node = request.node;
-        if (node === undefined || node.address === "") {
-          throw new WasmatrixError(
-            ErrorCode.INVALID_REQUEST,
-            "a registration needs the node and the address it serves on",
-          );
+        try {
+          pb.checkProtocolVersion(request.protocolVersion);
+          if (node === undefined || node.address === "") {
+            throw new WasmatrixError(
+              ErrorCode.INVALID_REQUEST,
+              "a registration needs the node and the address it serves on",
+            );
+          }
+        } catch (error) {
+          const refusal = WasmatrixError.from(error);
+          await sink.audit
+            .append({
+              caller: ANONYMOUS,
+              action: "node.register",
+              target: node?.nodeId ?? "",
+              outcome: "refused",
+              details: { code: refusal.code, message: refusal.message },
+            })
+            .catch(() => undefined);
+          throw error;
         }
         sink.registerNode(
           node,

@@ -51,6 +51,7 @@ export const IDENTITY_RULES: Readonly<Record<string, IdentityRule>> = {
   "ControlPlane.AddRoute": USER,
   "ControlPlane.RemoveRoute": USER,
   "ControlPlane.ListRoutes": USER,
+  "ControlPlane.ReadAudit": USER,
   "NodeAgent.StartInstance": CONTROL,
   "NodeAgent.StopInstance": CONTROL,
   "NodeAgent.QueryStatus": CONTROL,

@@ -1,3 +1,4 @@
+export * from "./audit-chain.js";
 export * from "./authorization.js";
 export * from "./caller.js";
 export * from "./capabilities.js";
@@ -11,6 +12,7 @@ export * from "./ids.js";
 export * from "./listen.js";
 export * from "./metadata.js";
 export * from "./metrics.js";
+export * from "./module-signature.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./routes.js";

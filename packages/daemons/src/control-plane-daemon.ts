@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
+  AuditLog,
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
@@ -10,7 +11,13 @@ import {
   StaticNodes,
   type TriggersOptions,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
+import {
+  DEFAULT_API_ADDRESS,
+  ErrorCode,
+  type Metrics,
+  type TrustedKeys,
+  WasmatrixError,
+} from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import { TriggerSubscriptions } from "@wasmatrix/node-agent";
@@ -41,6 +48,10 @@ export interface ControlPlaneDaemonOptions {
    * as long as the process: nodes report instances back after a restart, but no node holds routes.
    */
   routesFile?: string;
+  /** Accept only modules signed by one of these keys (MODULE_SIGNATURE_INVALID otherwise). */
+  trustedKeys?: TrustedKeys;
+  /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
+  auditFile?: string;
   logger?: Logger;
   /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
   metrics?: Metrics;
@@ -89,6 +100,8 @@ export async function startControlPlaneDaemon(
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+    ...(options.auditFile === undefined ? {} : { auditLog: new AuditLog(options.auditFile, { logger }) }),
     ...(options.routesFile === undefined ? {} : { routeStore: new FileRouteStore(options.routesFile) }),
   });
   // Before serving: a gateway must never see an empty table only because it asked too early.

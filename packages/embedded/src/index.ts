@@ -1,5 +1,5 @@
-import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, type Metrics } from "@wasmatrix/core";
+import { AuditLog, ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
+import { DEFAULT_API_ADDRESS, type Metrics, type TrustedKeys } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import {
   LocalNodeApi,
@@ -26,6 +26,10 @@ export interface EmbeddedOptions {
   providers?: CapabilityProvider[];
   /** Where the node, the control plane and the gRPC server report metrics. Default: nowhere. */
   metrics?: Metrics;
+  /** Accept only modules signed by one of these keys (checked by the control plane, before compiling). */
+  trustedKeys?: TrustedKeys;
+  /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
+  auditFile?: string;
 }
 
 export interface Embedded {
@@ -67,6 +71,8 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     logger,
     providers,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    // No trusted keys of its own: every start reaches this node through the control plane
+    // beside it, which has checked the signature already.
   });
   // Queue triggers ride the node's messaging provider: the in-process bus, or NATS with --nats.
   const messaging = providers.find((p) => p.capability === "messaging");
@@ -77,6 +83,8 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     logger,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     triggers: bus === null ? {} : { queue: (invoke) => new TriggerSubscriptions(bus, invoke, { logger }) },
+    ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+    ...(options.auditFile === undefined ? {} : { auditLog: new AuditLog(options.auditFile, { logger }) }),
   });
   // Marked local by its source: the node shares this process, so it is never lost to silence.
   const node = new LocalNodeSource(controlPlane, {

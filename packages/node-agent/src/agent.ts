@@ -12,6 +12,8 @@ import {
   NodeId,
   noopMetrics,
   type RestartPolicy,
+  type TrustedKeys,
+  verifyModuleSignature,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -22,6 +24,7 @@ import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@
 import {
   capacityExhausted,
   DEFAULT_NODE_OUTPUT_BYTES,
+  digestOf,
   type ExtismConfig,
   type FilesystemQuota,
   type InstanceKind,
@@ -46,6 +49,8 @@ export interface StartSpec {
   /** The module's bytes, or the digest of a module this node has compiled before. */
   module?: Uint8Array;
   moduleDigest?: string;
+  /** The module's detached signature (a `.sig` file's text), checked when the node has trusted keys. */
+  signature?: string;
   kind?: InstanceKind;
   args?: string[];
   env?: Record<string, string>;
@@ -83,6 +88,12 @@ export interface NodeAgentOptions {
   dataDir?: string;
   /** Limits on each instance's files. Default: DEFAULT_INSTANCE_QUOTA. */
   filesystemQuota?: FilesystemQuota;
+  /**
+   * Public keys whose module signatures this node accepts; with them, a start whose module is
+   * unsigned or badly signed is refused (MODULE_SIGNATURE_INVALID) before it is compiled, whoever
+   * sent it. Default: none, every module is accepted.
+   */
+  trustedKeys?: TrustedKeys;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
   /** Mutual TLS to provider processes: this node's own certificate. */
@@ -200,6 +211,7 @@ export class NodeAgent {
   private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
     // Refused up front (no --data-dir), rather than as a crash of the first run.
     preopensFor(this.options.dataDir, instanceId, spec.assignments ?? []);
+    this.checkSignature(instanceId, spec);
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
     if (!compiled.kinds.includes(kind)) {
@@ -460,6 +472,24 @@ export class NodeAgent {
       { name: "queue_depth", labels: { queue: "deliveries" }, value: this.subscriptions?.queued() ?? 0 },
       { name: "guest_memory_bytes", labels: {}, value: memory },
     ];
+  }
+
+  /** With trusted keys, the module must come with a valid signature: checked before compiling. */
+  private checkSignature(instanceId: InstanceId, spec: StartSpec): void {
+    if (this.options.trustedKeys === undefined) return;
+    const digest =
+      spec.module !== undefined && spec.module.byteLength > 0
+        ? digestOf(spec.module)
+        : (spec.moduleDigest ?? "");
+    try {
+      verifyModuleSignature(digest, spec.signature ?? "", this.options.trustedKeys);
+    } catch (error) {
+      this.logger.warn(
+        { instanceId, digest, reason: (error as WasmatrixError).details?.["reason"] },
+        "refused a module whose signature does not verify",
+      );
+      throw error;
+    }
   }
 
   private async compile(spec: StartSpec) {

@@ -110,6 +110,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
       ...(request.extism.maxVarBytes > 0 ? { maxVarBytes: request.extism.maxVarBytes } : {}),
     };
   }
+  if (request.moduleSignature !== "") spec.signature = request.moduleSignature;
   return spec;
 }
 

@@ -7,6 +7,8 @@ import type {
   ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  ReadAuditRequest,
+  ReadAuditResponse,
   RecordDeploymentRequest,
   RemoveRouteRequest,
   RemoveTriggerRequest,
@@ -54,6 +56,8 @@ export interface ControlPlaneApi {
   addTrigger(request: AddTriggerRequest): Promise<Trigger>;
   removeTrigger(request: RemoveTriggerRequest): Promise<Trigger>;
   listTriggers(): Promise<ListTriggersResponse>;
+  /** The control plane's own audit log, filtered (docs/security.md, "Audit log"). */
+  readAudit(request: ReadAuditRequest): Promise<ReadAuditResponse>;
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;

@@ -160,5 +160,7 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     // The bytes travel by digest: a tag may point elsewhere by now.
     moduleRef: "",
     extism: instance.extism,
+    // The control plane keeps the signature of each module it admitted and adds it (Launcher).
+    moduleSignature: "",
   };
 }

@@ -75,6 +75,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     listTriggers: () => call(raw.listTriggers as Unary<cp.ListTriggersRequest, cp.ListTriggersResponse>, {}),
     serverInfo: () => call(raw.serverInfo as Unary<t.Empty, cp.ServerInfoResponse>, {}),
     recordDeployment: (r) => call(raw.recordDeployment as Unary<cp.RecordDeploymentRequest, t.Fact>, r),
+    readAudit: (r) => call(raw.readAudit as Unary<cp.ReadAuditRequest, cp.ReadAuditResponse>, r),
     registerNode: (r) => call(raw.registerNode as Unary<cp.RegisterNodeRequest, cp.RegisterNodeResponse>, r),
     reportStatus: (r) => call(raw.reportStatus as Unary<cp.ReportStatusRequest, cp.ReportStatusResponse>, r),
     deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),

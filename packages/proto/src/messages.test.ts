@@ -151,6 +151,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   preferredNodeLabels: map,
   moduleRef: text,
   extism: optional(extism),
+  moduleSignature: text,
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,
@@ -242,6 +243,27 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   addRoute: [fc.record({ route: optional(route) }), route],
   removeRoute: [fc.record({ name: text }), route],
   listRoutes: [empty, fc.record({ routes: list(route) })],
+  readAudit: [
+    fc.record({ tenant: shortText, sinceMs: u64, limit: u32 }),
+    fc.record({
+      entries: list(
+        fc.record({
+          seq: u64,
+          atMs: u64,
+          who: shortText,
+          action: shortText,
+          target: text,
+          outcome: shortText,
+          tenant: shortText,
+          detailsJson: text,
+          prev: shortText,
+          hash: shortText,
+        }),
+      ),
+      head: shortText,
+      enabled: fc.boolean(),
+    }),
+  ],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],

@@ -21,6 +21,13 @@ import {
 } from "../metrics-option.js";
 import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
+import {
+  auditFileIn,
+  loadTrustedKeys,
+  prepareStateDir,
+  stateDirOption,
+  trustedKeysOption,
+} from "../security-options.js";
 import { formatElapsed } from "../time-format.js";
 
 interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
@@ -30,6 +37,8 @@ interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
   etcdEndpoints?: string[];
   nats?: string;
   routesFile?: string;
+  trustedKeys?: string;
+  stateDir?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -83,6 +92,8 @@ export function registerControlPlane(program: Command): void {
         "keep HTTP routes in this file so they survive a restart (default: in memory only)",
       ).env("WASMATRIX_ROUTES_FILE"),
     )
+    .addOption(trustedKeysOption())
+    .addOption(stateDirOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -95,10 +106,12 @@ Triggers (wasmatrix trigger …) are kept in etcd when --etcd-endpoints is given
 restart and are shared by every control plane; without etcd they live in this process only.
 Queue triggers need --nats.
 
-The control plane keeps no state of its own but HTTP routes: it learns nodes from their
-registrations and heartbeats (or from etcd), and instances from the nodes' reports. Routes no node
-holds: give --routes-file to keep them across restarts. Restart it at any time; nothing running
-stops. Several control planes may share one etcd; a client may talk to any of them.
+Every control action is appended to <state dir>/audit.jsonl (\`wasmatrix audit\`). With
+--trusted-keys, only modules signed by one of those keys start (\`wasmatrix sign\`).
+Apart from that log and HTTP routes, the control plane keeps no state of its own: it learns nodes
+from their registrations and heartbeats (or from etcd), and instances from the nodes' reports.
+Routes no node holds: give --routes-file to keep them across restarts. Restart it at any time;
+nothing running stops. Several control planes may share one etcd; a client may talk to any of them.
 
 Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
@@ -134,6 +147,8 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       etcdEndpoints: options.etcdEndpoints ?? [],
       ...(options.nats === undefined ? {} : { nats: options.nats }),
       ...(options.routesFile === undefined ? {} : { routesFile: options.routesFile }),
+      auditFile: auditFileIn(prepareStateDir(options.stateDir)),
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
     const served = metrics;

@@ -24,6 +24,7 @@ import {
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatLabels } from "../render.js";
+import { loadTrustedKeys, trustedKeysOption } from "../security-options.js";
 import { parseCount } from "../units.js";
 
 interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
@@ -39,6 +40,7 @@ interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
   stopDeadline?: number;
   maxInstances?: number;
   dataDir?: string;
+  trustedKeys?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -113,6 +115,7 @@ export function registerNodeAgent(program: Command): void {
         "where instances' files live (the filesystem capability, one directory per tenant and instance); without it the node does not serve that capability",
       ).env("WASMATRIX_DATA_DIR"),
     )
+    .addOption(trustedKeysOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -171,6 +174,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
       ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       providers: local.providers,
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
       logger,
     });
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, daemon.agent.nodeId, options));

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import {
@@ -8,6 +9,7 @@ import {
   DEFAULT_MAX_OUTPUT_BYTES,
   ErrorCode,
   formatDurationMs,
+  verifyModuleSignature,
   WasmatrixError,
 } from "@wasmatrix/core";
 import type { HostCallRouter, InstanceLimits, InvokeResult, Outcome } from "@wasmatrix/runtime";
@@ -16,6 +18,7 @@ import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { allowedHostsAssignment, type ExtismManifest, readExtismManifest } from "../extism-manifest.js";
 import { unreadable } from "../files.js";
 import { parsePreopen } from "../preopen.js";
+import { loadTrustedKeys, trustedKeysOption } from "../security-options.js";
 import { formatBytes } from "../time-format.js";
 import { parseBytes, parseCount, parseDuration, parseEnvPairs } from "../units.js";
 
@@ -28,6 +31,8 @@ interface RunOptions {
   maxOutput?: string;
   invoke?: string;
   data?: string;
+  trustedKeys?: string;
+  signature?: string;
   json?: boolean;
   config: string[];
   allowHost: string[];
@@ -87,9 +92,14 @@ export function registerRun(program: Command): void {
       "--extism-manifest <file>",
       "run the plugin an Extism manifest names, with its config, allowed_hosts, memory.max_pages and timeout_ms",
     )
+    .addOption(trustedKeysOption())
+    .option("--signature <file>", "the module's signature for --trusted-keys; default MODULE.sig")
     .addHelpText(
       "after",
       `
+With --trusted-keys DIR the module runs only when MODULE.sig (or --signature) is a valid
+signature by a key whose .pub is in DIR, checked before the module is compiled.
+
 Exit codes: the guest's own code for exit(n); 0 when an invocation succeeds; 1 when a reactor
 answers with an error; 124 when fuel or the deadline runs out; 134 for any other crash (trap,
 memory limit, stack overflow); 125 when wasmatrix cannot run the module at all.
@@ -124,6 +134,23 @@ async function readPayload(data: string | undefined): Promise<Uint8Array> {
   if (data === undefined) return new Uint8Array(0);
   if (data.startsWith("@")) return readModule(data.slice(1));
   return new TextEncoder().encode(data);
+}
+
+/** `--trusted-keys`: the module's signature must verify before anything compiles it. */
+async function checkSignature(modulePath: string, module: Uint8Array, options: RunOptions): Promise<void> {
+  let trusted: ReturnType<typeof loadTrustedKeys>;
+  try {
+    trusted = loadTrustedKeys(options.trustedKeys ?? "");
+  } catch (error) {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, (error as Error).message);
+  }
+  const path = options.signature ?? `${modulePath}.sig`;
+  const signature = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" && options.signature === undefined) return "";
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, unreadable(path, error).message, { path });
+  });
+  const digest = `sha256:${createHash("sha256").update(module).digest("hex")}`;
+  verifyModuleSignature(digest, signature, trusted);
 }
 
 /** Flags win over the manifest's limits. */
@@ -168,9 +195,9 @@ async function run(modulePath: string | undefined, args: string[], options: RunO
     });
     const env = parseEnvPairs(options.env);
     const preopens = options.dir.map(parsePreopen);
-    const compiled = await runtime.compile(
-      modulePath === undefined && manifest !== null ? manifest.module : await readModule(path),
-    );
+    const module = modulePath === undefined && manifest !== null ? manifest.module : await readModule(path);
+    if (options.trustedKeys !== undefined) await checkSignature(path, module, options);
+    const compiled = await runtime.compile(module);
     if (compiled.abi === "extism" && options.invoke === undefined) {
       throw new WasmatrixError(
         ErrorCode.INVALID_REQUEST,

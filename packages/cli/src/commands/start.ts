@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { startRequest } from "@wasmatrix/client";
 import {
@@ -59,6 +60,7 @@ interface StartOptions extends ServerOptions {
   replicas?: number;
   maxConcurrency?: number;
   queueDepth?: number;
+  signature?: string;
   json?: boolean;
 }
 
@@ -141,6 +143,10 @@ export function registerStart(program: Command): void {
         `invocations that may wait; beyond it callers get RESOURCE_EXHAUSTED, HTTP 503 (default ${DEFAULT_QUEUE_DEPTH})`,
         parsePositive,
       )
+      .option(
+        "--signature <file>",
+        "the module's signature (wasmatrix sign); default MODULE.sig when it sits beside the module",
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -149,6 +155,10 @@ Capabilities and their permissions: keyvalue (kv:read, kv:write, kv:delete, kv:l
 (http:request for any host, http:domain:<host> or http:domain:*.<host>), messaging
 (msg:publish:<subject>, msg:subscribe:<subject>; * and > wildcards), logging (no permissions).
 An instance can call only what it is assigned; \`wasmatrix caps\` changes that while it runs.
+
+A server started with --trusted-keys runs only signed modules: \`wasmatrix sign MODULE --key K\`
+writes MODULE.sig, which start sends along (or --signature FILE). The server refuses an unsigned
+or badly signed module with MODULE_SIGNATURE_INVALID before compiling it.
 
 \`wasmatrix start --id <id>\` with no module starts a stopped (or ended) instance again as it was
 recorded: same module, args, env, limits, restart policy, capabilities and labels.
@@ -205,10 +215,12 @@ Examples:
           modulePath === undefined && manifest !== null
             ? { module: Buffer.from(manifest.module) }
             : await moduleSource(path);
+        // An oci:// module's signature travels with the artifact; the control plane reads it there.
+        const moduleSignature = "moduleRef" in source ? "" : await readSignature(path, options.signature);
         if (options.replicas !== undefined) {
           const started = await startReplicas(
             client,
-            { ...request, ...source },
+            { ...request, ...source, moduleSignature },
             options.id,
             options.replicas,
           );
@@ -216,7 +228,7 @@ Examples:
           else print(instancesTable(started, Date.now()));
           return;
         }
-        const instance = await client.startInstance(startRequest({ ...request, ...source }));
+        const instance = await client.startInstance(startRequest({ ...request, ...source, moduleSignature }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
         if (!options.json && instance.status === "crashed") {
@@ -289,6 +301,15 @@ async function startReplicas(
     );
   }
   return started;
+}
+
+/** `--signature FILE` (which must exist), else MODULE.sig when there is one, else none. */
+async function readSignature(modulePath: string, path: string | undefined): Promise<string> {
+  if (path !== undefined) return (await readFileArg(path)).toString("utf8");
+  return readFile(`${modulePath}.sig`, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return "";
+    throw new UsageError(`cannot read ${modulePath}.sig: ${error.message}`);
+  });
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

@@ -23,6 +23,13 @@ import {
 } from "../metrics-option.js";
 import { parseLabelList, parseMs, parseSize, usage } from "../options.js";
 import { print, printError } from "../output.js";
+import {
+  auditFileIn,
+  loadTrustedKeys,
+  prepareStateDir,
+  stateDirOption,
+  trustedKeysOption,
+} from "../security-options.js";
 import { parseCount } from "../units.js";
 import { DEFAULT_HTTP_ADDRESS, gatewayTls } from "./gateway.js";
 
@@ -42,6 +49,8 @@ interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
   httpTlsKey?: string;
   httpInsecure?: boolean;
   maxBody?: number;
+  trustedKeys?: string;
+  stateDir?: string;
 }
 
 /**
@@ -108,6 +117,8 @@ export function registerUp(program: Command): void {
       "largest HTTP request body; larger ones get 413 (default 1MiB)",
       usage(parseSize),
     )
+    .addOption(trustedKeysOption())
+    .addOption(stateDirOption())
     .addOption(logLevelOption())
     .addOption(metricsOption(UP_METRICS_ADDRESS))
     .addOption(metricsInstanceLabelsOption())
@@ -119,8 +130,11 @@ export function registerUp(program: Command): void {
     .addHelpText(
       "after",
       `
-No etcd, no NATS: state lives in this process and ends with it; messaging (guest publish and
-request, subscriptions, queue triggers) runs on an in-process bus. Other commands reach it at the
+No etcd, no NATS: state lives in this process and ends with it, except the audit log of every
+control action, appended to <state dir>/audit.jsonl (\`wasmatrix audit\`); messaging (guest
+publish and request, subscriptions, queue triggers) runs on an in-process bus. With
+--trusted-keys, only modules signed by one of those keys start (\`wasmatrix sign\`; --example
+needs its .sig too). Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
 A non-loopback --listen needs mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix
 certs\`) or --insecure, which lets anyone who reaches the address use it (docs/security.md).
@@ -179,6 +193,8 @@ async function up(options: UpOptions): Promise<number> {
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
+      auditFile: auditFileIn(prepareStateDir(options.stateDir)),
+      ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
     });
     const server = await embedded.serve(options.listen, daemonSecurity(options));
     let httpAddress: string | null = null;
@@ -221,10 +237,12 @@ async function up(options: UpOptions): Promise<number> {
 }
 
 async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
+  const signature = await readFile(`${path}.sig`, "utf8").catch(() => "");
   await client.startInstance(
     startRequest({
       instanceId: EXAMPLE_ID,
       module: await readFile(path),
+      moduleSignature: signature,
       restartPolicy: restartPolicyToProto({ kind: "always" }),
       assignments: EXAMPLE_CAPS.map((spec) => assignmentToProto(parseAssignment(spec))),
     }),

@@ -244,6 +244,39 @@ export interface ListRoutesResponse {
   routes: Route[];
 }
 
+export interface ReadAuditRequest {
+  /** Only entries about this tenant's instances; empty for every entry. */
+  tenant: string;
+  /** Only entries at or after this time (milliseconds since the epoch); 0 for all. */
+  sinceMs: number;
+  /** The newest this many; 0 means 1 000. */
+  limit: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  atMs: number;
+  /** Who acted: `token:<id>`, `node:<id>`, `client:<name>`, `anonymous`. */
+  who: string;
+  action: string;
+  target: string;
+  /** "ok", "refused" or "failed". */
+  outcome: string;
+  tenant: string;
+  /** The entry's details, as JSON. */
+  detailsJson: string;
+  prev: string;
+  hash: string;
+}
+
+export interface ReadAuditResponse {
+  entries: AuditEntry[];
+  /** The file's last hash (the chain's head) when it was read, to pin it elsewhere. */
+  head: string;
+  /** False when this server keeps no audit log (an embedded cluster without a state dir). */
+  enabled: boolean;
+}
+
 function createBaseRecordDeploymentRequest(): RecordDeploymentRequest {
   return { app: "", version: "", revision: 0, manifestHash: "", modules: {}, rolledBackFrom: 0 };
 }
@@ -3155,6 +3188,444 @@ export const ListRoutesResponse: MessageFns<ListRoutesResponse> = {
   },
 };
 
+function createBaseReadAuditRequest(): ReadAuditRequest {
+  return { tenant: "", sinceMs: 0, limit: 0 };
+}
+
+export const ReadAuditRequest: MessageFns<ReadAuditRequest> = {
+  encode(message: ReadAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.sinceMs !== 0) {
+      writer.uint32(16).uint64(message.sinceMs);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadAuditRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadAuditRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sinceMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadAuditRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      sinceMs: isSet(object.sinceMs)
+        ? globalThis.Number(object.sinceMs)
+        : isSet(object.since_ms)
+        ? globalThis.Number(object.since_ms)
+        : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ReadAuditRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.sinceMs !== 0) {
+      obj.sinceMs = Math.round(message.sinceMs);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadAuditRequest>, I>>(base?: I): ReadAuditRequest {
+    return ReadAuditRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadAuditRequest>, I>>(object: I): ReadAuditRequest {
+    const message = createBaseReadAuditRequest();
+    message.tenant = object.tenant ?? "";
+    message.sinceMs = object.sinceMs ?? 0;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseAuditEntry(): AuditEntry {
+  return {
+    seq: 0,
+    atMs: 0,
+    who: "",
+    action: "",
+    target: "",
+    outcome: "",
+    tenant: "",
+    detailsJson: "",
+    prev: "",
+    hash: "",
+  };
+}
+
+export const AuditEntry: MessageFns<AuditEntry> = {
+  encode(message: AuditEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(16).uint64(message.atMs);
+    }
+    if (message.who !== "") {
+      writer.uint32(26).string(message.who);
+    }
+    if (message.action !== "") {
+      writer.uint32(34).string(message.action);
+    }
+    if (message.target !== "") {
+      writer.uint32(42).string(message.target);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(50).string(message.outcome);
+    }
+    if (message.tenant !== "") {
+      writer.uint32(58).string(message.tenant);
+    }
+    if (message.detailsJson !== "") {
+      writer.uint32(66).string(message.detailsJson);
+    }
+    if (message.prev !== "") {
+      writer.uint32(74).string(message.prev);
+    }
+    if (message.hash !== "") {
+      writer.uint32(82).string(message.hash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.who = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.detailsJson = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.prev = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.hash = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditEntry {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      who: isSet(object.who) ? globalThis.String(object.who) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      detailsJson: isSet(object.detailsJson)
+        ? globalThis.String(object.detailsJson)
+        : isSet(object.details_json)
+        ? globalThis.String(object.details_json)
+        : "",
+      prev: isSet(object.prev) ? globalThis.String(object.prev) : "",
+      hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
+    };
+  },
+
+  toJSON(message: AuditEntry): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.who !== "") {
+      obj.who = message.who;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.detailsJson !== "") {
+      obj.detailsJson = message.detailsJson;
+    }
+    if (message.prev !== "") {
+      obj.prev = message.prev;
+    }
+    if (message.hash !== "") {
+      obj.hash = message.hash;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditEntry>, I>>(base?: I): AuditEntry {
+    return AuditEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditEntry>, I>>(object: I): AuditEntry {
+    const message = createBaseAuditEntry();
+    message.seq = object.seq ?? 0;
+    message.atMs = object.atMs ?? 0;
+    message.who = object.who ?? "";
+    message.action = object.action ?? "";
+    message.target = object.target ?? "";
+    message.outcome = object.outcome ?? "";
+    message.tenant = object.tenant ?? "";
+    message.detailsJson = object.detailsJson ?? "";
+    message.prev = object.prev ?? "";
+    message.hash = object.hash ?? "";
+    return message;
+  },
+};
+
+function createBaseReadAuditResponse(): ReadAuditResponse {
+  return { entries: [], head: "", enabled: false };
+}
+
+export const ReadAuditResponse: MessageFns<ReadAuditResponse> = {
+  encode(message: ReadAuditResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      AuditEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.head !== "") {
+      writer.uint32(18).string(message.head);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(24).bool(message.enabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadAuditResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadAuditResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(AuditEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.head = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadAuditResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AuditEntry.fromJSON(e)) : [],
+      head: isSet(object.head) ? globalThis.String(object.head) : "",
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+    };
+  },
+
+  toJSON(message: ReadAuditResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AuditEntry.toJSON(e));
+    }
+    if (message.head !== "") {
+      obj.head = message.head;
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadAuditResponse>, I>>(base?: I): ReadAuditResponse {
+    return ReadAuditResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadAuditResponse>, I>>(object: I): ReadAuditResponse {
+    const message = createBaseReadAuditResponse();
+    message.entries = object.entries?.map((e) => AuditEntry.fromPartial(e)) || [];
+    message.head = object.head ?? "";
+    message.enabled = object.enabled ?? false;
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   startInstance: {
@@ -3382,6 +3853,16 @@ export const ControlPlaneService = {
     responseSerialize: (value: Fact): Buffer => Buffer.from(Fact.encode(value).finish()),
     responseDeserialize: (value: Buffer): Fact => Fact.decode(value),
   },
+  /** The control plane's audit log (its own hash chain), oldest first, filtered. */
+  readAudit: {
+    path: "/wasmatrix.v1.ControlPlane/ReadAudit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadAuditRequest): Buffer => Buffer.from(ReadAuditRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadAuditRequest => ReadAuditRequest.decode(value),
+    responseSerialize: (value: ReadAuditResponse): Buffer => Buffer.from(ReadAuditResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadAuditResponse => ReadAuditResponse.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -3415,6 +3896,8 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   listTriggers: handleUnaryCall<ListTriggersRequest, ListTriggersResponse>;
   /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
   recordDeployment: handleUnaryCall<RecordDeploymentRequest, Fact>;
+  /** The control plane's audit log (its own hash chain), oldest first, filtered. */
+  readAudit: handleUnaryCall<ReadAuditRequest, ReadAuditResponse>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -3748,6 +4231,22 @@ export interface ControlPlaneClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
+  /** The control plane's audit log (its own hash chain), oldest first, filtered. */
+  readAudit(
+    request: ReadAuditRequest,
+    callback: (error: ServiceError | null, response: ReadAuditResponse) => void,
+  ): ClientUnaryCall;
+  readAudit(
+    request: ReadAuditRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReadAuditResponse) => void,
+  ): ClientUnaryCall;
+  readAudit(
+    request: ReadAuditRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReadAuditResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -220,7 +220,14 @@ export interface StartInstanceRequest {
    * module from, verified by digest, when `module` is empty.
    */
   moduleRef: string;
-  extism: ExtismPluginOptions | undefined;
+  extism:
+    | ExtismPluginOptions
+    | undefined;
+  /**
+   * The module's detached signature: the text of its `.sig` file (docs/security.md). A server
+   * with trusted keys refuses a module without a valid one.
+   */
+  moduleSignature: string;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -3033,6 +3040,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     preferredNodeLabels: {},
     moduleRef: "",
     extism: undefined,
+    moduleSignature: "",
   };
 }
 
@@ -3076,6 +3084,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     }
     if (message.extism !== undefined) {
       ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
+    }
+    if (message.moduleSignature !== "") {
+      writer.uint32(1122).string(message.moduleSignature);
     }
     return writer;
   },
@@ -3209,6 +3220,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             message.extism = ExtismPluginOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.moduleSignature = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3332,6 +3351,11 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         ? globalThis.String(object.module_ref)
         : "",
       extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
+      moduleSignature: isSet(object.moduleSignature)
+        ? globalThis.String(object.moduleSignature)
+        : isSet(object.module_signature)
+        ? globalThis.String(object.module_signature)
+        : "",
     };
   },
 
@@ -3400,6 +3424,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     if (message.extism !== undefined) {
       obj.extism = ExtismPluginOptions.toJSON(message.extism);
     }
+    if (message.moduleSignature !== "") {
+      obj.moduleSignature = message.moduleSignature;
+    }
     return obj;
   },
 
@@ -3455,6 +3482,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     message.extism = (object.extism !== undefined && object.extism !== null)
       ? ExtismPluginOptions.fromPartial(object.extism)
       : undefined;
+    message.moduleSignature = object.moduleSignature ?? "";
     return message;
   },
 };
