@@ -12,8 +12,12 @@ export const APP_LABEL = "wasmatrix.dev/app";
 export const COMPONENT_LABEL = "wasmatrix.dev/component";
 export const REVISION_LABEL = "wasmatrix.dev/revision";
 export const VERSION_LABEL = "wasmatrix.dev/version";
-/** One value per component and revision: what a route to the component's current revision selects. */
+/** One value per component and revision. */
 export const DEPLOYMENT_LABEL = "wasmatrix.dev/deployment";
+/** One value per component, on every revision: what the deploy's routes and triggers select. */
+export const SERVICE_LABEL = "wasmatrix.dev/service";
+
+export const serviceOf = (app: string, component: string) => `${app}-${component}`;
 
 export interface PlannedStart {
   instanceId: string;
@@ -63,6 +67,7 @@ export function deploymentLabels(
     [REVISION_LABEL]: String(revision),
     [VERSION_LABEL]: version,
     [DEPLOYMENT_LABEL]: `${app}-${component}-r${revision}`,
+    [SERVICE_LABEL]: serviceOf(app, component),
   };
 }
 

@@ -7,6 +7,7 @@ import type * as pb from "@wasmatrix/proto";
 import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { runBuild } from "../app/build.js";
+import { syncIngress } from "../app/ingress.js";
 import { loadManifest, MANIFEST_FILE } from "../app/manifest.js";
 import { type DeployPlan, instancesOf, planDeploy, REVISION_LABEL, revisionOf } from "../app/plan.js";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
@@ -132,6 +133,9 @@ async function deploy(client: WasmatrixClient, options: DeployOptions): Promise<
     ).catch(() => undefined);
     throw error;
   }
+  // Routes and triggers select the component's service label, which the new revision carries:
+  // it serves from here on, beside the old one until that has drained.
+  for (const line of await syncIngress(client, manifest)) progress(line);
   await drain(client, plan.stop, options.drain ?? DEFAULT_DRAIN_MS);
   const digests: Record<string, string> = {};
   for (const instance of started) {
@@ -256,8 +260,9 @@ export function registerDeploy(program: Command): void {
         `
 A deploy builds each component (its build.command), starts a new revision of every component
 (instances <app>-<component>-r<N>[-<replica>], labelled wasmatrix.dev/app, /component, /revision,
-/version, /deployment), waits until all of it runs, then stops the previous revision's instances
-with a drain deadline, and records an app.deployed fact with the version, the module digests and
+/version, /deployment, /service), waits until all of it runs, puts the manifest's routes and
+triggers in place (they select wasmatrix.dev/service, so they serve whichever revision runs),
+then stops the previous revision's instances with a drain deadline, and records an app.deployed fact with the version, the module digests and
 the manifest's hash. If any new instance fails to start, the new ones are stopped again and the
 old revision keeps serving. Manifest reference: docs/manifest.md.
 
