@@ -27,6 +27,7 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
     ...fields,
   };
 }
@@ -54,6 +55,7 @@ describe("rendering", () => {
       nodeId: "node-1",
       atMs: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
       dataJson: '{"capability":"keyvalue"}',
+      tenant: "",
     });
     expect(line).toMatch(
       /^7 {8}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo +node-1 +\{"capability":"keyvalue"\}$/,
@@ -78,6 +80,7 @@ describe("rendering", () => {
             instanceId: instanceId ?? "",
             nodeId: nodeId ?? "",
             atMs: Date.UTC(2025, 0, 2),
+            tenant: "",
             dataJson: '{"a":1}',
           });
           const header = factHeader();

@@ -5,6 +5,7 @@ import {
   formatPermission,
   InstanceId,
   isEnded,
+  tenantOf,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -178,6 +179,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     const limit = request.factLimit > 0 ? request.factLimit : 20;
     const recent = this.facts.query({ instanceId: request.instanceId });
     return { instance, recentFacts: recent.slice(-limit).map(factToProto) };
+  }
+
+  /** The tenant of an instance in the table, or undefined for an id it does not hold. */
+  tenantOfInstance(instanceId: string): string | undefined {
+    const instance = this.nodes.instances.get(instanceId);
+    return instance === undefined ? undefined : tenantOf(instance.tenant);
   }
 
   async listInstances(request: pb.ListInstancesRequest): Promise<pb.ListInstancesResponse> {

@@ -1,7 +1,9 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Role, WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import { streaming, unary } from "@wasmatrix/proto";
+import { type TenantLookup, TenantView } from "./tenant-view.js";
+import type { TokenAuthority, TokenRecord } from "./tokens/token-authority.js";
 
 export interface ControlPlaneHooks {
   registerNode?(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
@@ -9,6 +11,10 @@ export interface ControlPlaneHooks {
   deregisterNode?(request: pb.DeregisterNodeRequest): Promise<pb.Empty>;
   registerProvider?(request: pb.RegisterProviderRequest): Promise<pb.Empty>;
   listProviders?(): Promise<pb.ListProvidersResponse>;
+  /** Whose instance an id names, for tenant tokens; without it every instance is "default"'s. */
+  tenantOfInstance?: TenantLookup;
+  /** Issues, lists and revokes API tokens; without it (no --auth) the token RPCs are refused. */
+  tokens?: TokenAuthority;
 }
 
 function notHere(what: string): () => Promise<never> {
@@ -25,23 +31,52 @@ export function controlPlaneService(
   api: pb.ControlPlaneApi,
   hooks: ControlPlaneHooks = {},
 ): UntypedServiceImplementation {
+  const view = new TenantView(api, hooks.tenantOfInstance ?? (() => "default"));
+  const tokens = (): TokenAuthority => {
+    if (hooks.tokens !== undefined) return hooks.tokens;
+    throw new WasmatrixError(
+      ErrorCode.FAILED_PRECONDITION,
+      "this server runs without --auth: it neither needs nor issues API tokens; start it with --auth",
+    );
+  };
   const handlers: pb.ControlPlaneServer = {
-    startInstance: unary((r) => api.startInstance(r)),
-    stopInstance: unary((r) => api.stopInstance(r)),
-    queryInstance: unary((r) => api.queryInstance(r)),
-    listInstances: unary((r) => api.listInstances(r)),
-    invoke: unary((r) => api.invoke(r)),
-    assignCapability: unary((r) => api.assignCapability(r)),
-    revokeCapability: unary((r) => api.revokeCapability(r)),
+    startInstance: unary((r, c) => view.startInstance(r, c)),
+    stopInstance: unary((r, c) => view.stopInstance(r, c)),
+    queryInstance: unary((r, c) => view.queryInstance(r, c)),
+    listInstances: unary((r, c) => view.listInstances(r, c)),
+    invoke: unary((r, c) => view.invoke(r, c)),
+    assignCapability: unary((r, c) => view.assignCapability(r, c)),
+    revokeCapability: unary((r, c) => view.revokeCapability(r, c)),
     listNodes: unary(() => api.listNodes()),
     serverInfo: unary(() => api.serverInfo()),
-    watchEvents: streaming((r, signal) => api.watchEvents(r, signal)),
-    streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
+    watchEvents: streaming((r, signal, c) => view.watchEvents(r, signal, c)),
+    streamLogs: streaming((r, signal, c) => view.streamLogs(r, signal, c)),
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),
     reportStatus: unary(hooks.reportStatus ?? notHere("ReportStatus")),
     deregisterNode: unary(hooks.deregisterNode ?? notHere("DeregisterNode")),
     registerProvider: unary(hooks.registerProvider ?? notHere("RegisterProvider")),
     listProviders: unary(hooks.listProviders ?? (async () => ({ providers: [] }))),
+    createToken: unary(async (r: pb.CreateTokenRequest) => {
+      const issued = await tokens().issue({
+        role: r.role as Role,
+        ...(r.tenant === "" ? {} : { tenant: r.tenant }),
+        ...(r.expiresInMs === 0 ? {} : { expiresInMs: r.expiresInMs }),
+      });
+      return { token: issued.token, info: tokenInfo({ ...issued.record, revoked: false }) };
+    }),
+    listTokens: unary(async () => ({ tokens: (await tokens().list()).map(tokenInfo) })),
+    revokeToken: unary(async (r: pb.RevokeTokenRequest) => tokenInfo(await tokens().revoke(r.tokenId))),
   };
   return handlers as unknown as UntypedServiceImplementation;
+}
+
+function tokenInfo(record: TokenRecord & { revoked: boolean }): pb.TokenInfo {
+  return {
+    tokenId: record.tokenId,
+    role: record.role,
+    tenant: record.tenant ?? "",
+    expiresAtMs: record.expiresAt ?? 0,
+    createdAtMs: record.createdAt,
+    revoked: record.revoked,
+  };
 }

@@ -10,3 +10,5 @@ export * from "./options.js";
 export * from "./placement.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
 export { StaticNodes } from "./static-nodes.js";
+export { type TenantLookup, TenantView } from "./tenant-view.js";
+export * from "./tokens/index.js";

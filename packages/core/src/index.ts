@@ -1,3 +1,4 @@
+export * from "./api-access.js";
 export * from "./authorization.js";
 export * from "./caller.js";
 export * from "./capabilities.js";
@@ -12,5 +13,6 @@ export * from "./metadata.js";
 export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./status.js";
+export * from "./tenants.js";
 export * from "./text.js";
 export type * from "./type-utils.js";

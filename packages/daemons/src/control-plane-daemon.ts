@@ -4,6 +4,8 @@ import {
   EtcdNodes,
   RegisteredNodes,
   StaticNodes,
+  TokenAuthority,
+  tokenAccess,
 } from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
@@ -21,11 +23,18 @@ export interface ControlPlaneDaemonOptions {
    */
   etcdEndpoints?: string[];
   logger?: Logger;
+  /**
+   * Require an API token on every call (`--auth`): the signing key, token registry and
+   * revocations live in `stateDir`; control planes sharing the key verify each other's tokens.
+   */
+  auth?: { stateDir: string };
 }
 
 export interface ControlPlaneDaemon {
   readonly controlPlane: ControlPlane;
   readonly address: string;
+  /** With `auth`: the token authority (its `adminTokenPath` is set on the first start). */
+  readonly tokens: TokenAuthority | undefined;
   close(): Promise<void>;
 }
 
@@ -42,7 +51,10 @@ export async function startControlPlaneDaemon(
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
   const registered = new RegisteredNodes(controlPlane, logger);
+  const tokens = options.auth === undefined ? undefined : await TokenAuthority.open(options.auth);
   const service = controlPlaneService(controlPlane, {
+    tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+    ...(tokens === undefined ? {} : { tokens }),
     ...registered.hooks,
     async registerProvider(request) {
       pb.checkProtocolVersion(request.protocolVersion);
@@ -57,7 +69,7 @@ export async function startControlPlaneDaemon(
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_API_ADDRESS,
     [{ definition: pb.ControlPlaneService, implementation: service }],
-    { logger },
+    { logger, access: tokenAccess(tokens) },
   );
   controlPlane.startLivenessChecks();
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
@@ -76,6 +88,7 @@ export async function startControlPlaneDaemon(
       staticNodes.close();
       controlPlane.close();
       await server.close();
+      tokens?.close();
       throw new WasmatrixError(
         ErrorCode.NODE_UNAVAILABLE,
         `cannot read nodes from etcd at ${options.etcdEndpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
@@ -88,11 +101,13 @@ export async function startControlPlaneDaemon(
   return {
     controlPlane,
     address: server.address,
+    tokens,
     async close() {
       staticNodes.close();
       await etcd?.close();
       controlPlane.close();
       await server.close();
+      tokens?.close();
     },
   };
 }

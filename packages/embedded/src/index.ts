@@ -1,4 +1,10 @@
-import { ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
+import {
+  ControlPlane,
+  controlPlaneService,
+  LocalNodeSource,
+  TokenAuthority,
+  tokenAccess,
+} from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
@@ -17,6 +23,11 @@ export interface EmbeddedOptions {
   nats?: string;
   /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
+  /**
+   * Require an API token on every gRPC call (`up --auth`): the signing key, token registry and
+   * revocations live in `stateDir`. The in-process `client` is not affected.
+   */
+  auth?: { stateDir: string };
 }
 
 export interface Embedded {
@@ -24,6 +35,8 @@ export interface Embedded {
   readonly client: pb.ControlPlaneApi;
   readonly controlPlane: ControlPlane;
   readonly agent: NodeAgent;
+  /** With `auth`: the token authority, and where this start wrote the first admin token (first start only). */
+  readonly tokens: TokenAuthority | undefined;
   /** Serves the API over gRPC (what `wasmatrix up` does). */
   serve(address?: string): Promise<RunningServer>;
   /** Stops every instance, the gRPC server if any, and the runtime. */
@@ -66,21 +79,31 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     onInstance: (listener) => agent.onChange((view) => listener(viewToProto(view))),
   });
   node.start();
+  const tokens = options.auth === undefined ? undefined : await TokenAuthority.open(options.auth);
   let server: RunningServer | null = null;
   return {
     client: controlPlane,
     controlPlane,
     agent,
+    tokens,
     async serve(address = DEFAULT_API_ADDRESS) {
+      const service = controlPlaneService(controlPlane, {
+        tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+        ...(tokens === undefined ? {} : { tokens }),
+      });
       server = await startGrpcServer(
         address,
-        [{ definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) }],
-        { logger },
+        [{ definition: pb.ControlPlaneService, implementation: service }],
+        {
+          logger,
+          access: tokenAccess(tokens),
+        },
       );
       return server;
     },
     async close() {
       await server?.close();
+      tokens?.close();
       await agent.close();
       await local.close();
       node.close();

@@ -1,5 +1,6 @@
 import {
   type CapabilityAssignment,
+  DEFAULT_TENANT,
   ErrorCode,
   type Fact,
   FactLog,
@@ -45,6 +46,8 @@ export interface StartSpec {
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
   placement?: Placement;
+  /** @default DEFAULT_TENANT */
+  tenant?: string;
   /** Messaging subjects whose messages are delivered to the instance as invocations. */
   subscriptions?: SubscriptionSpec[];
 }
@@ -188,6 +191,7 @@ export class NodeAgent {
         assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
+        tenant: spec.tenant ?? DEFAULT_TENANT,
       },
       {
         nodeId: this.nodeId,

@@ -1,3 +1,4 @@
+import { tenantOf } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import {
   assignmentFromProto,
@@ -71,6 +72,7 @@ export function viewToProto(view: InstanceView): pb.Instance {
     env: view.env,
     requiredNodeLabels: view.placement.required,
     preferredNodeLabels: view.placement.preferred,
+    tenant: view.tenant,
   };
 }
 
@@ -87,6 +89,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
   if (request.instanceId !== "") spec.instanceId = request.instanceId;
   if (request.module.byteLength > 0) spec.module = request.module;
   if (request.moduleDigest !== "") spec.moduleDigest = request.moduleDigest;
+  spec.tenant = tenantOf(request.tenant);
   return spec;
 }
 

@@ -40,6 +40,8 @@ export interface InstanceView {
   createdAt: number;
   updatedAt: number;
   labels: Record<string, string>;
+  /** The tenant it belongs to ("default" unless started in another). */
+  tenant: string;
   limits: InstanceLimits;
   args: string[];
   env: Record<string, string>;
@@ -79,6 +81,7 @@ export interface InstanceDefinition {
   assignments: CapabilityAssignment[];
   labels: Record<string, string>;
   placement: Placement;
+  tenant: string;
 }
 
 /**
@@ -126,6 +129,10 @@ export class ManagedInstance implements RoutingState {
     return this.definition.instanceId;
   }
 
+  get tenant(): string {
+    return this.definition.tenant;
+  }
+
   get assignments(): readonly CapabilityAssignment[] {
     return this.definition.assignments;
   }
@@ -157,6 +164,7 @@ export class ManagedInstance implements RoutingState {
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
       labels: { ...d.labels },
+      tenant: d.tenant,
       limits: { ...d.limits },
       args: [...d.args],
       env: { ...d.env },

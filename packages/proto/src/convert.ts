@@ -93,6 +93,8 @@ export function factToProto(fact: Fact): pb.Fact {
     nodeId: fact.nodeId ?? "",
     atMs: fact.at,
     dataJson: JSON.stringify(fact.data ?? {}),
+    // Filled where the instance's tenant is known: the control plane's API edge.
+    tenant: "",
   };
 }
 
@@ -157,5 +159,6 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     labels: { ...instance.labels },
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
+    tenant: instance.tenant,
   };
 }

@@ -4,6 +4,7 @@
  */
 import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { AUTHORIZATION_METADATA_KEY } from "./access.js";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
@@ -14,6 +15,8 @@ import type * as t from "./generated/wasmatrix/v1/types.js";
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
   timeoutMs?: number;
+  /** An API token, sent as `authorization: Bearer <token>` with every call. */
+  token?: string;
 }
 
 /** The control plane over gRPC: the user API plus what node agents and provider processes call. */
@@ -26,6 +29,10 @@ export interface ControlPlaneConnection extends ControlPlaneApi {
   /** What provider processes call: announce themselves on every heartbeat. */
   registerProvider(request: cp.RegisterProviderRequest): Promise<t.Empty>;
   listProviders(): Promise<cp.ListProvidersResponse>;
+  /** API tokens (admin only). */
+  createToken(request: cp.CreateTokenRequest): Promise<cp.CreateTokenResponse>;
+  listTokens(): Promise<cp.ListTokensResponse>;
+  revokeToken(request: cp.RevokeTokenRequest): Promise<cp.TokenInfo>;
   close(): void;
 }
 
@@ -44,7 +51,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
   const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
   const timeoutMs = options.timeoutMs ?? 30_000;
 
-  const { call, stream } = rpc(raw, timeoutMs);
+  const { call, stream } = rpc(raw, timeoutMs, fromServiceError, options.token);
 
   return {
     address,
@@ -64,8 +71,11 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),
     registerProvider: (r) => call(raw.registerProvider as Unary<cp.RegisterProviderRequest, t.Empty>, r),
     listProviders: () => call(raw.listProviders as Unary<t.Empty, cp.ListProvidersResponse>, {}),
-    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
-    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    createToken: (r) => call(raw.createToken as Unary<cp.CreateTokenRequest, cp.CreateTokenResponse>, r),
+    listTokens: () => call(raw.listTokens as Unary<t.Empty, cp.ListTokensResponse>, {}),
+    revokeToken: (r) => call(raw.revokeToken as Unary<cp.RevokeTokenRequest, cp.TokenInfo>, r),
+    watchEvents: (r, signal) => stream((m) => raw.watchEvents(r, m), signal),
+    streamLogs: (r, signal) => stream((m) => raw.streamLogs(r, m), signal),
     close: () => raw.close(),
   };
 }
@@ -80,17 +90,26 @@ function rpc(
   raw: RawClient,
   timeoutMs: number,
   rebuild: (error: unknown) => WasmatrixError = fromServiceError,
+  token?: string,
 ) {
+  const metadata = () => {
+    const m = new Metadata();
+    if (token !== undefined && token !== "") m.set(AUTHORIZATION_METADATA_KEY, `Bearer ${token}`);
+    return m;
+  };
   function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(raw, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
+      method.call(raw, request, metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
         error ? reject(rebuild(error)) : resolve(response),
       );
     });
   }
 
-  async function* stream<T>(open: () => ClientReadableStream<T>, signal?: AbortSignal): AsyncIterable<T> {
-    const s = open();
+  async function* stream<T>(
+    open: (metadata: Metadata) => ClientReadableStream<T>,
+    signal?: AbortSignal,
+  ): AsyncIterable<T> {
+    const s = open(metadata());
     const cancel = () => s.cancel();
     signal?.addEventListener("abort", cancel);
     try {
@@ -148,7 +167,7 @@ export function connectNode(address: string, options: ClientOptions = {}): NodeC
     setAssignments: (r) => call(raw.setAssignments as Unary<na.SetAssignmentsRequest, t.Instance>, r),
     nodeInfo: () => call(raw.nodeInfo as Unary<t.Empty, t.Node>, {}),
     listFacts: (r) => call(raw.listFacts as Unary<NodeFactsRequest, { facts: t.Fact[] }>, r),
-    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    streamLogs: (r, signal) => stream((m) => raw.streamLogs(r, m), signal),
     close: () => raw.close(),
   };
 }

@@ -15,6 +15,7 @@ import {
 } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
+import { admit, type ServerAccess } from "./access.js";
 import { CODE_METADATA_KEY, statusMessage, toServiceError } from "./errors.js";
 import { checkedDeserializer, RefusedRequest } from "./request-decoding.js";
 
@@ -40,6 +41,7 @@ export function guardService(
   definition: ServiceDefinition,
   implementation: UntypedServiceImplementation,
   logger: Logger,
+  access?: ServerAccess,
 ): GuardedService {
   const guardedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const guardedImplementation: UntypedServiceImplementation = {};
@@ -55,8 +57,8 @@ export function guardService(
     const handler = implementation[name] ?? implementationByOriginalName(implementation, method);
     if (handler === undefined) continue; // grpc-js answers UNIMPLEMENTED
     guardedImplementation[name] = method.responseStream
-      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger)
-      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger);
+      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger, access)
+      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger, access);
   }
   return { definition: guardedDefinition, implementation: guardedImplementation };
 }
@@ -72,6 +74,7 @@ function guardUnary(
   path: string,
   handler: handleUnaryCall<unknown, unknown>,
   logger: Logger,
+  access: ServerAccess | undefined,
 ): handleUnaryCall<unknown, unknown> {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
     let answered = false;
@@ -89,12 +92,17 @@ function guardUnary(
       answer(toServiceError(call.request.error));
       return;
     }
-    try {
-      const result: unknown = handler(call, answer);
-      if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
-    } catch (error) {
-      answer(internal(error));
-    }
+    const run = () => {
+      try {
+        const result: unknown = handler(call, answer);
+        if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
+      } catch (error) {
+        answer(internal(error));
+      }
+    };
+    if (access === undefined) return run();
+    // Refusals are answers (UNAUTHENTICATED, PERMISSION_DENIED), not bugs.
+    return admit(access, path, call).then(run, (error: unknown) => answer(toServiceError(error)));
   };
 }
 
@@ -102,6 +110,7 @@ function guardStream(
   path: string,
   handler: handleServerStreamingCall<unknown, unknown>,
   logger: Logger,
+  access: ServerAccess | undefined,
 ): handleServerStreamingCall<unknown, unknown> {
   return (call: ServerWritableStream<unknown, unknown>) => {
     // grpc-js turns an 'error' event into the call's status (server-call.ts); this listener
@@ -118,12 +127,16 @@ function guardStream(
       fail(toServiceError(call.request.error));
       return;
     }
-    try {
-      const result: unknown = handler(call);
-      if (isPromise(result)) result.catch((error: unknown) => fail(internal(error)));
-    } catch (error) {
-      fail(internal(error));
-    }
+    const run = () => {
+      try {
+        const result: unknown = handler(call);
+        if (isPromise(result)) result.catch((error: unknown) => fail(internal(error)));
+      } catch (error) {
+        fail(internal(error));
+      }
+    };
+    if (access === undefined) return run();
+    return admit(access, path, call).then(run, (error: unknown) => fail(toServiceError(error)));
   };
 }
 

@@ -1,3 +1,4 @@
+export * from "./access.js";
 export type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 export * from "./convert.js";
 export * from "./dial.js";
@@ -7,10 +8,13 @@ export {
   ControlPlaneClient,
   type ControlPlaneServer,
   ControlPlaneService,
+  CreateTokenRequest,
+  CreateTokenResponse,
   DeregisterNodeRequest,
   ListNodesRequest,
   ListNodesResponse,
   ListProvidersResponse,
+  ListTokensResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
   RegisterNodeRequest,
@@ -19,7 +23,9 @@ export {
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
+  RevokeTokenRequest,
   ServerInfoResponse,
+  TokenInfo,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
 export {

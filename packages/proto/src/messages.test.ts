@@ -96,6 +96,7 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   env: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  tenant: shortText,
 });
 const provider: fc.Arbitrary<pb.Provider> = fc.record({
   providerId: text,
@@ -114,6 +115,7 @@ const fact: fc.Arbitrary<pb.Fact> = fc.record({
   nodeId: text,
   atMs: u64,
   dataJson: text,
+  tenant: shortText,
 });
 const node: fc.Arbitrary<pb.Node> = fc.record({
   nodeId: text,
@@ -139,6 +141,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   labels: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  tenant: shortText,
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,

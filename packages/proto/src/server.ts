@@ -10,14 +10,17 @@ import {
 } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { type CallContext, callContext, type ServerAccess } from "./access.js";
 import { toServiceError } from "./errors.js";
 import { guardService, statusGuard } from "./guard.js";
 
 /** Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata. */
-export function unary<Req, Res>(fn: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  fn: (request: Req, context: CallContext) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     // Returned so that the guard (guard.ts) answers whatever escapes the callback.
-    return fn(call.request).then(
+    return fn(call.request, callContext(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
@@ -26,7 +29,7 @@ export function unary<Req, Res>(fn: (request: Req) => Promise<Res>): handleUnary
 
 /** Adapts an async iterable to a server stream that honours back-pressure and cancellation. */
 export function streaming<Req, Res>(
-  fn: (request: Req, signal: AbortSignal) => AsyncIterable<Res>,
+  fn: (request: Req, signal: AbortSignal, context: CallContext) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const abort = new AbortController();
@@ -34,7 +37,7 @@ export function streaming<Req, Res>(
     call.on("close", () => abort.abort());
     const run = async () => {
       try {
-        for await (const item of fn(call.request, abort.signal)) {
+        for await (const item of fn(call.request, abort.signal, callContext(call))) {
           if (abort.signal.aborted) break;
           if (!call.write(item)) await once(call, "drain", { signal: abort.signal });
         }
@@ -69,6 +72,12 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
   maxReceiveMessageBytes?: number;
+  /**
+   * Who may call what (access.ts): every call is identified and checked against core's
+   * API_RULES before its handler runs. @default none: every call is let through, as on a
+   * loopback server without --auth.
+   */
+  access?: ServerAccess;
 }
 
 /**
@@ -88,7 +97,7 @@ export async function startGrpcServer(
     interceptors: [statusGuard(logger)],
   });
   for (const { definition, implementation } of services) {
-    const guarded = guardService(definition, implementation, logger);
+    const guarded = guardService(definition, implementation, logger, options.access);
     server.addService(guarded.definition, guarded.implementation);
   }
   const port = await new Promise<number>((resolve, reject) => {

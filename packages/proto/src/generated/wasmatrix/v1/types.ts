@@ -110,6 +110,8 @@ export interface Instance {
   /** The placement constraints it was started with, kept for the same reason. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /** The tenant the instance belongs to; empty reads as "default". */
+  tenant: string;
 }
 
 export interface Instance_LabelsEntry {
@@ -143,6 +145,8 @@ export interface Fact {
   atMs: number;
   /** Kind-specific fields (reason, exitCode, attempt, delayMs…) as a JSON object. */
   dataJson: string;
+  /** The tenant of the instance the fact is about; empty for node facts and "default". */
+  tenant: string;
 }
 
 export interface Node {
@@ -191,6 +195,8 @@ export interface StartInstanceRequest {
   /** Placement: nodes must carry every required label; preferred ones rank higher. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /** The tenant to start it in (admins only; a tenant token implies its own). Empty: "default". */
+  tenant: string;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -1185,6 +1191,7 @@ function createBaseInstance(): Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
   };
 }
 
@@ -1241,6 +1248,9 @@ export const Instance: MessageFns<Instance> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       Instance_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
     });
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
+    }
     return writer;
   },
 
@@ -1405,6 +1415,14 @@ export const Instance: MessageFns<Instance> = {
             }
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1546,6 +1564,7 @@ export const Instance: MessageFns<Instance> = {
           {},
         )
         : {},
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
     };
   },
 
@@ -1626,6 +1645,9 @@ export const Instance: MessageFns<Instance> = {
         });
       }
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     return obj;
   },
 
@@ -1685,6 +1707,7 @@ export const Instance: MessageFns<Instance> = {
         }
         return acc;
       }, {});
+    message.tenant = object.tenant ?? "";
     return message;
   },
 };
@@ -2038,7 +2061,7 @@ export const Instance_PreferredNodeLabelsEntry: MessageFns<Instance_PreferredNod
 };
 
 function createBaseFact(): Fact {
-  return { seq: 0, source: "", sourceSeq: 0, kind: "", instanceId: "", nodeId: "", atMs: 0, dataJson: "" };
+  return { seq: 0, source: "", sourceSeq: 0, kind: "", instanceId: "", nodeId: "", atMs: 0, dataJson: "", tenant: "" };
 }
 
 export const Fact: MessageFns<Fact> = {
@@ -2066,6 +2089,9 @@ export const Fact: MessageFns<Fact> = {
     }
     if (message.dataJson !== "") {
       writer.uint32(66).string(message.dataJson);
+    }
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
     }
     return writer;
   },
@@ -2147,6 +2173,14 @@ export const Fact: MessageFns<Fact> = {
             message.dataJson = reader.string();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2189,6 +2223,7 @@ export const Fact: MessageFns<Fact> = {
         : isSet(object.data_json)
         ? globalThis.String(object.data_json)
         : "",
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
     };
   },
 
@@ -2218,6 +2253,9 @@ export const Fact: MessageFns<Fact> = {
     if (message.dataJson !== "") {
       obj.dataJson = message.dataJson;
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     return obj;
   },
 
@@ -2234,6 +2272,7 @@ export const Fact: MessageFns<Fact> = {
     message.nodeId = object.nodeId ?? "";
     message.atMs = object.atMs ?? 0;
     message.dataJson = object.dataJson ?? "";
+    message.tenant = object.tenant ?? "";
     return message;
   },
 };
@@ -2712,6 +2751,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     labels: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
   };
 }
 
@@ -2750,6 +2790,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       StartInstanceRequest_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
+    }
     return writer;
   },
 
@@ -2864,6 +2907,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             if (entry11.value !== undefined) {
               message.preferredNodeLabels[entry11.key] = entry11.value;
             }
+            continue;
+          }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
             continue;
           }
         }
@@ -2983,6 +3034,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
           {},
         )
         : {},
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
     };
   },
 
@@ -3045,6 +3097,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         });
       }
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     return obj;
   },
 
@@ -3096,6 +3151,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         }
         return acc;
       }, {});
+    message.tenant = object.tenant ?? "";
     return message;
   },
 };
