@@ -16,15 +16,23 @@ export const GUEST_TIMEOUT_MS = 120_000;
 
 export interface ServerOptions {
   server: string;
+  token?: string;
 }
 
-/** Adds `--server <address>` (env WASMATRIX_SERVER) to a command that talks to a server. */
+/**
+ * Adds `--server <address>` (env WASMATRIX_SERVER) and `--token <token>` (env WASMATRIX_TOKEN,
+ * sent as `authorization: Bearer …`) to a command that talks to a server.
+ */
 export function withServerOption(command: Command): Command {
-  return command.addOption(
-    new Option("--server <address>", "control-plane address (host:port)")
-      .env("WASMATRIX_SERVER")
-      .default(DEFAULT_API_ADDRESS),
-  );
+  return command
+    .addOption(
+      new Option("--server <address>", "control-plane address (host:port)")
+        .env("WASMATRIX_SERVER")
+        .default(DEFAULT_API_ADDRESS),
+    )
+    .addOption(
+      new Option("--token <token>", "API token of a server started with --auth").env("WASMATRIX_TOKEN"),
+    );
 }
 
 export interface ClusterCall {
@@ -44,7 +52,10 @@ export async function withClient(
   call: ClusterCall,
   body: (client: WasmatrixClient) => Promise<unknown>,
 ): Promise<void> {
-  const client = connect(options.server, { timeoutMs: call.timeoutMs ?? QUERY_TIMEOUT_MS });
+  const client = connect(options.server, {
+    timeoutMs: call.timeoutMs ?? QUERY_TIMEOUT_MS,
+    ...(options.token === undefined || options.token === "" ? {} : { token: options.token }),
+  });
   try {
     const code = await body(client);
     process.exitCode = typeof code === "number" ? code : CLUSTER_EXIT.OK;

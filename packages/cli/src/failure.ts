@@ -27,7 +27,15 @@ export class UsageError extends Error {
   }
 }
 
+/** A PERMISSION_DENIED of the API's access table (it names the RPC), not of an instance's capabilities. */
+const isAccessRefusal = (error: WasmatrixError): boolean =>
+  error.code === "PERMISSION_DENIED" && typeof error.details["rpc"] === "string";
+const ACCESS_HINT =
+  "your token's role or tenant does not allow this; an admin can issue another with `wasmatrix token create --role <role>`";
+
 const HINTS: Partial<Record<ErrorCode, string>> = {
+  UNAUTHENTICATED:
+    "pass --token or set WASMATRIX_TOKEN; the first `wasmatrix up --auth` (or control-plane --auth) wrote an admin token to <state-dir>/admin.token",
   INSTANCE_NOT_FOUND: "`wasmatrix ps --all` lists every instance the server knows, ended ones included",
   NODE_NOT_FOUND: "`wasmatrix nodes` lists the nodes",
   ALREADY_EXISTS: "stop it with `wasmatrix stop <id>`, or pick another --id",
@@ -66,7 +74,7 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
   if (isUnreachable(failure)) {
     return { exitCode: CLUSTER_EXIT.UNAVAILABLE, message: failure.message, hint: UNREACHABLE_HINT };
   }
-  const template = HINTS[failure.code];
+  const template = isAccessRefusal(failure) ? ACCESS_HINT : HINTS[failure.code];
   const hint =
     template === undefined || context.instanceId === undefined
       ? template

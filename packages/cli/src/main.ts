@@ -14,6 +14,7 @@ import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
+import { registerToken } from "./commands/token.js";
 import { registerUp } from "./commands/up.js";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
@@ -64,6 +65,7 @@ registerEvents(program);
 registerCaps(program);
 registerNodes(program);
 registerInfo(program);
+registerToken(program);
 registerRun(program);
 
 await program.parseAsync(process.argv);

@@ -2,7 +2,11 @@ import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import {
+  type AuthOptions,
   applyConfigFile,
+  authBannerLine,
+  authConfig,
+  authOptions,
   configOption,
   formatBanner,
   type LogFormat,
@@ -16,7 +20,7 @@ import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatElapsed } from "../time-format.js";
 
-interface ControlPlaneOptions {
+interface ControlPlaneOptions extends AuthOptions {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
@@ -64,6 +68,8 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
+    .addOption(authOptions()[0]!)
+    .addOption(authOptions()[1]!)
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
@@ -78,7 +84,8 @@ Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
   wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
   wasmatrix control-plane --etcd-endpoints 10.0.0.2:2379,10.0.0.3:2379
-  wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
+  wasmatrix control-plane --config /etc/wasmatrix/control-plane.json
+  wasmatrix control-plane --auth --state-dir /var/lib/wasmatrix   # share the dir (its key) between control planes`,
     )
     .action(async (options: ControlPlaneOptions, command: Command) => {
       applyConfigFile(command, options.config);
@@ -101,8 +108,12 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
+      ...authConfig(options),
     });
-    if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
+    const adminTokenPath = daemon.tokens?.adminTokenPath;
+    // Said in the log too: a daemon's stdout banner may go nowhere.
+    if (adminTokenPath !== undefined) logger.info({ path: adminTokenPath }, "wrote the first admin token");
+    if (wantsBanner(options.logFormat)) print(banner(daemon.address, options, adminTokenPath));
     return runUntilSignalled(() => daemon.close(), logger, 2_000);
   } catch (error) {
     const failure = failureFrom(error);
@@ -111,7 +122,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   }
 }
 
-function banner(address: string, options: ControlPlaneOptions): string {
+function banner(address: string, options: ControlPlaneOptions, adminTokenPath: string | undefined): string {
   const nodes =
     (options.etcdEndpoints ?? []).length > 0
       ? `found in etcd at ${options.etcdEndpoints!.join(",")}`
@@ -124,6 +135,7 @@ function banner(address: string, options: ControlPlaneOptions): string {
       ["server", address],
       ["nodes", nodes],
       ["heartbeat", `${formatElapsed(options.heartbeatInterval ?? 1_000)} (a node silent for 3 is lost)`],
+      ...(options.auth ? [["auth", authBannerLine(adminTokenPath, options.stateDir)] as const] : []),
     ],
     [
       ...(address === DEFAULT_API_ADDRESS ? [] : [`export WASMATRIX_SERVER=${address}`]),

@@ -44,6 +44,7 @@ interface StartOptions extends ServerOptions {
   label?: [string, string][];
   requireLabel?: [string, string][];
   preferLabel?: [string, string][];
+  tenant?: string;
   json?: boolean;
 }
 
@@ -102,6 +103,10 @@ export function registerStart(program: Command): void {
         "prefer nodes with this label (repeatable)",
         repeatable((t) => parsePair(t, "a node label")),
       )
+      .option(
+        "--tenant <name>",
+        "the tenant the instance belongs to (admin tokens only; a tenant's token implies its own); default 'default'",
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -146,6 +151,7 @@ Examples:
         labels: pairsToRecord(options.label),
         requiredNodeLabels: pairsToRecord(options.requireLabel),
         preferredNodeLabels: pairsToRecord(options.preferLabel),
+        tenant: options.tenant ?? "",
       };
       const call = {
         timeoutMs: GUEST_TIMEOUT_MS,

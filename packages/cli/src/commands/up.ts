@@ -9,14 +9,22 @@ import {
   routeGrpcLog,
 } from "@wasmatrix/proto";
 import type { Command } from "commander";
-import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
+import {
+  type AuthOptions,
+  authBannerLine,
+  authConfig,
+  authOptions,
+  logLevelOption,
+  natsOption,
+  runUntilSignalled,
+} from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
 
-interface UpOptions {
+interface UpOptions extends AuthOptions {
   listen: string;
   nodeId?: string;
   labels?: Record<string, string>;
@@ -77,6 +85,8 @@ export function registerUp(program: Command): void {
       usage(parseCount),
     )
     .addOption(logLevelOption())
+    .addOption(authOptions()[0]!)
+    .addOption(authOptions()[1]!)
     .option(
       "--stop-deadline <duration>",
       `on Ctrl-C or SIGTERM, how long instances get to finish before they are stopped by force; default ${DEFAULT_STOP_DEADLINE_MS / 1000}s`,
@@ -87,14 +97,15 @@ export function registerUp(program: Command): void {
       `
 No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
-The API has no authentication yet: listen on anything but 127.0.0.1 only where every machine
-that can reach the address is trusted.
+Without --auth anyone who reaches the address may call the API: listen on anything but 127.0.0.1
+only with --auth (and TLS), or where every machine that can reach the address is trusted.
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
   wasmatrix up
   wasmatrix up --example
-  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug`,
+  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug
+  wasmatrix up --auth --state-dir ./state       # tokens required; ./state/admin.token on first start`,
     )
     .action(async (options: UpOptions) => {
       const code = await up(options);
@@ -135,10 +146,11 @@ async function up(options: UpOptions): Promise<number> {
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
+      ...authConfig(options),
     });
     const server = await embedded.serve(options.listen);
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options));
+    print(banner(server.address, embedded.agent.nodeId, options, embedded.tokens?.adminTokenPath));
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
@@ -160,12 +172,13 @@ async function startExample(client: ControlPlaneApi, path: string): Promise<void
   );
 }
 
-function banner(address: string, nodeId: string, options: UpOptions): string {
+function banner(address: string, nodeId: string, options: UpOptions, adminTokenPath?: string): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
     `  server   ${address}`,
     `  node     ${nodeId}`,
   ];
+  if (options.auth) lines.push(`  auth     ${authBannerLine(adminTokenPath, options.stateDir)}`);
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);
   lines.push("", "Try, in another terminal:");

@@ -1,13 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { dirname, join } from "node:path";
-
-/** Where a control plane keeps its signing key, token registry and revocations unless --state-dir says. */
-export function defaultStateDir(): string {
-  const base = process.env["XDG_STATE_HOME"] ?? join(homedir(), ".local", "state");
-  return join(base, "wasmatrix");
-}
+import { dirname } from "node:path";
 
 /** Secrets and the lists beside them are written with this mode, whatever the umask. */
 export const SECRET_FILE_MODE = 0o600;
