@@ -26,6 +26,11 @@ export interface ProviderDaemonOptions {
   advertise?: string;
   /** The control plane it registers with; node agents learn of it there. */
   controlPlane?: string;
+  /**
+   * An API token for a control plane started with --auth (an admin's, until TLS gives daemons a
+   * certificate identity of their own).
+   */
+  controlPlaneToken?: string;
   /** etcd: the provider's record lives under a lease there, and it learns the nodes it serves there. */
   etcdEndpoints?: string[];
   /** NATS: keyvalue on JetStream, and what messaging needs. */
@@ -73,7 +78,10 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   const controlPlane =
     options.controlPlane === undefined
       ? null
-      : connectControlPlane(options.controlPlane, { timeoutMs: 5_000 });
+      : connectControlPlane(options.controlPlane, {
+          timeoutMs: 5_000,
+          ...tokenOption(options.controlPlaneToken),
+        });
   // The nodes it serves: those the control plane lists as alive, and those with a record in etcd.
   const listedNodes = new Set<string>();
   const etcdNodes = new Set<string>();
@@ -201,4 +209,8 @@ async function registerInEtcd(
       await metadata.close();
     },
   };
+}
+
+function tokenOption(token: string | undefined): { token?: string } {
+  return token === undefined || token === "" ? {} : { token };
 }
