@@ -8,6 +8,7 @@ import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
 import { type SuiteResult, textTable } from "./report.js";
 import type { Suite } from "./suite.js";
+import { authSuite } from "./suites/auth.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
@@ -21,6 +22,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  authSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

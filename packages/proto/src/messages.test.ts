@@ -153,6 +153,14 @@ const listInstancesResponse: fc.Arbitrary<pb.ListInstancesResponse> = fc.record(
   instances: list(instance),
 });
 const empty = fc.constant({});
+const tokenInfo: fc.Arbitrary<pb.TokenInfo> = fc.record({
+  tokenId: text,
+  role: shortText,
+  tenant: shortText,
+  expiresAtMs: u64,
+  createdAtMs: u64,
+  revoked: fc.boolean(),
+});
 
 /** Request and response arbitraries for each RPC, by the method's name in the service definition. */
 const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
@@ -187,6 +195,12 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),
   ],
+  createToken: [
+    fc.record({ role: shortText, tenant: shortText, expiresInMs: u64 }),
+    fc.record({ token: text, info: optional(tokenInfo) }),
+  ],
+  listTokens: [empty, fc.record({ tokens: list(tokenInfo) })],
+  revokeToken: [fc.record({ tokenId: text }), tokenInfo],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],
