@@ -88,11 +88,11 @@ function guardUnary(
         logger.error({ err: thrown, rpc: path }, "sending an answer failed");
       }
     };
-    if (call.request instanceof RefusedRequest) {
-      answer(toServiceError(call.request.error));
-      return;
-    }
     const run = () => {
+      if (call.request instanceof RefusedRequest) {
+        answer(toServiceError(call.request.error));
+        return;
+      }
       try {
         const result: unknown = handler(call, answer);
         if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
@@ -101,7 +101,8 @@ function guardUnary(
       }
     };
     if (access === undefined) return run();
-    // Refusals are answers (UNAUTHENTICATED, PERMISSION_DENIED), not bugs.
+    // Who calls is settled before the body is looked at: a caller without credentials learns
+    // nothing, not even whether its request decodes. Refusals are answers, not bugs.
     return admit(access, path, call).then(run, (error: unknown) => answer(toServiceError(error)));
   };
 }
@@ -123,11 +124,11 @@ function guardStream(
         logger.error({ err: thrown, rpc: path }, "ending a stream with its error failed");
       }
     };
-    if (call.request instanceof RefusedRequest) {
-      fail(toServiceError(call.request.error));
-      return;
-    }
     const run = () => {
+      if (call.request instanceof RefusedRequest) {
+        fail(toServiceError(call.request.error));
+        return;
+      }
       try {
         const result: unknown = handler(call);
         if (isPromise(result)) result.catch((error: unknown) => fail(internal(error)));
