@@ -11,6 +11,7 @@ import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core"
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
+import { EtcdRevocations } from "./etcd-revocations.js";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;
@@ -51,7 +52,8 @@ export async function startControlPlaneDaemon(
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
   const registered = new RegisteredNodes(controlPlane, logger);
-  const tokens = options.auth === undefined ? undefined : await TokenAuthority.open(options.auth);
+  const tokens =
+    options.auth === undefined ? undefined : await openTokens(options.auth, options.etcdEndpoints);
   const service = controlPlaneService(controlPlane, {
     tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
     ...(tokens === undefined ? {} : { tokens }),
@@ -110,4 +112,25 @@ export async function startControlPlaneDaemon(
       tokens?.close();
     },
   };
+}
+
+/** The token authority; with etcd, its revocations live there (shared by every control plane on it). */
+async function openTokens(
+  auth: { stateDir: string },
+  etcdEndpoints: string[] | undefined,
+): Promise<TokenAuthority> {
+  if (etcdEndpoints === undefined || etcdEndpoints.length === 0) return TokenAuthority.open(auth);
+  const metadata = await EtcdMetadata.connect({ endpoints: etcdEndpoints });
+  try {
+    const revocations = await EtcdRevocations.open(metadata, { owns: true });
+    return await TokenAuthority.open({ ...auth, revocations });
+  } catch (error) {
+    await metadata.close();
+    throw new WasmatrixError(
+      ErrorCode.NODE_UNAVAILABLE,
+      `cannot read token revocations from etcd at ${etcdEndpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
+      { endpoints: etcdEndpoints },
+      { cause: error },
+    );
+  }
 }

@@ -10,6 +10,8 @@ export {
   PROVIDERS_PREFIX,
   parseKey,
   providerKey,
+  REVOCATIONS_PREFIX,
+  revocationKey,
 } from "./keys.js";
 export { MIN_LEASE_TTL_SECONDS } from "./leased-record.js";
 export {

@@ -1,17 +1,22 @@
 import { ErrorCode, NodeId, ProviderId, truncate, WasmatrixError } from "@wasmatrix/core";
 
 /**
- * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease.
- * Instance state, logs, facts and desired state have no key here, and `assertAllowedKey` is the
- * one door every write goes through, so they cannot get one by accident.
+ * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease,
+ * and one per revoked API token id (no lease: a revocation is for good). Instance state, logs,
+ * facts and desired state have no key here, and `assertAllowedKey` is the one door every write
+ * goes through, so they cannot get one by accident.
  */
 
 export const KEY_ROOT = "/wasmatrix/v1/";
 export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
 export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
-export const ALLOWED_PREFIXES: readonly string[] = [NODES_PREFIX, PROVIDERS_PREFIX];
+export const REVOCATIONS_PREFIX = `${KEY_ROOT}revocations/`;
+export const ALLOWED_PREFIXES: readonly string[] = [NODES_PREFIX, PROVIDERS_PREFIX, REVOCATIONS_PREFIX];
 
-export type KeyKind = "node" | "provider";
+export type KeyKind = "node" | "provider" | "revocation";
+
+/** API token ids as the control plane makes them (`tok_` and base64url). */
+const TOKEN_ID = /^tok_[A-Za-z0-9_-]{1,64}$/;
 
 export interface ParsedKey {
   kind: KeyKind;
@@ -29,6 +34,16 @@ export function providerKey(providerId: string): string {
   return `${PROVIDERS_PREFIX}${ProviderId.parse(providerId)}`;
 }
 
+/** The key of a revoked token id. INVALID_REQUEST for an id that is not a token id. */
+export function revocationKey(tokenId: string): string {
+  if (!TOKEN_ID.test(tokenId)) {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `'${truncate(tokenId, 80)}' is not an API token id`, {
+      tokenId: truncate(tokenId, 80),
+    });
+  }
+  return `${REVOCATIONS_PREFIX}${tokenId}`;
+}
+
 /** What a key names, or null when it is not exactly `<prefix><valid id>` for an allowed prefix. */
 export function parseKey(key: unknown): ParsedKey | null {
   if (typeof key !== "string") return null;
@@ -40,11 +55,15 @@ export function parseKey(key: unknown): ParsedKey | null {
     const id = key.slice(PROVIDERS_PREFIX.length);
     return ProviderId.isValid(id) ? { kind: "provider", id } : null;
   }
+  if (key.startsWith(REVOCATIONS_PREFIX)) {
+    const id = key.slice(REVOCATIONS_PREFIX.length);
+    return TOKEN_ID.test(id) ? { kind: "revocation", id } : null;
+  }
   return null;
 }
 
 /**
- * Refuses, with INVALID_REQUEST, any key that is not a node or provider key. Pure, so it can be
+ * Refuses, with INVALID_REQUEST, any key that is not a node, provider or revocation key. Pure, so it can be
  * property-tested; called before every put and delete this package makes.
  */
 export function assertAllowedKey(key: unknown): ParsedKey {
@@ -53,7 +72,7 @@ export function assertAllowedKey(key: unknown): ParsedKey {
   const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
   throw new WasmatrixError(
     ErrorCode.INVALID_REQUEST,
-    `etcd holds only node and provider metadata: key '${shown}' is not ${NODES_PREFIX}<node id> or ${PROVIDERS_PREFIX}<provider id>; instance state, logs, facts and desired state never go to etcd`,
+    `etcd holds only node and provider metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
 }

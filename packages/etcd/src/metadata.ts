@@ -1,7 +1,16 @@
 import type { ProviderMetadata } from "@wasmatrix/core";
 import type { IBackoff } from "cockatiel";
 import type { Etcd3 } from "etcd3";
-import { assertAllowedKey, NODES_PREFIX, nodeKey, PROVIDERS_PREFIX, providerKey } from "./keys.js";
+import {
+  assertAllowedKey,
+  NODES_PREFIX,
+  nodeKey,
+  PROVIDERS_PREFIX,
+  parseKey,
+  providerKey,
+  REVOCATIONS_PREFIX,
+  revocationKey,
+} from "./keys.js";
 import { type LeasedRegistration, putLeased } from "./leased-record.js";
 import { type PrefixWatch, type PrefixWatchHandlers, watchPrefix } from "./prefix-watch.js";
 import {
@@ -137,6 +146,22 @@ export class EtcdMetadata {
     return this.watch(PROVIDERS_PREFIX, handlers, (key, value) => {
       const record = decodeProviderRecord(key, value);
       return { id: record.providerId, record };
+    });
+  }
+
+  /** Records an API token id as revoked, for good (no lease): every control plane watching refuses it. */
+  async putRevocation(tokenId: string): Promise<void> {
+    const key = revocationKey(tokenId);
+    assertAllowedKey(key);
+    await this.client.put(key).value(JSON.stringify({ tokenId, revokedAtMs: Date.now() }));
+  }
+
+  /** The revoked token ids now (as puts), then every new one. */
+  watchRevocations(handlers: PrefixWatchHandlers<string>): Promise<PrefixWatch> {
+    return this.watch(REVOCATIONS_PREFIX, handlers, (key) => {
+      const parsed = parseKey(key);
+      if (parsed?.kind !== "revocation") throw new Error(`'${key.slice(0, 160)}' is not a revocation key`);
+      return { id: parsed.id, record: parsed.id };
     });
   }
 
