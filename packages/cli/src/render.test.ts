@@ -28,6 +28,7 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     requiredNodeLabels: {},
     preferredNodeLabels: {},
     tenant: "",
+    deniedCalls: 0,
     ...fields,
   };
 }

@@ -73,6 +73,7 @@ export function viewToProto(view: InstanceView): pb.Instance {
     requiredNodeLabels: view.placement.required,
     preferredNodeLabels: view.placement.preferred,
     tenant: view.tenant,
+    deniedCalls: view.calls.denied,
   };
 }
 

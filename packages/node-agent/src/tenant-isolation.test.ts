@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeAgent } from "./agent.js";
 import { scopeOf } from "./capability-router.js";
+import { viewToProto } from "./convert.js";
 import { capabilityCall, guests } from "./test-support/guests.js";
 
 const decoder = new TextDecoder();
@@ -107,6 +108,19 @@ describe("tenants' keyvalue", () => {
         expect(decoder.decode(kv.handleSync(scope, "get", enc({ key: k }))), k).toContain(SECRET);
     }
   }, 180_000);
+
+  it("counts a guest's refused calls where inspect shows them (the instance's deniedCalls)", async () => {
+    const before = viewToProto(agent.get("a")).deniedCalls;
+    // Messaging is not assigned to it: refused before any provider sees the call, and counted.
+    const viaMessaging = await agent.invoke(
+      "a",
+      "call",
+      capabilityCall("default", "wasmatrix:messaging", "publish", { subject: "tenant.b.orders", data: "x" }),
+    );
+    expect(viaMessaging.guestError).toBeDefined();
+    expect(viewToProto(agent.get("a")).deniedCalls).toBe(before + 1);
+    expect(viewToProto(agent.get("a")).tenant).toBe("a");
+  });
 });
 
 function enc(value: unknown): Uint8Array {

@@ -97,6 +97,7 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   requiredNodeLabels: map,
   preferredNodeLabels: map,
   tenant: shortText,
+  deniedCalls: u32,
 });
 const provider: fc.Arbitrary<pb.Provider> = fc.record({
   providerId: text,

@@ -112,6 +112,8 @@ export interface Instance {
   preferredNodeLabels: { [key: string]: string };
   /** The tenant the instance belongs to; empty reads as "default". */
   tenant: string;
+  /** Capability calls of the guest refused (no assignment, no permission) since the instance started. */
+  deniedCalls: number;
 }
 
 export interface Instance_LabelsEntry {
@@ -1192,6 +1194,7 @@ function createBaseInstance(): Instance {
     requiredNodeLabels: {},
     preferredNodeLabels: {},
     tenant: "",
+    deniedCalls: 0,
   };
 }
 
@@ -1250,6 +1253,9 @@ export const Instance: MessageFns<Instance> = {
     });
     if (message.tenant !== "") {
       writer.uint32(802).string(message.tenant);
+    }
+    if (message.deniedCalls !== 0) {
+      writer.uint32(808).uint32(message.deniedCalls);
     }
     return writer;
   },
@@ -1423,6 +1429,14 @@ export const Instance: MessageFns<Instance> = {
             message.tenant = reader.string();
             continue;
           }
+          case 101: {
+            if (tag !== 808) {
+              break;
+            }
+
+            message.deniedCalls = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1565,6 +1579,11 @@ export const Instance: MessageFns<Instance> = {
         )
         : {},
       tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      deniedCalls: isSet(object.deniedCalls)
+        ? globalThis.Number(object.deniedCalls)
+        : isSet(object.denied_calls)
+        ? globalThis.Number(object.denied_calls)
+        : 0,
     };
   },
 
@@ -1648,6 +1667,9 @@ export const Instance: MessageFns<Instance> = {
     if (message.tenant !== "") {
       obj.tenant = message.tenant;
     }
+    if (message.deniedCalls !== 0) {
+      obj.deniedCalls = Math.round(message.deniedCalls);
+    }
     return obj;
   },
 
@@ -1708,6 +1730,7 @@ export const Instance: MessageFns<Instance> = {
         return acc;
       }, {});
     message.tenant = object.tenant ?? "";
+    message.deniedCalls = object.deniedCalls ?? 0;
     return message;
   },
 };
