@@ -9,7 +9,7 @@
  */
 
 /** Packages that others build on and that must not run as, or reach for, a process or the SDK. */
-const LIBRARIES = "(core|proto|runtime|etcd|providers|node-agent|control-plane|embedded)";
+const LIBRARIES = "(core|proto|runtime|etcd|oci|providers|node-agent|control-plane|embedded)";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -23,9 +23,9 @@ module.exports = {
     },
     {
       name: "foundation-imports-only-core",
-      comment: "proto, runtime and etcd sit directly on core and import no other workspace package",
+      comment: "proto, runtime, etcd and oci sit directly on core and import no other workspace package",
       severity: "error",
-      from: { path: "^packages/(proto|runtime|etcd)/" },
+      from: { path: "^packages/(proto|runtime|etcd|oci)/" },
       to: { path: "^packages/(?!core/|$1/)" },
     },
     {

@@ -6,13 +6,19 @@ import { capabilitiesSuite } from "./capabilities.js";
 import { clusterSuite } from "./cluster.js";
 import { currentLoad, DOC_PATH, type RunContext, writeDoc } from "./doc.js";
 import { etcdSuite } from "./etcd.js";
+import { registrySuite } from "./registry.js";
 import { type SuiteResult, textTable } from "./report.js";
+import { securitySuite } from "./security.js";
 import type { Suite } from "./suite.js";
 import { authSuite } from "./suites/auth.js";
 import { embeddedSuite } from "./suites/embedded.js";
+import { extismSuite } from "./suites/extism-plugins.js";
+import { observabilitySuite } from "./suites/observability.js";
 import { outputFloodSuite } from "./suites/output-flood.js";
 import { runtimeSuite } from "./suites/runtime/index.js";
 import { soakSuite } from "./suites/soak.js";
+import { triggersSuite } from "./suites/triggers.js";
+import { wasiSuite } from "./wasi.js";
 
 const SUITES: Suite[] = [
   runtimeSuite,
@@ -23,6 +29,12 @@ const SUITES: Suite[] = [
   soakSuite,
   outputFloodSuite,
   authSuite,
+  registrySuite,
+  extismSuite,
+  securitySuite,
+  observabilitySuite,
+  wasiSuite,
+  triggersSuite,
 ];
 const FLAGS = new Set(["--write", "--long"]);
 

@@ -6,6 +6,8 @@
 #   examples/c/<name>.c              → <name>.wasm      (a reactor if it defines WASMATRIX_REACTOR)
 #   examples/wat/<name>.wat          → <name>.wasm, or <name>_wat.wasm when a C example has the name
 #   examples/assemblyscript/         → as_reactor.wasm
+#   examples/extism/<name>.c         → extism_<name>.wasm (an Extism plugin, freestanding C)
+#   examples/extism/as/plugin.ts     → extism_as_plugin.wasm (an Extism plugin on @extism/as-pdk)
 #
 # Tools: clang + wasm-ld + wasi-libc + wasm32 builtins (scripts/install-toolchain.sh), wat2wasm
 # from Debian's wabt or else the npm wabt package, asc from node_modules (npm ci).
@@ -104,6 +106,24 @@ for src in "$EXAMPLES"/c/*.c; do
   fi
 done
 
+# Extism plugins: no libc (they run unchanged under @extism/extism too, which the benchmark needs
+# without WASI), the PDK imports hand-written in examples/extism/extism.h.
+for src in "$EXAMPLES"/extism/*.c; do
+  name=${src##*/}
+  name=extism_${name%.c}
+  out=$OUT/$name.wasm
+  if stale "$out" "$src" "$EXAMPLES/extism/extism.h" "$SCRIPT"; then
+    need_c_toolchain
+    log "clang $src → $out (extism)"
+    clang --target=wasm32 -nostdlib -fno-builtin -O2 -Wall -Wextra -I"$EXAMPLES/extism" \
+      -Wl,--no-entry -Wl,--strip-debug -o "$out.tmp" "$src"
+    mv "$out.tmp" "$out"
+    built+=("extism:$out")
+  else
+    skipped=$((skipped + 1))
+  fi
+done
+
 for src in "$EXAMPLES"/wat/*.wat; do
   name=${src##*/}
   name=${name%.wat}
@@ -137,6 +157,21 @@ if stale "$out" "$AS_DIR"/assembly/*.ts "$AS_DIR/asconfig.json" "$SCRIPT"; then
   node_modules/.bin/asc --config "$AS_DIR/asconfig.json" --target release -o "$out.tmp"
   mv "$out.tmp" "$out"
   built+=("as-reactor:$out")
+else
+  skipped=$((skipped + 1))
+fi
+
+# An Extism plugin on the published AssemblyScript PDK (npm @extism/as-pdk), its abort redirected
+# so that it imports only extism:host/env.
+out=$OUT/extism_as_plugin.wasm
+if stale "$out" "$EXAMPLES/extism/as/plugin.ts" "$SCRIPT"; then
+  [ -x node_modules/.bin/asc ] || die "cannot build AssemblyScript examples: no asc (run: npm ci)"
+  [ -f node_modules/@extism/as-pdk/package.json ] || die "cannot build the AssemblyScript Extism plugin: no @extism/as-pdk (run: npm ci)"
+  log "asc $EXAMPLES/extism/as/plugin.ts → $out (extism)"
+  node_modules/.bin/asc "$EXAMPLES/extism/as/plugin.ts" -o "$out.tmp" --runtime incremental -O3 \
+    --use abort="$EXAMPLES/extism/as/plugin/pluginAbort"
+  mv "$out.tmp" "$out"
+  built+=("extism:$out")
 else
   skipped=$((skipped + 1))
 fi

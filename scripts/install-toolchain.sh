@@ -5,6 +5,8 @@
 #   nats-server                                           → messaging and JetStream keyvalue tests
 #   etcd-server + etcd-client                             → etcd cluster tests (etcd 3.4, etcdctl)
 #   protobuf-compiler                                     → protoc, for `npm run proto` (ts-proto)
+#   docker-registry                                       → a real OCI registry for push/pull tests
+#   prometheus                                            → the metrics test scrapes a daemon with it
 # Idempotent: each need is probed by the command or file it provides, and apt runs only when one
 # is missing, so a machine that already has everything spends a few milliseconds here.
 set -euo pipefail
@@ -31,9 +33,11 @@ command -v wat2wasm >/dev/null 2>&1 || missing+=(wabt)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 { command -v etcd && command -v etcdctl; } >/dev/null 2>&1 || missing+=(etcd-server etcd-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, nats-server, etcd, protoc)"
+  log "toolchain present (clang, wasm-ld, wasi-libc, wasm32 builtins, wat2wasm, nats-server, etcd, protoc, docker-registry, prometheus)"
   exit 0
 fi
 

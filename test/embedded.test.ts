@@ -1,4 +1,11 @@
-import { connect, invokeRequest, startRequest, type WasmatrixClient, watchRequest } from "@wasmatrix/client";
+import {
+  connect,
+  invokeRequest,
+  logsRequest,
+  startRequest,
+  type WasmatrixClient,
+  watchRequest,
+} from "@wasmatrix/client";
 import { ErrorCode } from "@wasmatrix/core";
 import { createEmbedded, type Embedded } from "@wasmatrix/embedded";
 import type * as pb from "@wasmatrix/proto";
@@ -131,7 +138,7 @@ describe("embedded mode", () => {
       operation: "call",
       payload: Buffer.from(capabilityCall("default", "wasmatrix:logging", "info", "hello logs")),
     });
-    const lines = await collect(remote.streamLogs({ instanceId: "talker", follow: false, tail: 0 }));
+    const lines = await collect(remote.streamLogs(logsRequest("talker")));
     expect(lines.map((l) => l.text)).toContain("[info] hello logs");
   });
 

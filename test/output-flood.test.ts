@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { invokeRequest, startRequest, type WasmatrixClient } from "@wasmatrix/client";
+import { invokeRequest, logsRequest, startRequest, type WasmatrixClient } from "@wasmatrix/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster, type Daemon, waitFor } from "./cluster/harness.js";
 
@@ -48,7 +48,7 @@ describe("a guest flooding its stdout", () => {
     let logs: string[] = [];
     const total = async () => {
       logs = [];
-      for await (const line of client.streamLogs({ instanceId: "writer", follow: false, tail: 1 })) {
+      for await (const line of client.streamLogs(logsRequest("writer", { tail: 1 }))) {
         logs.push(line.text);
       }
       return Number(TOTAL.exec(logs.at(-1) ?? "")?.[1] ?? 0);

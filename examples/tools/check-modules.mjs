@@ -11,6 +11,8 @@
 //   c-reactor   a reactor that also exports _initialize (wasi-libc's constructor runner, where
 //               the handlers are registered) and imports nothing outside WASI and waPC
 //   as-reactor  a reactor that exports _initialize (asc --exportStart) and imports no WASI
+//   extism      an Extism plugin: imports extism:host/env (the ABI of docs/extism.md), and its
+//               exports are its functions, with neither _start nor __guest_call
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 
@@ -33,7 +35,7 @@ const ALLOWED = {
 
 let failed = 0;
 for (const argument of process.argv.slice(2)) {
-  const match = /^(command|reactor|c-reactor|as-reactor):(.*)$/.exec(argument);
+  const match = /^(command|reactor|c-reactor|as-reactor|extism):(.*)$/.exec(argument);
   const expect = match?.[1];
   const path = match?.[2] ?? argument;
   const problems = [];
@@ -47,16 +49,25 @@ for (const argument of process.argv.slice(2)) {
   const imports = WebAssembly.Module.imports(module);
   const exports = WebAssembly.Module.exports(module).map((e) => e.name);
   for (const { module: from, name, kind } of imports) {
-    if (kind !== "function" || !(ALLOWED[from]?.(name) ?? false)) {
+    const extismImport = expect === "extism" && from === "extism:host/env";
+    if (kind !== "function" || !(extismImport || (ALLOWED[from]?.(name) ?? false))) {
       problems.push(`imports ${from}.${name} (${kind}), which the host does not provide`);
     }
   }
   if (!exports.includes("memory")) problems.push("does not export its memory");
   const reactor = exports.includes("__guest_call");
-  if (!reactor && !exports.includes("_start")) problems.push("exports neither _start nor __guest_call");
+  if (expect === "extism") {
+    if (reactor || exports.includes("_start"))
+      problems.push("an Extism plugin exports _start or __guest_call");
+    if (!imports.some((i) => i.module === "extism:host/env"))
+      problems.push("imports nothing from extism:host/env");
+  } else if (!reactor && !exports.includes("_start"))
+    problems.push("exports neither _start nor __guest_call");
   if (reactor && exports.includes("_start")) problems.push("exports both _start and __guest_call");
   if (expect === "command" && reactor) problems.push("should be a command but exports __guest_call");
-  if (expect !== undefined && expect !== "command" && !reactor) problems.push("should be a reactor");
+  if (expect !== undefined && expect !== "command" && expect !== "extism" && !reactor) {
+    problems.push("should be a reactor");
+  }
   if ((expect === "c-reactor" || expect === "as-reactor") && !exports.includes("_initialize")) {
     problems.push("should export _initialize");
   }
@@ -71,7 +82,7 @@ for (const argument of process.argv.slice(2)) {
   const importText =
     [...byModule].map(([from, names]) => `${from}{${names.sort().join(",")}}`).join(" ") || "nothing";
   console.log(
-    `  ${basename(path).padEnd(24)} ${reactor ? "reactor" : "command"}  ${bytes.length} B  exports ${exports.join(",")}  imports ${importText}`,
+    `  ${basename(path).padEnd(24)} ${expect === "extism" ? "extism " : reactor ? "reactor" : "command"}  ${bytes.length} B  exports ${exports.join(",")}  imports ${importText}`,
   );
   for (const problem of problems) console.error(`check: ${path}: ${problem}`);
   if (problems.length > 0) failed++;

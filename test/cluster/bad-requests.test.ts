@@ -1,6 +1,7 @@
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   invokeRequest,
+  logsRequest,
   startRequest,
   stopRequest,
   type WasmatrixClient,
@@ -81,7 +82,7 @@ describe("bad requests against a control plane with one node", () => {
       [
         "logs",
         async () => {
-          for await (const _ of client.streamLogs({ instanceId: unknown, follow: false, tail: 0 })) break;
+          for await (const _ of client.streamLogs(logsRequest(unknown))) break;
         },
       ],
     ];

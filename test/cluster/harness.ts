@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { connect, type WasmatrixClient } from "@wasmatrix/client";
 import { WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
-import { connectNode, connectProvider } from "@wasmatrix/proto";
+import { connectNode, connectProvider, loadTls, type TlsMaterial } from "@wasmatrix/proto";
 import { freePort } from "../support/ports.js";
 import { killWithTests } from "../support/processes.js";
 
@@ -123,10 +123,41 @@ export interface NodeAgentSpec {
   port?: number;
 }
 
-/** The daemons and clients of one test file; `close()` kills whatever is still alive. */
+/**
+ * The daemons and clients of one test file; `close()` kills whatever is still alive. With `pki`
+ * (a directory from `wasmatrix certs init` holding control-plane, client-harness and each
+ * daemon's certificate) every daemon runs with mutual TLS under its own identity, and the
+ * harness's probes and clients use client-harness's (the control plane's for node probes, the
+ * only identity a node answers).
+ */
 export class Cluster {
   private readonly daemons: Daemon[] = [];
   private readonly clients: { close(): void }[] = [];
+
+  constructor(private readonly pki?: string) {}
+
+  /** `--tls-*` flags for the daemon whose certificate is `<base>.crt`; none without a pki. */
+  tlsArgs(base: string): string[] {
+    if (this.pki === undefined) return [];
+    return [
+      "--tls-ca",
+      join(this.pki, "ca.crt"),
+      "--tls-cert",
+      join(this.pki, `${base}.crt`),
+      "--tls-key",
+      join(this.pki, `${base}.key`),
+    ];
+  }
+
+  /** The TLS material of `<base>.crt` in the pki; undefined without one. */
+  tls(base: string): TlsMaterial | undefined {
+    if (this.pki === undefined) return undefined;
+    return loadTls({
+      ca: join(this.pki, "ca.crt"),
+      cert: join(this.pki, `${base}.crt`),
+      key: join(this.pki, `${base}.key`),
+    });
+  }
 
   async controlPlane(spec: ControlPlaneSpec = {}): Promise<Daemon> {
     const address = `127.0.0.1:${spec.port ?? (await freePort())}`;
@@ -138,6 +169,7 @@ export class Cluster {
       `${spec.heartbeatMs ?? TEST_HEARTBEAT_MS}ms`,
     ];
     if (spec.staticNodes !== undefined) args.push("--static-nodes", spec.staticNodes.join(","));
+    args.push(...this.tlsArgs("control-plane"));
     await bundleOnce();
     const daemon = this.spawn(`control-plane ${address}`, address, args);
     const client = this.client(address, 2_000);
@@ -152,9 +184,10 @@ export class Cluster {
     const labels = Object.entries(spec.labels ?? {});
     if (labels.length > 0) args.push("--labels", labels.map(([k, v]) => `${k}=${v}`).join(","));
     if (spec.maxInstances !== undefined) args.push("--max-instances", String(spec.maxInstances));
+    args.push(...this.tlsArgs(`node-${spec.nodeId}`));
     await bundleOnce();
     const daemon = this.spawn(`node-agent ${spec.nodeId}`, address, args);
-    const node = connectNode(address, { timeoutMs: 2_000 });
+    const node = connectNode(address, { timeoutMs: 2_000, tls: this.tls("control-plane") });
     this.clients.push(node);
     await this.untilServing(daemon, () => node.nodeInfo());
     return daemon;
@@ -179,10 +212,11 @@ export class Cluster {
       address,
       "--heartbeat-interval",
       `${TEST_HEARTBEAT_MS}ms`,
+      ...this.tlsArgs(`provider-${spec.providerId}`),
     ];
     await bundleOnce();
     const daemon = this.spawn(`provider ${spec.providerId}`, address, args);
-    const probe = connectProvider(address);
+    const probe = connectProvider(address, { tls: this.tls("client-harness") });
     this.clients.push(probe);
     await this.untilServing(daemon, () => probe.providerInfo());
     return daemon;
@@ -190,7 +224,7 @@ export class Cluster {
 
   /** A control-plane client closed with the cluster. */
   client(address: string, timeoutMs = 10_000): WasmatrixClient {
-    const client = connect(address, { timeoutMs });
+    const client = connect(address, { timeoutMs, tls: this.tls("client-harness") });
     this.clients.push(client);
     return client;
   }

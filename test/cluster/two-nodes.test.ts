@@ -141,6 +141,7 @@ describe("a control plane with two node agents (zone=a, zone=b)", () => {
       keyvalue: "kv:read",
       http: "http:request",
       logging: "",
+      filesystem: "fs:read:/data",
     };
     const error = await failure(
       startReactor(client, {

@@ -57,7 +57,15 @@ describe("tenants", () => {
       () => shop.invoke({ instanceId: "blog-1", operation: "upper", payload: Buffer.from("x") }),
       () => shop.revokeCapability({ instanceId: "blog-1", capability: "keyvalue", binding: "" }),
       async () => {
-        for await (const _ of shop.streamLogs({ instanceId: "blog-1", follow: false, tail: 0 })) break;
+        for await (const _ of shop.streamLogs({
+          instanceId: "blog-1",
+          follow: false,
+          tail: 0,
+          run: 0,
+          sinceMs: 0,
+          grep: "",
+        }))
+          break;
       },
     ]) {
       expect((await rejection(call())).code).toBe(ErrorCode.INSTANCE_NOT_FOUND);

@@ -97,10 +97,10 @@ export const configOption = (): Option =>
   );
 
 /** `--nats` of the daemons: keyvalue on JetStream and messaging over these NATS servers. */
-export const natsOption = (): Option =>
+export const natsOption = (without = "without it, in-memory keyvalue and no messaging"): Option =>
   new Option(
     "--nats <url>",
-    "NATS server(s), comma-separated: keyvalue on JetStream (data outlives the process) and messaging; without it, in-memory keyvalue and no messaging",
+    `NATS server(s), comma-separated: keyvalue on JetStream (data outlives the process) and messaging; ${without}`,
   ).env("WASMATRIX_NATS");
 
 export const LOG_FORMATS = ["text", "json"] as const;

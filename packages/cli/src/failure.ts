@@ -14,7 +14,12 @@ export interface Failure {
   readonly hint?: string;
 }
 
-export const UNREACHABLE_HINT = "is `wasmatrix up` running? set --server or WASMATRIX_SERVER";
+export const UNREACHABLE_HINT =
+  "is `wasmatrix up` running? set --server or WASMATRIX_SERVER; a server with TLS also needs --tls-ca, --tls-cert and --tls-key (or a context)";
+
+/** A refusal by the mTLS identity rules names the rpc and the certificate it refused. */
+const IDENTITY_HINT =
+  "the API takes client certificates (`wasmatrix certs issue --client NAME`); node, provider and control-plane certificates are for those daemons";
 
 /** A mistake on the command line found after commander's own checks (an unreadable file…). */
 export class UsageError extends Error {
@@ -30,6 +35,13 @@ export class UsageError extends Error {
 /** A PERMISSION_DENIED of the API's access table (it names the RPC), not of an instance's capabilities. */
 const isAccessRefusal = (error: WasmatrixError): boolean =>
   error.code === "PERMISSION_DENIED" && typeof error.details["rpc"] === "string";
+/** A token refusal names the token's role; an mTLS identity refusal names none (core api-access.ts, identity-rules.ts). */
+const accessHint = (error: WasmatrixError): string | undefined =>
+  !isAccessRefusal(error)
+    ? undefined
+    : typeof error.details["role"] === "string"
+      ? ACCESS_HINT
+      : IDENTITY_HINT;
 const ACCESS_HINT =
   "your token's role or tenant does not allow this; an admin can issue another with `wasmatrix token create --role <role>`";
 
@@ -74,7 +86,7 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
   if (isUnreachable(failure)) {
     return { exitCode: CLUSTER_EXIT.UNAVAILABLE, message: failure.message, hint: UNREACHABLE_HINT };
   }
-  const template = isAccessRefusal(failure) ? ACCESS_HINT : HINTS[failure.code];
+  const template = accessHint(failure) ?? HINTS[failure.code];
   const hint =
     template === undefined || context.instanceId === undefined
       ? template

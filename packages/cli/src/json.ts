@@ -106,5 +106,11 @@ export function nodeJson(node: pb.Node) {
 }
 
 export function logLineJson(line: pb.LogLine) {
-  return { instanceId: line.instanceId, stream: line.stream, text: line.text, atMs: line.atMs };
+  return {
+    instanceId: line.instanceId,
+    run: line.run,
+    stream: line.stream,
+    text: line.text,
+    atMs: line.atMs,
+  };
 }

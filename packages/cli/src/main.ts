@@ -1,7 +1,10 @@
 import { routeGrpcLog } from "@wasmatrix/proto";
 import { Command } from "commander";
 import { registerCaps } from "./commands/caps.js";
+import { registerCerts } from "./commands/certs.js";
+import { registerContext } from "./commands/context.js";
 import { registerControlPlane } from "./commands/control-plane.js";
+import { registerDeploy } from "./commands/deploy.js";
 import { registerEvents } from "./commands/events.js";
 import { registerInfo } from "./commands/info.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -11,10 +14,12 @@ import { registerNodeAgent } from "./commands/node-agent.js";
 import { registerNodes } from "./commands/nodes.js";
 import { registerProvider } from "./commands/provider.js";
 import { registerPs } from "./commands/ps.js";
+import { registerRegistry } from "./commands/registry.js";
 import { registerRun } from "./commands/run.js";
 import { registerStart } from "./commands/start.js";
 import { registerStop } from "./commands/stop.js";
 import { registerToken } from "./commands/token.js";
+import { registerTrigger } from "./commands/trigger.js";
 import { registerUp } from "./commands/up.js";
 import { CLUSTER_EXIT } from "./exit-codes.js";
 
@@ -64,8 +69,13 @@ registerLogs(program);
 registerEvents(program);
 registerCaps(program);
 registerNodes(program);
+registerTrigger(program);
 registerInfo(program);
 registerToken(program);
 registerRun(program);
+registerRegistry(program);
+registerDeploy(program);
+registerCerts(program);
+registerContext(program);
 
 await program.parseAsync(process.argv);

@@ -29,6 +29,7 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     preferredNodeLabels: {},
     tenant: "",
     deniedCalls: 0,
+    extism: undefined,
     ...fields,
   };
 }

@@ -1,5 +1,11 @@
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
-import { type ClientOptions, type ControlPlaneConnection, connectControlPlane } from "@wasmatrix/proto";
+import {
+  type ClientOptions,
+  type ControlPlaneConnection,
+  connectControlPlane,
+  loadTls,
+  tlsFilesFrom,
+} from "@wasmatrix/proto";
 
 export type { ClientOptions } from "@wasmatrix/proto";
 
@@ -8,12 +14,15 @@ export type WasmatrixClient = ControlPlaneConnection;
 
 /**
  * Connects to a control plane (`wasmatrix up` or `wasmatrix control-plane`) at `address`, or
- * WASMATRIX_SERVER, or the default loopback address. Every failure is a WasmatrixError rebuilt
+ * WASMATRIX_SERVER, or the default loopback address; over mutual TLS with `options.tls`, or the
+ * files WASMATRIX_TLS_CA/_CERT/_KEY name. Every failure is a WasmatrixError rebuilt
  * from the server's metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connect(
   address: string = process.env["WASMATRIX_SERVER"] ?? DEFAULT_API_ADDRESS,
   options: ClientOptions = {},
 ): WasmatrixClient {
-  return connectControlPlane(address, options);
+  // A program reads the same WASMATRIX_TLS_CA/_CERT/_KEY as the CLI when it names no TLS itself.
+  const tls = "tls" in options ? options.tls : loadTls(tlsFilesFrom({}));
+  return connectControlPlane(address, { ...options, tls });
 }

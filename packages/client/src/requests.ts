@@ -21,5 +21,9 @@ export const invokeRequest = (
 });
 export const listRequest = (fields: Partial<pb.ListInstancesRequest> = {}): pb.ListInstancesRequest =>
   pb.ListInstancesRequest.fromPartial(fields);
+export const logsRequest = (
+  instanceId: string,
+  fields: Partial<Omit<pb.StreamLogsRequest, "instanceId">> = {},
+): pb.StreamLogsRequest => pb.StreamLogsRequest.fromPartial({ ...fields, instanceId });
 export const watchRequest = (fields: Partial<pb.WatchEventsRequest> = {}): pb.WatchEventsRequest =>
   pb.WatchEventsRequest.fromPartial(fields);

@@ -1,16 +1,21 @@
 import {
+  countBy,
   ErrorCode,
   type Fact,
   FactLog,
   formatPermission,
   InstanceId,
   isEnded,
+  type Metrics,
+  type ModuleDigest,
+  noopMetrics,
   tenantOf,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { parseReference, RegistryClient } from "@wasmatrix/oci";
 import * as pb from "@wasmatrix/proto";
 import { factFromProto, factToProto, PROTOCOL_VERSION } from "@wasmatrix/proto";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, validateModule } from "@wasmatrix/runtime";
@@ -23,8 +28,10 @@ import {
   type ControlPlaneOptions,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_LOSS_AFTER_INTERVALS,
+  type ModuleRegistry,
 } from "./options.js";
 import { ProviderTable } from "./provider-table.js";
+import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
 const SOURCE = "control-plane";
@@ -45,11 +52,17 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly startedAt: number;
+  private registry: ModuleRegistry | undefined;
+  private readonly metrics: Metrics;
+  private readonly unregisterGauges: () => void;
+  /** Cron and queue triggers (docs/triggers.md). */
+  readonly triggers: Triggers;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.metrics = options.metrics ?? noopMetrics;
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 100_000, now: this.now });
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     const lossAfterMs =
@@ -67,6 +80,21 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       logger,
       record: (fact) => this.record(fact),
     });
+    // Read at each scrape: nodes and providers by state, every provider's capability at zero too.
+    this.unregisterGauges = this.metrics.gauges(() => [
+      ...countBy("nodes", "state", this.nodes.list(), (n) => n.status, ["alive", "lost"]),
+      ...this.providers.list().map((p) => ({
+        name: "providers" as const,
+        labels: { capability: p.capability, state: p.status },
+        value: 1,
+      })),
+    ]);
+    this.triggers = new Triggers(options.triggers ?? {}, {
+      logger,
+      instances: () => this.nodes.instances.select({ nodeId: "", status: "" }),
+      invoke: (request) => this.invoke(request),
+      record: (fact) => this.record(fact),
+    });
   }
 
   /** Starts watching heartbeats: a node silent for the loss interval becomes lost. */
@@ -74,8 +102,11 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.membership.startLivenessChecks();
   }
 
-  close(): void {
+  /** Stops liveness checks and triggers; resolves once trigger firings under way have ended. */
+  close(): Promise<void> {
+    this.unregisterGauges();
     this.membership.close();
+    return this.triggers.close();
   }
 
   /** Marks every node whose last heartbeat is too old as lost; returns the ids it marked. */
@@ -90,6 +121,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
 
   /** A node's instance table, whole or `partial` (see NodeTable.report); false: register again. */
   reportStatus(nodeId: string, instances: pb.Instance[], options: { partial?: boolean } = {}): boolean {
+    // Every report, whole or partial, is what keeps a node alive: each counts as a heartbeat.
+    this.metrics.heartbeat("received");
     return this.membership.reportStatus(nodeId, instances, options);
   }
 
@@ -142,6 +175,9 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     }
     // Bad assignments are the caller's mistake: say so before placement could blame the nodes.
     for (const assignment of request.assignments) pb.assignmentFromProto(assignment);
+    if (request.module.byteLength === 0 && request.moduleRef !== "") {
+      request = await this.pullModule(request);
+    }
     if (request.module.byteLength > 0) {
       // Checked here, before anything keeps the bytes or a node spends a compile on them.
       checkModuleSize(request.module, this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES);
@@ -156,6 +192,25 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       );
     }
     return this.launcher.launch(request);
+  }
+
+  /**
+   * The module of an `oci://` start, pulled from its registry and verified by digest (manifest
+   * against a pinned digest, layer against the manifest) before anything else sees it. The pinned
+   * reference replaces the tag, so a restart elsewhere runs the same bytes whatever the tag
+   * points to by then.
+   */
+  private async pullModule(request: pb.StartInstanceRequest): Promise<pb.StartInstanceRequest> {
+    const ref = parseReference(request.moduleRef);
+    this.registry ??=
+      this.options.registry ??
+      new RegistryClient({ maxModuleBytes: this.options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES });
+    const pulled = await this.registry.pull(ref);
+    this.logger.info(
+      { reference: request.moduleRef, pinned: pulled.pinned, moduleDigest: pulled.layerDigest },
+      "pulled module",
+    );
+    return { ...request, module: pb.toBuffer(pulled.bytes), moduleRef: `oci://${pulled.pinned}` };
   }
 
   async stopInstance(request: pb.StopInstanceRequest): Promise<pb.Instance> {
@@ -244,6 +299,18 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     };
   }
 
+  addTrigger(request: pb.AddTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.add(request);
+  }
+
+  removeTrigger(request: pb.RemoveTriggerRequest): Promise<pb.Trigger> {
+    return this.triggers.remove(request);
+  }
+
+  listTriggers(): Promise<pb.ListTriggersResponse> {
+    return this.triggers.list();
+  }
+
   watchEvents(request: pb.WatchEventsRequest, signal?: AbortSignal): AsyncIterable<pb.Fact> {
     return watchFacts(this.facts, request, signal);
   }
@@ -257,8 +324,27 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.recordFacts(facts.map(factFromProto));
   }
 
-  private record(fact: OwnFact): void {
-    this.facts.append({ ...fact, source: SOURCE });
+  async recordDeployment(request: pb.RecordDeploymentRequest): Promise<pb.Fact> {
+    const fact = this.record({
+      kind: "app.deployed",
+      data: {
+        app: request.app,
+        version: request.version,
+        revision: request.revision,
+        ...(request.manifestHash ? { manifestHash: request.manifestHash } : {}),
+        // Checked by the fact log, as every fact's data is.
+        modules: request.modules as Record<string, ModuleDigest>,
+        ...(request.rolledBackFrom ? { rolledBackFrom: request.rolledBackFrom } : {}),
+      },
+    });
+    // Own facts are numbered here, so the log never takes one as a replay.
+    return factToProto(fact as Fact);
+  }
+
+  private record(fact: OwnFact): Fact | null {
+    if (fact.kind === "node.lost") this.metrics.nodeLost();
+    const recorded = this.facts.append({ ...fact, source: SOURCE });
     this.logger.debug({ fact: fact.kind, instanceId: fact.instanceId }, "fact");
+    return recorded;
   }
 }

@@ -1,4 +1,4 @@
-import { isEnded } from "@wasmatrix/core";
+import { isEnded, type Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { EtcdMetadata, MetadataWatch, NodeRecord } from "@wasmatrix/etcd";
 import * as pb from "@wasmatrix/proto";
@@ -24,6 +24,10 @@ export interface EtcdSink extends NodeSink {
 export interface EtcdNodesOptions {
   intervalMs: number;
   logger: Logger;
+  /** Mutual TLS to the nodes: the control plane's own certificate. */
+  tls?: pb.TlsMaterial | undefined;
+  /** Where the calls to the nodes are timed (gRPC client metrics). */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -115,6 +119,9 @@ export class EtcdNodes implements NodeSource {
         address: record.address,
         intervalMs: this.options.intervalMs,
         logger,
+        tls: this.options.tls,
+        peerNodeId: record.nodeId,
+        metrics: this.options.metrics,
         known: toNode(record),
         onUnanswered: () => this.unanswered(entry),
         beforeReport: (nodeId, instances) => this.settleConflicts(nodeId, instances),

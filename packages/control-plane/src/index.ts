@@ -12,3 +12,22 @@ export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
 export { StaticNodes } from "./static-nodes.js";
 export { type TenantLookup, TenantView } from "./tenant-view.js";
 export * from "./tokens/index.js";
+export type { Clock } from "./triggers/clock.js";
+export { systemClock } from "./triggers/clock.js";
+export { type CronSchedule, parseCron } from "./triggers/cron.js";
+export { EtcdTriggerStore, etcdTickClaims } from "./triggers/etcd.js";
+export type {
+  QueueCounters,
+  QueueInvoke,
+  QueueTrigger,
+  QueueTriggerHost,
+  QueueTriggerHostFactory,
+} from "./triggers/queue-host.js";
+export {
+  MemoryTriggerStore,
+  type TriggerStore,
+  type TriggerStoreHandlers,
+  triggerExists,
+} from "./triggers/store.js";
+export { soleOwner, type TickClaims } from "./triggers/tick-claims.js";
+export { Triggers, type TriggersOptions } from "./triggers/triggers.js";

@@ -1,6 +1,7 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type * as pb from "@wasmatrix/proto";
-import { connectNode, type NodeConnection } from "@wasmatrix/proto";
+import { connectNode, type NodeConnection, type TlsMaterial } from "@wasmatrix/proto";
 import type { NodeSink } from "./node-source.js";
 
 /** Facts asked for in one ListFacts call, and calls per poll at most (the rest follow next poll). */
@@ -12,6 +13,12 @@ export interface NodePollerOptions {
   /** How often to poll; a poll also gives up after this long. */
   intervalMs: number;
   logger: Logger;
+  /** Mutual TLS to the node: the control plane's own certificate. */
+  tls?: TlsMaterial | undefined;
+  /** Over TLS, the node id whose certificate the node must present, when it is known beforehand (etcd). */
+  peerNodeId?: string;
+  /** Where the calls to the node are timed (gRPC client metrics). */
+  metrics?: Metrics | undefined;
   /**
    * The node as etcd describes it: registered at once, before it first answers. Without it (a
    * static node list) the node is registered from its own NodeInfo answer on the first poll.
@@ -50,8 +57,16 @@ export class NodePoller {
     private readonly controlPlane: NodeSink,
     private readonly options: NodePollerOptions,
   ) {
-    this.api = connectNode(options.address);
-    this.probe = connectNode(options.address, { timeoutMs: options.intervalMs });
+    const peer =
+      options.peerNodeId === undefined ? {} : { peer: { kind: "node" as const, id: options.peerNodeId } };
+    const metrics = options.metrics === undefined ? {} : { metrics: options.metrics };
+    this.api = connectNode(options.address, { tls: options.tls, ...peer, ...metrics });
+    this.probe = connectNode(options.address, {
+      timeoutMs: options.intervalMs,
+      tls: options.tls,
+      ...peer,
+      ...metrics,
+    });
     if (options.known !== undefined) this.register(options.known);
   }
 

@@ -1,7 +1,7 @@
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import * as pb from "@wasmatrix/proto";
-import { connectNode } from "@wasmatrix/proto";
+import { connectNode, type TlsMaterial } from "@wasmatrix/proto";
 import type { ControlPlaneHooks } from "./grpc-server.js";
 import type { NodeSink, NodeSource } from "./node-source.js";
 
@@ -19,7 +19,15 @@ export interface RegistrationSink extends NodeSink {
 export class RegisteredNodes implements NodeSource {
   readonly hooks: Required<Pick<ControlPlaneHooks, "registerNode" | "reportStatus" | "deregisterNode">>;
 
-  constructor(sink: RegistrationSink, logger: Logger) {
+  /**
+   * `tls`: the control plane's own certificate, to reach the nodes back with; `metrics`: where the
+   * calls to the nodes are timed (gRPC client metrics).
+   */
+  constructor(
+    sink: RegistrationSink,
+    logger: Logger,
+    { tls, metrics }: { tls?: TlsMaterial | undefined; metrics?: Metrics | undefined } = {},
+  ) {
     this.hooks = {
       async registerNode(request) {
         pb.checkProtocolVersion(request.protocolVersion);
@@ -30,13 +38,29 @@ export class RegisteredNodes implements NodeSource {
             "a registration needs the node and the address it serves on",
           );
         }
-        sink.registerNode(node, connectNode(node.address));
+        sink.registerNode(
+          node,
+          // Over TLS the node must answer there with its own certificate, not just any of the cluster's.
+          connectNode(node.address, {
+            ...(tls === undefined ? {} : { tls, peer: { kind: "node" as const, id: node.nodeId } }),
+            ...(metrics === undefined ? {} : { metrics }),
+          }),
+        );
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
       },
       async reportStatus(request) {
         const known = sink.reportStatus(request.nodeId, request.instances, { partial: request.partial });
-        if (known) sink.recordProtoFacts(request.facts);
+        // A node speaks for itself only: a fact naming another node (a forged crash of someone
+        // else's instance) is not recorded, whoever sent it.
+        const own = request.facts.filter((fact) => fact.nodeId === request.nodeId);
+        if (own.length < request.facts.length) {
+          logger.warn(
+            { nodeId: request.nodeId, dropped: request.facts.length - own.length },
+            "dropped facts a node reported for another node",
+          );
+        }
+        if (known) sink.recordProtoFacts(own);
         return { known, providers: known ? await sink.liveProviders() : [] };
       },
       async deregisterNode(request) {

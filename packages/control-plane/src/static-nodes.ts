@@ -1,4 +1,6 @@
+import type { Metrics } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
+import type { TlsMaterial } from "@wasmatrix/proto";
 import { NodePoller } from "./node-poller.js";
 import type { NodeSink, NodeSource } from "./node-source.js";
 
@@ -10,7 +12,16 @@ import type { NodeSink, NodeSource } from "./node-source.js";
 export class StaticNodes implements NodeSource {
   private readonly pollers: NodePoller[];
 
-  constructor(sink: NodeSink, addresses: readonly string[], options: { intervalMs: number; logger: Logger }) {
+  constructor(
+    sink: NodeSink,
+    addresses: readonly string[],
+    options: {
+      intervalMs: number;
+      logger: Logger;
+      tls?: TlsMaterial | undefined;
+      metrics?: Metrics | undefined;
+    },
+  ) {
     this.pollers = addresses.map((address) => new NodePoller(sink, { address, ...options }));
   }
 

@@ -9,7 +9,7 @@ import { ErrorCode, WasmatrixError } from "./errors.js";
  */
 
 /** A daemon's certificate kind that may call an RPC without a token (`client` certificates never do: people use tokens). */
-export type IdentityKind = Exclude<CertificateIdentity["kind"], "client">;
+export type DaemonIdentityKind = Exclude<CertificateIdentity["kind"], "client">;
 
 /**
  * How an RPC relates to tenants:
@@ -27,7 +27,7 @@ export interface ApiRule {
    * Certificate identities that may call it without a token. Which id an identity may act as
    * (a node only as itself) is decided by the TLS layer on top of this.
    */
-  readonly identities: readonly IdentityKind[];
+  readonly identities: readonly DaemonIdentityKind[];
 }
 
 const ALL_ROLES: readonly Role[] = ["admin", "deployer", "reader"];
@@ -38,8 +38,11 @@ const CP = "/wasmatrix.v1.ControlPlane/";
 const NA = "/wasmatrix.v1.NodeAgent/";
 const PV = "/wasmatrix.v1.CapabilityProvider/";
 
-const rule = (roles: readonly Role[], tenancy: Tenancy, identities: readonly IdentityKind[] = []): ApiRule =>
-  Object.freeze({ roles, tenancy, identities });
+const rule = (
+  roles: readonly Role[],
+  tenancy: Tenancy,
+  identities: readonly DaemonIdentityKind[] = [],
+): ApiRule => Object.freeze({ roles, tenancy, identities });
 
 /** Node agents serve the control plane only (and an admin token, for debugging a node by hand). */
 const FROM_CONTROL_PLANE = rule(ADMIN, "cluster", ["control-plane"]);
@@ -64,6 +67,12 @@ export const API_RULES: Readonly<Record<string, ApiRule>> = Object.freeze({
   [`${CP}CreateToken`]: rule(ADMIN, "cluster"),
   [`${CP}ListTokens`]: rule(ADMIN, "cluster"),
   [`${CP}RevokeToken`]: rule(ADMIN, "cluster"),
+  // Deployments and triggers name apps and instances of any tenant (a trigger's labels select
+  // across tenants), and their handlers do not confine them yet: tenant tokens are refused.
+  [`${CP}RecordDeployment`]: rule(DEPLOYERS, "cluster"),
+  [`${CP}AddTrigger`]: rule(DEPLOYERS, "cluster"),
+  [`${CP}RemoveTrigger`]: rule(DEPLOYERS, "cluster"),
+  [`${CP}ListTriggers`]: rule(ALL_ROLES, "cluster"),
   [`${NA}StartInstance`]: FROM_CONTROL_PLANE,
   [`${NA}StopInstance`]: FROM_CONTROL_PLANE,
   [`${NA}QueryStatus`]: FROM_CONTROL_PLANE,

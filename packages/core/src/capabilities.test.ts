@@ -21,6 +21,7 @@ const PERMISSIONS_BY_CAPABILITY: Record<string, string[]> = {
   http: ["http:request", "http:domain:example.com", "http:domain:*.example.com", "http:domain:api.b.io"],
   messaging: ["msg:publish:orders.*", "msg:subscribe:orders.>", "msg:publish:a.b", "msg:subscribe:>"],
   logging: [],
+  filesystem: ["fs:read:/data", "fs:write:/data", "fs:read:/etc/app", "fs:write:/"],
 };
 
 const assignment: fc.Arbitrary<CapabilityAssignment> = fc

@@ -33,6 +33,8 @@ export const CAPABILITY_NAMESPACES: Readonly<Record<CapabilityKind, CapabilityNa
   http: "wasmatrix:http",
   messaging: "wasmatrix:messaging",
   logging: "wasmatrix:logging",
+  // Reached through WASI preopens, never through __host_call; named for completeness.
+  filesystem: "wasmatrix:filesystem",
 };
 
 /** The provider value meaning "served inside the node agent's process". */

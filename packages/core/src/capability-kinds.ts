@@ -2,7 +2,7 @@
  * The kinds of capability a guest can be given. A file of its own because both capabilities.ts
  * (assignments) and permissions.ts (what each permission grants) name them.
  */
-export const CAPABILITY_KINDS = ["keyvalue", "http", "messaging", "logging"] as const;
+export const CAPABILITY_KINDS = ["keyvalue", "http", "messaging", "logging", "filesystem"] as const;
 export type CapabilityKind = (typeof CAPABILITY_KINDS)[number];
 
 /** Capabilities a provider process can serve; logging is always served inside the node. */

@@ -13,6 +13,8 @@ export const ErrorCode = {
   INSTANCE_NOT_FOUND: "INSTANCE_NOT_FOUND",
   NODE_NOT_FOUND: "NODE_NOT_FOUND",
   PROVIDER_NOT_FOUND: "PROVIDER_NOT_FOUND",
+  /** No trigger with that name. */
+  TRIGGER_NOT_FOUND: "TRIGGER_NOT_FOUND",
   /** An object with that id exists already. */
   ALREADY_EXISTS: "ALREADY_EXISTS",
   /** The caller holds an assignment for the capability, but no permission for this operation. */
@@ -43,6 +45,12 @@ export const ErrorCode = {
   MODULE_SIGNATURE_INVALID: "MODULE_SIGNATURE_INVALID",
   /** A listener beyond loopback was asked for without TLS and without `--insecure`. */
   INSECURE_LISTEN: "INSECURE_LISTEN",
+  /** No artifact with that reference in the registry (repository, tag or digest unknown). */
+  ARTIFACT_NOT_FOUND: "ARTIFACT_NOT_FOUND",
+  /** The registry could not be reached, or answered with an error of its own. */
+  REGISTRY_UNAVAILABLE: "REGISTRY_UNAVAILABLE",
+  /** Bytes that came back do not have the digest they were asked for by; they are refused. */
+  DIGEST_MISMATCH: "DIGEST_MISMATCH",
   /** Anything unexpected. Always a bug or an environment failure, never a user mistake. */
   INTERNAL: "INTERNAL",
 } as const;
@@ -82,6 +90,7 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, GrpcStatus>> = {
   INSTANCE_NOT_FOUND: GrpcStatus.NOT_FOUND,
   NODE_NOT_FOUND: GrpcStatus.NOT_FOUND,
   PROVIDER_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  TRIGGER_NOT_FOUND: GrpcStatus.NOT_FOUND,
   ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
   PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   CAPABILITY_NOT_ASSIGNED: GrpcStatus.PERMISSION_DENIED,
@@ -95,6 +104,9 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, GrpcStatus>> = {
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   MODULE_SIGNATURE_INVALID: GrpcStatus.PERMISSION_DENIED,
   INSECURE_LISTEN: GrpcStatus.FAILED_PRECONDITION,
+  ARTIFACT_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  REGISTRY_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  DIGEST_MISMATCH: GrpcStatus.DATA_LOSS,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 

@@ -9,6 +9,7 @@ import {
 import { InstanceId, ModuleDigest, NodeId, type ProviderId } from "./ids.js";
 import { MAX_ADDRESS_LENGTH, MAX_VERSION_LENGTH, validateLabels } from "./metadata.js";
 import { formatPermission, type Permission, toPermission } from "./permissions.js";
+import { TriggerName } from "./triggers.js";
 import {
   describe,
   invalid,
@@ -39,6 +40,10 @@ export const FACT_KINDS = [
   "node.lost",
   "capability.assigned",
   "capability.revoked",
+  "app.deployed",
+  "trigger.added",
+  "trigger.removed",
+  "trigger.fired",
 ] as const;
 
 export type FactKind = (typeof FACT_KINDS)[number];
@@ -97,6 +102,34 @@ export interface FactDataByKind {
     readonly capability: CapabilityKind;
     readonly binding?: string;
     readonly provider?: ProviderId | LocalProvider;
+  };
+  /**
+   * A deploy (or rollback) of an application put `revision` in service: `modules` maps each
+   * component to its module digest; `manifestHash` is the sha256 of the manifest deployed;
+   * `rolledBackFrom`: the revision a rollback replaced.
+   */
+  "app.deployed": {
+    readonly app: string;
+    readonly version: string;
+    readonly revision: number;
+    readonly manifestHash?: string;
+    readonly modules?: Readonly<Record<string, ModuleDigest>>;
+    readonly rolledBackFrom?: number;
+  };
+  /** `source`: `cron` or `queue`; `schedule`: the cron expression or the subject. */
+  "trigger.added": { readonly trigger: string; readonly source?: string; readonly schedule?: string };
+  "trigger.removed": { readonly trigger: string };
+  /**
+   * A cron tick's invocation of one target (`instanceId` on the envelope), or of none when the
+   * target selected no instance. `outcome`: `ok`, `guest_error`, `crashed`, `error` or
+   * `no_target`; `scheduledAt`: the tick, ms since the epoch; `code`/`detail`: why it failed.
+   */
+  "trigger.fired": {
+    readonly trigger: string;
+    readonly scheduledAt: number;
+    readonly outcome: string;
+    readonly code?: string;
+    readonly detail?: string;
   };
 }
 
@@ -175,11 +208,19 @@ const permissions: FieldCheck = (what, value) => {
 const capability: FieldCheck = (_, v) => parseCapabilityKind(v);
 const binding: FieldCheck = (_, v) => parseBinding(v);
 const provider: FieldCheck = (_, v) => parseProviderRef(v);
+const moduleDigests: FieldCheck = (what, value) => {
+  if (!isPlainObject(value) || Object.keys(value).length > 100) {
+    throw invalid(`${what} must be an object of component → module digest`, { field: what });
+  }
+  return Object.freeze(
+    Object.fromEntries(Object.entries(value).map(([k, v]) => [truncate(k, 64), ModuleDigest.parse(v)])),
+  );
+};
 const METERING = { wallTimeMs: amount, fuelUsed: count, peakMemoryBytes: count, hostCalls: count };
 
 interface KindSpec {
-  /** Which id the fact is about; that id is required. */
-  readonly subject: "instance" | "node";
+  /** Which id the fact is about; that id is required (`none`: neither is). */
+  readonly subject: "instance" | "node" | "none";
   readonly required: Readonly<Record<string, FieldCheck>>;
   readonly optional: Readonly<Record<string, FieldCheck>>;
 }
@@ -228,6 +269,38 @@ const SPECS: Readonly<Record<FactKind, KindSpec>> = {
     optional: { binding, provider, permissions },
   },
   "capability.revoked": { subject: "instance", required: { capability }, optional: { binding, provider } },
+  "app.deployed": {
+    subject: "none",
+    required: {
+      app: (w, v) => requireString(w, v, 64),
+      version: (w, v) => requireString(w, v, 64),
+      revision: count,
+    },
+    optional: {
+      manifestHash: (_, v) => ModuleDigest.parse(v),
+      modules: moduleDigests,
+      rolledBackFrom: count,
+    },
+  },
+  "trigger.added": {
+    subject: "none",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: { source: reason, schedule: text },
+  },
+  "trigger.removed": {
+    subject: "none",
+    required: { trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)) },
+    optional: {},
+  },
+  "trigger.fired": {
+    subject: "none",
+    required: {
+      trigger: (w, v) => TriggerName.parse(requireString(w, v, 128)),
+      scheduledAt: requireTimestamp,
+      outcome: reason,
+    },
+    optional: { code: reason, detail: text },
+  },
 };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([

@@ -322,10 +322,26 @@ describe("permission parsing", () => {
     ["msg:subscribe:a b", "may not contain whitespace"],
     ["msg:subscribe:a*b", "may not contain"],
     ["msg:subscribe:a,b", "may not contain"],
-    ["fs:read", "use one of"],
+    ["fs:read", "fs:read:<guest path>"],
+    ["fs:exec:/data", "filesystem permissions are"],
+    ["fs:read:data", "must be absolute"],
+    ["fs:write:/data/../etc", "'..'"],
+    ["fs:write:/a//b", "empty components"],
+    ["fs:write:/a b", "whitespace"],
+    ["unknown:read", "use one of"],
   ])("refuses %j with INVALID_REQUEST saying what is wrong", (text, fragment) => {
     const failure = expectCode(() => parsePermission(text), ErrorCode.INVALID_REQUEST);
     expect(failure.message).toContain(fragment);
+  });
+
+  it("reads filesystem permissions, with `filesystem:` as another spelling of `fs:`", () => {
+    expect(parsePermission("fs:write:/data/")).toEqual({ kind: "fs", action: "write", path: "/data" });
+    expect(parsePermission("filesystem:read:/data")).toEqual({ kind: "fs", action: "read", path: "/data" });
+    expect(formatPermission(parsePermission("filesystem:read:/etc/app"))).toBe("fs:read:/etc/app");
+    expect(toPermission({ kind: "fs", action: "write", path: "/data" })).toEqual(
+      parsePermission("fs:write:/data"),
+    );
+    expectCode(() => toPermission({ kind: "fs", action: "write:/x", path: "/y" }), ErrorCode.INVALID_REQUEST);
   });
 
   it("refuses permission objects that do not describe exactly one permission", () => {

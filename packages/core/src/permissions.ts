@@ -13,6 +13,8 @@ import { invalid, isPlainObject, truncate } from "./validation.js";
  *   http:domain:*.<host>              any subdomain of <host>, at any depth, but not <host> itself
  *   msg:publish:<subject>             NATS subject, `*` = one token, `>` = one or more (last only)
  *   msg:subscribe:<subject>
+ *   fs:read:<guest path>              a directory the guest sees at that absolute path, read-only
+ *   fs:write:<guest path>             the same, writable (filesystem:read:… and filesystem:write:… too)
  */
 
 export const KV_ACTIONS = ["read", "write", "delete", "list"] as const;
@@ -21,13 +23,19 @@ export type KvAction = (typeof KV_ACTIONS)[number];
 export const MSG_ACTIONS = ["publish", "subscribe"] as const;
 export type MsgAction = (typeof MSG_ACTIONS)[number];
 
+export const FS_ACTIONS = ["read", "write"] as const;
+export type FsAction = (typeof FS_ACTIONS)[number];
+export const MAX_GUEST_PATH_LENGTH = 256;
+
 export type Permission =
   | { readonly kind: "kv"; readonly action: KvAction }
   /** `http:request`: any host. */
   | { readonly kind: "http"; readonly scope: "any" }
   /** `http:domain:<pattern>`: `pattern` is a lowercase host or `*.` + lowercase host. */
   | { readonly kind: "http"; readonly scope: "domain"; readonly pattern: string }
-  | { readonly kind: "msg"; readonly action: MsgAction; readonly subject: string };
+  | { readonly kind: "msg"; readonly action: MsgAction; readonly subject: string }
+  /** A preopened directory at `path` (absolute, normalized) in the guest; `write` includes read. */
+  | { readonly kind: "fs"; readonly action: FsAction; readonly path: string };
 
 export type PermissionKind = Permission["kind"];
 
@@ -47,6 +55,7 @@ export const CAPABILITY_OF_PERMISSION: Readonly<Record<PermissionKind, Capabilit
   kv: "keyvalue",
   http: "http",
   msg: "messaging",
+  fs: "filesystem",
 };
 
 export const MAX_PERMISSION_LENGTH = 512;
@@ -194,7 +203,27 @@ export function subjectCovers(grantPattern: string, requestPattern: string): boo
 // parse / format
 
 const GRAMMAR_HINT =
-  "kv:read|write|delete|list, http:request, http:domain:<host or *.host>, msg:publish:<subject>, msg:subscribe:<subject>";
+  "kv:read|write|delete|list, http:request, http:domain:<host or *.host>, msg:publish:<subject>, msg:subscribe:<subject>, fs:read|write:<guest path>";
+
+/**
+ * A guest path for a preopen: absolute, no `.`/`..` components, no empty components (a trailing
+ * `/` is dropped), printable. It names where the guest sees the directory, never a host path.
+ */
+function parseGuestPath(path: string, original: string): string {
+  const fail = (why: string) =>
+    invalid(`permission '${truncate(original, 64)}': ${why}`, { permission: truncate(original, 64) });
+  if (!path.startsWith("/")) throw fail("the guest path must be absolute, as in fs:write:/data");
+  if (path.length > MAX_GUEST_PATH_LENGTH)
+    throw fail(`the guest path is longer than ${MAX_GUEST_PATH_LENGTH} characters`);
+  if (/[\s\p{Cc},]/u.test(path))
+    throw fail("the guest path may not contain whitespace, control characters or ','");
+  const trimmed = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+  const parts = trimmed.split("/").slice(1);
+  if (trimmed !== "/" && parts.some((p) => p === "" || p === "." || p === "..")) {
+    throw fail("the guest path may not contain '.', '..' or empty components");
+  }
+  return trimmed;
+}
 
 export function parsePermission(text: string): Permission {
   if (typeof text !== "string") throw invalid("a permission must be a string", {});
@@ -249,6 +278,22 @@ export function parsePermission(text: string): Permission {
       }
       return { kind: "msg", action: action as MsgAction, subject };
     }
+    case "fs":
+    case "filesystem": {
+      const second = rest.indexOf(":");
+      const action = second < 0 ? rest : rest.slice(0, second);
+      if (!(FS_ACTIONS as readonly string[]).includes(action) || second < 0) {
+        throw invalid(
+          `unknown permission '${original}': filesystem permissions are fs:read:<guest path> and fs:write:<guest path>`,
+          { permission: original },
+        );
+      }
+      return {
+        kind: "fs",
+        action: action as FsAction,
+        path: parseGuestPath(rest.slice(second + 1), original),
+      };
+    }
     default:
       throw invalid(`unknown permission '${truncate(original, 64)}'; use one of: ${GRAMMAR_HINT}`, {
         permission: truncate(original, 64),
@@ -264,6 +309,8 @@ export function formatPermission(permission: Permission): string {
       return permission.scope === "any" ? "http:request" : `http:domain:${permission.pattern}`;
     case "msg":
       return `msg:${permission.action}:${permission.subject}`;
+    case "fs":
+      return `fs:${permission.action}:${permission.path}`;
   }
 }
 
@@ -286,8 +333,9 @@ export function toPermission(value: unknown): Permission {
       // The text form must describe the same object: `{action: "publish:x", subject: "y"}`
       // would otherwise sneak through as `msg:publish:x:y`.
       if (
-        parsed.kind === "msg" &&
-        (parsed.action !== value["action"] || parsed.subject !== value["subject"])
+        (parsed.kind === "msg" &&
+          (parsed.action !== value["action"] || parsed.subject !== value["subject"])) ||
+        (parsed.kind === "fs" && (parsed.action !== value["action"] || parsed.path !== value["path"]))
       ) {
         throw invalid(`permission object does not describe '${truncate(text, 64)}'`, {});
       }
@@ -314,6 +362,9 @@ function permissionObjectText(v: Record<string, unknown>): string | null {
     typeof v["subject"] === "string"
   ) {
     return `msg:${v["action"]}:${v["subject"]}`;
+  }
+  if (v["kind"] === "fs" && keys === 3 && typeof v["action"] === "string" && typeof v["path"] === "string") {
+    return `fs:${v["action"]}:${v["path"]}`;
   }
   return null;
 }

@@ -1,16 +1,22 @@
+import { randomBytes } from "node:crypto";
 import {
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
+  EtcdTriggerStore,
+  etcdTickClaims,
   RegisteredNodes,
   StaticNodes,
   TokenAuthority,
+  type TriggersOptions,
   tokenAccess,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS, ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { EtcdMetadata } from "@wasmatrix/etcd";
+import { TriggerSubscriptions } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
+import { MessagingProvider } from "@wasmatrix/providers";
 import { EtcdRevocations } from "./etcd-revocations.js";
 
 export interface ControlPlaneDaemonOptions {
@@ -23,12 +29,23 @@ export interface ControlPlaneDaemonOptions {
    * every heartbeat interval, and lost when their lease expires. etcd holds nothing else.
    */
   etcdEndpoints?: string[];
+  /** Mutual TLS: clients, nodes and providers must present certificates of this CA; nodes are dialled with this one. */
+  tls?: pb.TlsMaterial | undefined;
+  /** Serve plain gRPC beyond loopback (the operator's --insecure). */
+  insecure?: boolean;
+  /**
+   * NATS server(s), comma-separated: queue triggers subscribe there. Without it the control
+   * plane refuses queue triggers (cron triggers need nothing).
+   */
+  nats?: string;
   logger?: Logger;
   /**
    * Require an API token on every call (`--auth`): the signing key, token registry and
    * revocations live in `stateDir`; control planes sharing the key verify each other's tokens.
    */
   auth?: { stateDir: string };
+  /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ControlPlaneDaemon {
@@ -44,14 +61,43 @@ export async function startControlPlaneDaemon(
   options: ControlPlaneDaemonOptions = {},
 ): Promise<ControlPlaneDaemon> {
   const logger = options.logger ?? silentLogger;
+  // etcd3 connects lazily: nothing is dialled before the first call.
+  const metadata =
+    options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0
+      ? await EtcdMetadata.connect({ endpoints: options.etcdEndpoints })
+      : null;
+  const messaging =
+    options.nats === undefined || options.nats === ""
+      ? null
+      : new MessagingProvider({
+          nats: { servers: options.nats.split(","), name: "wasmatrix-control-plane" },
+          logger,
+        });
+  // With etcd, triggers live there and each tick is claimed there, so control planes share both.
+  const triggers: TriggersOptions = {
+    ...(metadata === null
+      ? {}
+      : {
+          store: new EtcdTriggerStore(metadata, logger),
+          claims: etcdTickClaims(metadata, `control-plane-${randomBytes(6).toString("hex")}`),
+        }),
+    ...(messaging === null
+      ? {}
+      : { queue: (invoke) => new TriggerSubscriptions(messaging, invoke, { logger }) }),
+  };
   const controlPlane = new ControlPlane({
     mode: "control-plane",
     logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    triggers,
     ...(options.heartbeatIntervalMs === undefined
       ? {}
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
-  const registered = new RegisteredNodes(controlPlane, logger);
+  const registered = new RegisteredNodes(controlPlane, logger, {
+    tls: options.tls,
+    metrics: options.metrics,
+  });
   const tokens =
     options.auth === undefined ? undefined : await openTokens(options.auth, options.etcdEndpoints);
   const service = controlPlaneService(controlPlane, {
@@ -71,24 +117,38 @@ export async function startControlPlaneDaemon(
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_API_ADDRESS,
     [{ definition: pb.ControlPlaneService, implementation: service }],
-    { logger, access: tokenAccess(tokens) },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the control-plane API",
+      access: tokenAccess(tokens),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   controlPlane.startLivenessChecks();
   const staticNodes = new StaticNodes(controlPlane, options.staticNodes ?? [], {
     intervalMs: controlPlane.heartbeatIntervalMs,
     logger,
+    tls: options.tls,
+    metrics: options.metrics,
   });
   staticNodes.start();
   let etcd: EtcdNodes | null = null;
-  if (options.etcdEndpoints !== undefined && options.etcdEndpoints.length > 0) {
-    const metadata = await EtcdMetadata.connect({ endpoints: options.etcdEndpoints });
-    etcd = new EtcdNodes(controlPlane, metadata, { intervalMs: controlPlane.heartbeatIntervalMs, logger });
+  if (metadata !== null && options.etcdEndpoints !== undefined) {
+    etcd = new EtcdNodes(controlPlane, metadata, {
+      intervalMs: controlPlane.heartbeatIntervalMs,
+      logger,
+      tls: options.tls,
+      metrics: options.metrics,
+    });
     try {
       await etcd.start();
     } catch (error) {
       await etcd.close();
       staticNodes.close();
-      controlPlane.close();
+      await controlPlane.close();
+      await messaging?.close();
       await server.close();
       tokens?.close();
       throw new WasmatrixError(
@@ -99,7 +159,10 @@ export async function startControlPlaneDaemon(
       );
     }
   }
-  logger.info({ address: server.address, etcd: options.etcdEndpoints }, "control plane listening");
+  logger.info(
+    { address: server.address, etcd: options.etcdEndpoints, tls: options.tls !== undefined },
+    "control plane listening",
+  );
   return {
     controlPlane,
     address: server.address,
@@ -107,7 +170,9 @@ export async function startControlPlaneDaemon(
     async close() {
       staticNodes.close();
       await etcd?.close();
-      controlPlane.close();
+      await controlPlane.close();
+      await messaging?.close();
+      await metadata?.close();
       await server.close();
       tokens?.close();
     },

@@ -58,6 +58,13 @@ export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
    */
   heartbeatIntervalMs?: number;
   labels?: Record<string, string>;
+  /**
+   * Mutual TLS: only a control plane's certificate may make control calls here; the control
+   * plane and provider processes are dialled with this node's (`node:<id>`, the same id).
+   */
+  tls?: pb.TlsMaterial | undefined;
+  /** Serve plain gRPC beyond loopback (the operator's --insecure). */
+  insecure?: boolean;
   logger?: Logger;
 }
 
@@ -79,7 +86,7 @@ export interface NodeDaemon {
  */
 export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<NodeDaemon> {
   const logger = options.logger ?? silentLogger;
-  const nodeId = options.nodeId ?? NodeId.generate();
+  const nodeId = pb.idFromCertificate(options.tls, "node", options.nodeId) ?? NodeId.generate();
   const agent = new NodeAgent({
     ...options,
     nodeId,
@@ -93,7 +100,13 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_NODE_AGENT_ADDRESS,
     [{ definition: pb.NodeAgentService, implementation: nodeAgentService(api) }],
-    { logger },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the node agent API",
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   info.address ||= server.address;
   const address = info.address;
@@ -120,7 +133,12 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       : new Reporter(
           agent,
           api,
-          connectControlPlane(options.controlPlane, tokenOption(options.controlPlaneToken)),
+          connectControlPlane(options.controlPlane, {
+            ...tokenOption(options.controlPlaneToken),
+            tls: options.tls,
+            ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
+            ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+          }),
           logger,
           heartbeatIntervalMs,
         );
@@ -313,6 +331,7 @@ class Reporter {
         facts: facts.map(pb.factToProto),
         partial,
       });
+      this.agent.metrics.heartbeat("sent");
     } catch (error) {
       // Not delivered: the next report must carry the whole table again.
       this.full = true;

@@ -1,7 +1,9 @@
 import {
   authorizeRequest,
+  type Caller,
   DEFAULT_PROVIDER_ADDRESS,
   ErrorCode,
+  type Metrics,
   type ProvidedCapabilityKind,
   ProviderId,
   parsePermission,
@@ -38,7 +40,16 @@ export interface ProviderDaemonOptions {
   http?: HttpProviderOptions;
   /** How often it announces itself and refreshes the nodes it serves. Default 1 s. */
   heartbeatIntervalMs?: number;
+  /**
+   * Mutual TLS: only node certificates may call, and the node a call is for is the one its
+   * certificate names. The control plane is dialled with this provider's (`provider:<id>`).
+   */
+  tls?: pb.TlsMaterial | undefined;
+  /** Serve plain gRPC beyond loopback (the operator's --insecure). */
+  insecure?: boolean;
   logger?: Logger;
+  /** Where the gRPC server's latencies go. */
+  metrics?: Metrics;
 }
 
 export interface ProviderDaemon {
@@ -53,7 +64,10 @@ export interface ProviderDaemon {
  */
 export async function startProviderDaemon(options: ProviderDaemonOptions): Promise<ProviderDaemon> {
   const logger = options.logger ?? silentLogger;
-  const providerId = ProviderId.parse(options.providerId ?? ProviderId.generate(options.capability));
+  const providerId = ProviderId.parse(
+    pb.idFromCertificate(options.tls, "provider", options.providerId) ??
+      ProviderId.generate(options.capability),
+  );
   const local = localProviders({
     ...(options.nats === undefined ? {} : { nats: options.nats }),
     ...(options.http === undefined ? {} : { http: options.http }),
@@ -81,6 +95,8 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
       : connectControlPlane(options.controlPlane, {
           timeoutMs: 5_000,
           ...tokenOption(options.controlPlaneToken),
+          tls: options.tls,
+          ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
         });
   // The nodes it serves: those the control plane lists as alive, and those with a record in etcd.
   const listedNodes = new Set<string>();
@@ -101,15 +117,28 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     lastHeartbeatMs: 0,
   };
   const service: pb.CapabilityProviderServer = {
-    call: pb.unary((request: pb.ProviderCallRequest) =>
-      serve(provider, request, nodes, refreshNodes, options.capability),
+    call: pb.unary((request: pb.ProviderCallRequest, { caller }) =>
+      serve(
+        provider,
+        request,
+        callingNode(request, caller, options.tls !== undefined),
+        nodes,
+        refreshNodes,
+        options.capability,
+      ),
     ),
     providerInfo: pb.unary(async () => info),
   };
   const server = await pb.startGrpcServer(
     options.listen ?? DEFAULT_PROVIDER_ADDRESS,
     [{ definition: pb.CapabilityProviderService, implementation: service }],
-    { logger },
+    {
+      logger,
+      tls: options.tls,
+      insecure: options.insecure,
+      what: "the provider API",
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    },
   );
   info.address ||= server.address;
   const intervalMs = options.heartbeatIntervalMs ?? 1_000;
@@ -145,21 +174,36 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
   };
 }
 
+/**
+ * The node a call is made for. Over TLS it is the one the verified certificate names (the
+ * admission already refused anything but a node's), whatever the request says; on a plain
+ * loopback provider there is nothing better than the request's word.
+ */
+function callingNode(request: pb.ProviderCallRequest, caller: Caller, tls: boolean): string {
+  if (!tls) return request.nodeId;
+  const certificate = caller.certificate;
+  if (certificate?.kind !== "node") {
+    throw new WasmatrixError(ErrorCode.PERMISSION_DENIED, "a provider serves only node agents' certificates");
+  }
+  return certificate.id;
+}
+
 async function serve(
   provider: CapabilityProvider,
   request: pb.ProviderCallRequest,
+  nodeId: string,
   nodes: { has(nodeId: string): boolean },
   refreshNodes: () => Promise<void>,
   capability: ProvidedCapabilityKind,
 ): Promise<pb.ProviderCallResponse> {
-  if (!nodes.has(request.nodeId)) {
+  if (!nodes.has(nodeId)) {
     // A node that registered since the last refresh is looked up once more before refusing.
     await refreshNodes().catch(() => undefined);
-    if (!nodes.has(request.nodeId)) {
+    if (!nodes.has(nodeId)) {
       throw new WasmatrixError(
         ErrorCode.PERMISSION_DENIED,
-        `this provider serves only node agents listed as alive (by the control plane or in etcd); '${request.nodeId}' is not one`,
-        { nodeId: request.nodeId },
+        `this provider serves only node agents listed as alive (by the control plane or in etcd); '${nodeId}' is not one`,
+        { nodeId },
       );
     }
   }

@@ -5,9 +5,16 @@ import {
   TokenAuthority,
   tokenAccess,
 } from "@wasmatrix/control-plane";
-import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
+import { DEFAULT_API_ADDRESS, type Metrics } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
-import { LocalNodeApi, NodeAgent, type NodeAgentOptions, viewToProto } from "@wasmatrix/node-agent";
+import {
+  LocalNodeApi,
+  type MessageBus,
+  NodeAgent,
+  type NodeAgentOptions,
+  TriggerSubscriptions,
+  viewToProto,
+} from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
 import { type RunningServer, startGrpcServer } from "@wasmatrix/proto";
 import { type CapabilityProvider, type HttpProviderOptions, localProviders } from "@wasmatrix/providers";
@@ -28,6 +35,8 @@ export interface EmbeddedOptions {
    * revocations live in `stateDir`. The in-process `client` is not affected.
    */
   auth?: { stateDir: string };
+  /** Where the node, the control plane and the gRPC server report metrics. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface Embedded {
@@ -38,7 +47,14 @@ export interface Embedded {
   /** With `auth`: the token authority, and where this start wrote the first admin token (first start only). */
   readonly tokens: TokenAuthority | undefined;
   /** Serves the API over gRPC (what `wasmatrix up` does). */
-  serve(address?: string): Promise<RunningServer>;
+  /**
+   * Serves the API over gRPC. With `tls`, clients need a certificate of its CA; without, a
+   * non-loopback address needs `insecure`.
+   */
+  serve(
+    address?: string,
+    security?: { tls?: pb.TlsMaterial | undefined; insecure?: boolean },
+  ): Promise<RunningServer>;
   /** Stops every instance, the gRPC server if any, and the runtime. */
   close(): Promise<void>;
 }
@@ -52,6 +68,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
   const local =
     options.providers === undefined
       ? localProviders({
+          inProcessBus: true,
           ...(options.nats === undefined ? {} : { nats: options.nats }),
           ...(options.http === undefined ? {} : { http: options.http }),
         })
@@ -62,15 +79,29 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
     logger,
     providers,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
-  const controlPlane = new ControlPlane({ mode: "embedded", logger });
+  // Queue triggers ride the node's messaging provider: the in-process bus, or NATS with --nats.
+  const messaging = providers.find((p) => p.capability === "messaging");
+  const bus =
+    messaging !== undefined && "subscribeDurable" in messaging ? (messaging as unknown as MessageBus) : null;
+  const controlPlane = new ControlPlane({
+    mode: "embedded",
+    logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    triggers: bus === null ? {} : { queue: (invoke) => new TriggerSubscriptions(bus, invoke, { logger }) },
+  });
   // Marked local by its source: the node shares this process, so it is never lost to silence.
   const node = new LocalNodeSource(controlPlane, {
     node: pb.Node.fromPartial({
       nodeId: agent.nodeId,
       address: "embedded",
       labels: options.labels ?? {},
-      capabilities: ["logging", ...providers.map((p) => p.capability)],
+      capabilities: [
+        "logging",
+        ...(agent.servesFilesystem ? ["filesystem"] : []),
+        ...providers.map((p) => p.capability),
+      ],
       maxInstances: agent.capacity,
       version: pb.PROTOCOL_VERSION,
     }),
@@ -86,7 +117,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     controlPlane,
     agent,
     tokens,
-    async serve(address = DEFAULT_API_ADDRESS) {
+    async serve(address = DEFAULT_API_ADDRESS, security = {}) {
       const service = controlPlaneService(controlPlane, {
         tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
         ...(tokens === undefined ? {} : { tokens }),
@@ -97,6 +128,10 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
         {
           logger,
           access: tokenAccess(tokens),
+          tls: security.tls,
+          insecure: security.insecure,
+          what: "the API",
+          ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
         },
       );
       return server;
@@ -104,6 +139,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     async close() {
       await server?.close();
       tokens?.close();
+      await controlPlane.close();
       await agent.close();
       await local.close();
       node.close();

@@ -12,15 +12,21 @@ export {
   providerKey,
   REVOCATIONS_PREFIX,
   revocationKey,
+  TICKS_PREFIX,
+  TRIGGERS_PREFIX,
+  tickKey,
+  triggerKey,
 } from "./keys.js";
 export { MIN_LEASE_TTL_SECONDS } from "./leased-record.js";
 export {
   DEFAULT_CALL_TIMEOUT_MS,
   DEFAULT_NODE_TTL_SECONDS,
   DEFAULT_PROVIDER_TTL_SECONDS,
+  DEFAULT_TICK_TTL_SECONDS,
   EtcdMetadata,
   type EtcdMetadataOptions,
   type LeaseOptions,
+  MAX_TRIGGER_RECORD_BYTES,
   type MetadataWatch,
   type NodeRegistration,
   type Registration,

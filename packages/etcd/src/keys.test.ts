@@ -9,11 +9,14 @@ import {
   PROVIDERS_PREFIX,
   parseKey,
   providerKey,
+  tickKey,
+  triggerKey,
 } from "./keys.js";
 
 // Written independently of keys.ts: the whole of what may be written to etcd, as one expression.
+const ID = `[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ID_LENGTH - 1}}`;
 const ORACLE = new RegExp(
-  `^/wasmatrix/v1/(nodes|providers)/[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ID_LENGTH - 1}}$|^/wasmatrix/v1/revocations/tok_[A-Za-z0-9_-]{1,64}$`,
+  `^/wasmatrix/v1/((nodes|providers|triggers)/${ID}|ticks/${ID}/(0|[1-9][0-9]{0,15})|revocations/tok_[A-Za-z0-9_-]{1,64})$`,
 );
 
 function refusal(key: unknown): WasmatrixError | null {
@@ -55,6 +58,10 @@ const kind = fc.constantFrom(
   "revocations",
   "revocation",
   "revocations/tok_x/data",
+  "triggers",
+  "ticks",
+  "ticks/t",
+  "trigger",
   "node",
   "provider",
   "instances",
@@ -68,12 +75,18 @@ const kind = fc.constantFrom(
   "NODES",
 );
 const nearMiss = fc
-  .tuple(root, kind, fc.constantFrom("/", "", "//"), segment, fc.constantFrom("", "/", "/extra", "/..", "\n"))
+  .tuple(
+    root,
+    kind,
+    fc.constantFrom("/", "", "//"),
+    segment,
+    fc.constantFrom("", "/", "/extra", "/..", "\n", "/0", "/1767225600000", "/01", "/-1", "/1.5"),
+  )
   .map((parts) => parts.join(""));
 const anyKey = fc.oneof(nearMiss, fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 80 }));
 
 describe("the etcd key guard", () => {
-  it("refuses, with INVALID_REQUEST, every key outside the node, provider and revocation prefixes", () => {
+  it("refuses, with INVALID_REQUEST, every key outside the node, provider, trigger, tick and revocation prefixes", () => {
     fc.assert(
       fc.property(anyKey, (key) => {
         const error = refusal(key);
@@ -124,6 +137,18 @@ describe("the etcd key guard", () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it("accepts trigger and tick keys built from valid names, and names what they hold", () => {
+    fc.assert(
+      fc.property(validId, fc.nat(), (name, at) => {
+        expect(parseKey(triggerKey(name))).toEqual({ kind: "trigger", id: name });
+        expect(parseKey(tickKey(name, at))).toEqual({ kind: "tick", id: `${name}/${at}` });
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => tickKey("t", -1)).toThrow(WasmatrixError);
+    expect(() => triggerKey("a/b")).toThrow(WasmatrixError);
   });
 
   it("refuses keys that are not strings", () => {

@@ -1,26 +1,37 @@
-import { ErrorCode, NodeId, ProviderId, truncate, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, NodeId, ProviderId, TriggerName, truncate, WasmatrixError } from "@wasmatrix/core";
 
 /**
- * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease,
+ * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease;
+ * one per trigger definition (docs/triggers.md), one per claimed cron tick, under a short lease;
  * and one per revoked API token id (no lease: a revocation is for good). Instance state, logs,
- * facts and desired state have no key here, and `assertAllowedKey` is the one door every write
- * goes through, so they cannot get one by accident.
+ * facts and desired state have no key here, and `assertAllowedKey` is the one door
+ * every write goes through, so they cannot get one by accident.
  */
 
 export const KEY_ROOT = "/wasmatrix/v1/";
 export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
 export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
+export const TRIGGERS_PREFIX = `${KEY_ROOT}triggers/`;
+export const TICKS_PREFIX = `${KEY_ROOT}ticks/`;
 export const REVOCATIONS_PREFIX = `${KEY_ROOT}revocations/`;
-export const ALLOWED_PREFIXES: readonly string[] = [NODES_PREFIX, PROVIDERS_PREFIX, REVOCATIONS_PREFIX];
+export const ALLOWED_PREFIXES: readonly string[] = [
+  NODES_PREFIX,
+  PROVIDERS_PREFIX,
+  TRIGGERS_PREFIX,
+  TICKS_PREFIX,
+  REVOCATIONS_PREFIX,
+];
 
-export type KeyKind = "node" | "provider" | "revocation";
+export type KeyKind = "node" | "provider" | "trigger" | "tick" | "revocation";
 
 /** API token ids as the control plane makes them (`tok_` and base64url). */
 const TOKEN_ID = /^tok_[A-Za-z0-9_-]{1,64}$/;
 
+const TICK_TIME = /^(0|[1-9][0-9]{0,15})$/;
+
 export interface ParsedKey {
   kind: KeyKind;
-  /** A valid NodeId or ProviderId (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters). */
+  /** A valid NodeId, ProviderId or trigger name (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters); for a tick, `<trigger>/<ms>`. */
   id: string;
 }
 
@@ -44,6 +55,22 @@ export function revocationKey(tokenId: string): string {
   return `${REVOCATIONS_PREFIX}${tokenId}`;
 }
 
+/** The key of a trigger's definition. INVALID_REQUEST for a name that is not a trigger name. */
+export function triggerKey(name: string): string {
+  return `${TRIGGERS_PREFIX}${TriggerName.parse(name)}`;
+}
+
+/** The key claiming one tick (`<trigger>/<scheduled ms>`) of a cron trigger. */
+export function tickKey(name: string, scheduledAtMs: number): string {
+  if (!Number.isSafeInteger(scheduledAtMs) || scheduledAtMs < 0) {
+    throw new WasmatrixError(
+      ErrorCode.INVALID_REQUEST,
+      `a tick time is whole ms since the epoch; got ${scheduledAtMs}`,
+    );
+  }
+  return `${TICKS_PREFIX}${TriggerName.parse(name)}/${scheduledAtMs}`;
+}
+
 /** What a key names, or null when it is not exactly `<prefix><valid id>` for an allowed prefix. */
 export function parseKey(key: unknown): ParsedKey | null {
   if (typeof key !== "string") return null;
@@ -59,11 +86,23 @@ export function parseKey(key: unknown): ParsedKey | null {
     const id = key.slice(REVOCATIONS_PREFIX.length);
     return TOKEN_ID.test(id) ? { kind: "revocation", id } : null;
   }
+  if (key.startsWith(TRIGGERS_PREFIX)) {
+    const id = key.slice(TRIGGERS_PREFIX.length);
+    return NodeId.isValid(id) ? { kind: "trigger", id } : null;
+  }
+  if (key.startsWith(TICKS_PREFIX)) {
+    const id = key.slice(TICKS_PREFIX.length);
+    const slash = id.indexOf("/");
+    if (slash < 0) return null;
+    return NodeId.isValid(id.slice(0, slash)) && TICK_TIME.test(id.slice(slash + 1))
+      ? { kind: "tick", id }
+      : null;
+  }
   return null;
 }
 
 /**
- * Refuses, with INVALID_REQUEST, any key that is not a node, provider or revocation key. Pure, so it can be
+ * Refuses, with INVALID_REQUEST, any key that is not a node, provider, trigger, tick or revocation key. Pure, so it can be
  * property-tested; called before every put and delete this package makes.
  */
 export function assertAllowedKey(key: unknown): ParsedKey {
@@ -72,7 +111,7 @@ export function assertAllowedKey(key: unknown): ParsedKey {
   const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
   throw new WasmatrixError(
     ErrorCode.INVALID_REQUEST,
-    `etcd holds only node and provider metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
+    `etcd holds only node, provider and trigger metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger>, ${TICKS_PREFIX}<trigger>/<ms> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
 }

@@ -10,6 +10,9 @@ import {
   providerKey,
   REVOCATIONS_PREFIX,
   revocationKey,
+  TRIGGERS_PREFIX,
+  tickKey,
+  triggerKey,
 } from "./keys.js";
 import { type LeasedRegistration, putLeased } from "./leased-record.js";
 import { type PrefixWatch, type PrefixWatchHandlers, watchPrefix } from "./prefix-watch.js";
@@ -26,6 +29,10 @@ export const DEFAULT_CALL_TIMEOUT_MS = 5_000;
 /** A node's lease: a node agent killed outright is gone from etcd within about this long. */
 export const DEFAULT_NODE_TTL_SECONDS = 3;
 export const DEFAULT_PROVIDER_TTL_SECONDS = 10;
+/** How long a claimed tick's key lives: long past any clock skew between control planes. */
+export const DEFAULT_TICK_TTL_SECONDS = 60;
+/** Largest trigger definition stored (its JSON); a cron payload is at most 64 KiB. */
+export const MAX_TRIGGER_RECORD_BYTES = 128 * 1024;
 /**
  * etcd3's defaults open a host's circuit for 5 s after 3 failures and back watches off up to
  * 30 s: after an etcd restart, keep-alives would stay blocked past a short lease's TTL and a
@@ -163,6 +170,63 @@ export class EtcdMetadata {
       if (parsed?.kind !== "revocation") throw new Error(`'${key.slice(0, 160)}' is not a revocation key`);
       return { id: parsed.id, record: parsed.id };
     });
+  }
+
+  /**
+   * Stores a trigger definition (JSON, from the control plane) unless the name is taken; false
+   * when it is. Not leased: a trigger lasts until it is removed, across control-plane restarts.
+   */
+  async createTrigger(name: string, json: string): Promise<boolean> {
+    const key = triggerKey(name);
+    assertAllowedKey(key);
+    if (Buffer.byteLength(json) > MAX_TRIGGER_RECORD_BYTES) {
+      throw new RangeError(`a trigger record is at most ${MAX_TRIGGER_RECORD_BYTES} bytes`);
+    }
+    const result = await this.client
+      .if(key, "Create", "==", 0)
+      .then(this.client.put(key).value(json))
+      .commit();
+    return result.succeeded;
+  }
+
+  /** Deletes a trigger definition; false when there was none. */
+  async deleteTrigger(name: string): Promise<boolean> {
+    const key = triggerKey(name);
+    assertAllowedKey(key);
+    const result = await this.client.delete().key(key).exec();
+    return Number(result.deleted) > 0;
+  }
+
+  /** The trigger definitions now (as puts, `id` the name), then every change. */
+  watchTriggers(handlers: PrefixWatchHandlers<{ name: string; json: string }>): Promise<PrefixWatch> {
+    return this.watch(TRIGGERS_PREFIX, handlers, (key, json) => {
+      const name = key.slice(TRIGGERS_PREFIX.length);
+      triggerKey(name);
+      return { id: name, record: { name, json } };
+    });
+  }
+
+  /**
+   * Claims one tick of a cron trigger: true for exactly one caller per (trigger, time) across
+   * every control plane sharing this etcd. The claim is a key created only if absent, under a
+   * lease of `ttlSeconds` that nobody renews, so claims clean themselves up.
+   */
+  async claimTick(name: string, scheduledAtMs: number, owner: string, ttlSeconds = DEFAULT_TICK_TTL_SECONDS) {
+    const key = tickKey(name, scheduledAtMs);
+    assertAllowedKey(key);
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
+    lease.on("lost", () => undefined);
+    try {
+      const id = await lease.grant();
+      const result = await this.client
+        .if(key, "Create", "==", 0)
+        .then(this.client.put(key).value(owner).lease(id))
+        .commit();
+      if (!result.succeeded) await lease.revoke().catch(() => undefined);
+      return result.succeeded;
+    } finally {
+      lease.release();
+    }
   }
 
   /**

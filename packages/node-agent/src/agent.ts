@@ -1,12 +1,17 @@
 import {
   type CapabilityAssignment,
+  countBy,
   DEFAULT_TENANT,
   ErrorCode,
   type Fact,
   FactLog,
+  type GaugeReading,
+  INSTANCE_STATUSES,
   InstanceId,
+  type Metrics,
   ModuleDigest,
   NodeId,
+  noopMetrics,
   type RestartPolicy,
   WasmatrixError,
   withAssignment,
@@ -18,6 +23,8 @@ import { type CapabilityProvider, HttpProvider, MemoryKeyvalueProvider } from "@
 import {
   capacityExhausted,
   DEFAULT_NODE_OUTPUT_BYTES,
+  type ExtismConfig,
+  type FilesystemQuota,
   type InstanceKind,
   type InstanceLimits,
   type InvokeResult,
@@ -27,7 +34,8 @@ import {
   resolveLimits,
 } from "@wasmatrix/runtime";
 import { CapabilityRouter } from "./capability-router.js";
-import type { LogLine } from "./logs.js";
+import { DEFAULT_INSTANCE_QUOTA, preopensFor } from "./filesystem.js";
+import type { LogFilter, LogLine } from "./logs.js";
 import { type FactInput, type InstanceView, ManagedInstance, type Placement } from "./managed-instance.js";
 import { RemoteProvider } from "./remote-provider.js";
 import { type MessageBus, SubscriptionManager, type SubscriptionSpec } from "./subscriptions.js";
@@ -50,6 +58,8 @@ export interface StartSpec {
   tenant?: string;
   /** Messaging subjects whose messages are delivered to the instance as invocations. */
   subscriptions?: SubscriptionSpec[];
+  /** An Extism plugin's config and var cap. */
+  extism?: ExtismConfig;
 }
 
 export interface NodeAgentOptions {
@@ -66,9 +76,20 @@ export interface NodeAgentOptions {
    * is refused with RESOURCE_EXHAUSTED. Default: what its runtime holds (`DEFAULT_MAX_INSTANCES`).
    */
   maxInstances?: number;
+  /**
+   * Where the node keeps instances' files (the filesystem capability). Without it the node does
+   * not serve that capability.
+   */
+  dataDir?: string;
+  /** Limits on each instance's files. Default: DEFAULT_INSTANCE_QUOTA. */
+  filesystemQuota?: FilesystemQuota;
   /** Providers served on this node. Default: in-memory keyvalue and HTTP. */
   providers?: CapabilityProvider[];
+  /** Mutual TLS to provider processes: this node's own certificate. */
+  tls?: pb.TlsMaterial | undefined;
   logger?: Logger;
+  /** Where the node reports its metrics. Default: nowhere (`noopMetrics`). */
+  metrics?: Metrics;
   /** Facts kept in the node's window. Default 10 000. */
   maxFacts?: number;
   /** Log lines kept per instance. Default 1 000. */
@@ -110,6 +131,9 @@ export class NodeAgent {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly logBudget: OutputBudget;
+  /** Where this node's metrics go (the daemon counts its heartbeats there too). */
+  readonly metrics: Metrics;
+  private readonly unregisterGauges: () => void;
   private closed = false;
 
   constructor(private readonly options: NodeAgentOptions = {}) {
@@ -120,9 +144,11 @@ export class NodeAgent {
     this.facts = new FactLog({ maxFacts: options.maxFacts ?? 10_000, now: this.now });
     const providers = options.providers ?? [new MemoryKeyvalueProvider(), new HttpProvider()];
     this.providers = new Map(providers.map((p) => [p.capability, p]));
+    this.metrics = options.metrics ?? noopMetrics;
     const router = new CapabilityRouter(
       (id) => this.instances.get(id),
       (assignment) => this.providerFor(assignment),
+      this.metrics,
     );
     this.runtime = new Runtime({
       ...options.runtime,
@@ -136,6 +162,7 @@ export class NodeAgent {
       messaging !== undefined && "subscribeDurable" in messaging
         ? new SubscriptionManager(this, messaging as unknown as MessageBus, { logger: this.logger })
         : null;
+    this.unregisterGauges = this.metrics.gauges(() => this.gaugeReadings());
     // Deliveries wait while an instance restarts, rather than spending their retries on it.
     this.onChange((view) => {
       if (view.status === "running") this.subscriptions?.resume(view.instanceId);
@@ -171,6 +198,8 @@ export class NodeAgent {
   }
 
   private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
+    // Refused up front (no --data-dir), rather than as a crash of the first run.
+    preopensFor(this.options.dataDir, instanceId, spec.assignments ?? []);
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
     if (!compiled.kinds.includes(kind)) {
@@ -192,15 +221,21 @@ export class NodeAgent {
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
         tenant: spec.tenant ?? DEFAULT_TENANT,
+        ...(spec.extism === undefined ? {} : { extism: spec.extism }),
       },
       {
         nodeId: this.nodeId,
         runtime: this.runtime,
         logger: this.logger,
+        metrics: this.metrics,
         now: this.now,
         random: this.random,
         record: (fact) => this.record(fact),
         changed: (view) => this.changed(view),
+        filesystem: (definition) => ({
+          preopens: preopensFor(this.options.dataDir, definition.instanceId, definition.assignments),
+          quota: { ...DEFAULT_INSTANCE_QUOTA, ...this.options.filesystemQuota },
+        }),
       },
       { lines: this.options.logLines ?? 1_000, budget: this.logBudget },
     );
@@ -231,7 +266,12 @@ export class NodeAgent {
       }
     }
     for (const [id, info] of live)
-      if (!this.remote.has(id)) this.remote.set(id, new RemoteProvider(info, this.nodeId));
+      if (!this.remote.has(id)) {
+        this.remote.set(
+          id,
+          new RemoteProvider(info, this.nodeId, { tls: this.options.tls, metrics: this.metrics }),
+        );
+      }
   }
 
   private providerFor(assignment: CapabilityAssignment): CapabilityProvider | undefined {
@@ -274,6 +314,11 @@ export class NodeAgent {
   }
 
   /** Instances this node runs at once; it reports this to the control plane. */
+  /** Whether instances here can be given the filesystem capability: the node has a data directory. */
+  get servesFilesystem(): boolean {
+    return this.options.dataDir !== undefined;
+  }
+
   get capacity(): number {
     return this.runtime.capacity;
   }
@@ -348,8 +393,8 @@ export class NodeAgent {
     return managed.view();
   }
 
-  logs(instanceId: string, tail = 0): LogLine[] {
-    return this.require(instanceId).logs.read(tail);
+  logs(instanceId: string, tail = 0, filter?: LogFilter): LogLine[] {
+    return this.require(instanceId).logs.read(tail, filter);
   }
 
   followLogs(instanceId: string, listener: (line: LogLine) => void): () => void {
@@ -386,6 +431,7 @@ export class NodeAgent {
   async close(deadlineMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unregisterGauges();
     // Durable consumers stay on the server: a node that comes back picks up where it left off.
     await this.subscriptions?.close();
     await Promise.all(
@@ -393,6 +439,22 @@ export class NodeAgent {
     );
     await this.runtime.close();
     await Promise.all([...this.providers.values(), ...this.remote.values()].map((p) => p.close?.()));
+  }
+
+  /** What the node's gauges read at each scrape: a pass over the table, nothing on the hot path. */
+  private gaugeReadings(): GaugeReading[] {
+    let pending = 0;
+    let memory = 0;
+    for (const managed of this.instances.values()) {
+      pending += managed.pending;
+      if (managed.status === "running") memory += managed.peakMemoryBytes;
+    }
+    return [
+      ...countBy("instances", "status", this.instances.values(), (m) => m.status, INSTANCE_STATUSES),
+      { name: "queue_depth", labels: { queue: "invocations" }, value: pending },
+      { name: "queue_depth", labels: { queue: "deliveries" }, value: this.subscriptions?.queued() ?? 0 },
+      { name: "guest_memory_bytes", labels: {}, value: memory },
+    ];
   }
 
   private async compile(spec: StartSpec) {

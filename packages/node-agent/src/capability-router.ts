@@ -5,6 +5,8 @@ import {
   DEFAULT_TENANT,
   ErrorCode,
   LOCAL_PROVIDER,
+  type Metrics,
+  noopMetrics,
   resolveAssignment,
   tenantScope,
   WasmatrixError,
@@ -55,6 +57,7 @@ export class CapabilityRouter implements HostCallRouter {
     private readonly lookup: (instanceId: string) => RoutingState | undefined,
     /** The provider serving an assignment: local, or a provider process. */
     private readonly providerFor: (assignment: CapabilityAssignment) => CapabilityProvider | undefined,
+    private readonly metrics: Metrics = noopMetrics,
   ) {}
 
   async call(instanceId: string, request: HostCallRequest): Promise<Uint8Array> {
@@ -65,9 +68,13 @@ export class CapabilityRouter implements HostCallRouter {
       });
     }
     state.counters.hostCalls++;
+    const began = performance.now();
+    // Only a resolved assignment names the capability: a guest's namespace is any string it likes.
+    let capability = "unassigned";
     try {
       const { assignment, provider } = this.authorize(instanceId, state, request);
-      return await provider.handle({
+      capability = assignment.capability;
+      const answer = await provider.handle({
         instanceId,
         binding: assignment.binding,
         operation: request.operation,
@@ -76,16 +83,15 @@ export class CapabilityRouter implements HostCallRouter {
         permissions: assignment.permissions,
         remainingMs: Math.max(1, state.deadline() - Date.now()),
       });
+      this.metrics.hostCall(capability, "ok", (performance.now() - began) / 1000);
+      return answer;
     } catch (error) {
       const wrapped = WasmatrixError.from(error);
-      if (
-        wrapped.code === ErrorCode.PERMISSION_DENIED ||
-        wrapped.code === ErrorCode.CAPABILITY_NOT_ASSIGNED
-      ) {
-        state.counters.denied++;
-      } else {
-        state.counters.failed++;
-      }
+      const denied =
+        wrapped.code === ErrorCode.PERMISSION_DENIED || wrapped.code === ErrorCode.CAPABILITY_NOT_ASSIGNED;
+      if (denied) state.counters.denied++;
+      else state.counters.failed++;
+      this.metrics.hostCall(capability, denied ? "denied" : "failed", (performance.now() - began) / 1000);
       throw wrapped;
     }
   }

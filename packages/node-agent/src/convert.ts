@@ -74,6 +74,10 @@ export function viewToProto(view: InstanceView): pb.Instance {
     preferredNodeLabels: view.placement.preferred,
     tenant: view.tenant,
     deniedCalls: view.calls.denied,
+    extism:
+      view.extism === undefined
+        ? undefined
+        : { config: view.extism.config, maxVarBytes: view.extism.maxVarBytes ?? 0 },
   };
 }
 
@@ -91,9 +95,15 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
   if (request.module.byteLength > 0) spec.module = request.module;
   if (request.moduleDigest !== "") spec.moduleDigest = request.moduleDigest;
   spec.tenant = tenantOf(request.tenant);
+  if (request.extism !== undefined) {
+    spec.extism = {
+      config: request.extism.config,
+      ...(request.extism.maxVarBytes > 0 ? { maxVarBytes: request.extism.maxVarBytes } : {}),
+    };
+  }
   return spec;
 }
 
 export function logLineToProto(line: LogLine): pb.LogLine {
-  return { instanceId: line.instanceId, stream: line.stream, text: line.text, atMs: line.at };
+  return { instanceId: line.instanceId, stream: line.stream, text: line.text, atMs: line.at, run: line.run };
 }

@@ -2,7 +2,7 @@ import * as pb from "@wasmatrix/proto";
 import { assignmentFromProto, type NodeFactsApi, type NodeFactsRequest, toBuffer } from "@wasmatrix/proto";
 import type { NodeAgent } from "./agent.js";
 import { logLineToProto, outcomeToProto, startSpecFromProto, viewToProto } from "./convert.js";
-import type { LogLine } from "./logs.js";
+import { type LogFilter, type LogLine, matchesLog } from "./logs.js";
 import { followed } from "./stream.js";
 
 /** Facts in one ListFacts answer when the caller names no limit, and at most. */
@@ -23,7 +23,11 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
       nodeId: this.agent.nodeId,
       address: this.info.address,
       labels: this.info.labels,
-      capabilities: ["logging", ...this.agent.providers.keys()],
+      capabilities: [
+        "logging",
+        ...(this.agent.servesFilesystem ? ["filesystem"] : []),
+        ...this.agent.providers.keys(),
+      ],
       status: "alive",
       instances: this.agent.activeCount(),
       maxInstances: this.agent.capacity,
@@ -72,14 +76,18 @@ export class LocalNodeApi implements pb.NodeAgentApi, NodeFactsApi {
   }
 
   async *streamLogs(request: pb.StreamLogsRequest, signal?: AbortSignal): AsyncIterable<pb.LogLine> {
-    const retained = this.agent.logs(request.instanceId, request.tail).map(logLineToProto);
+    const filter: LogFilter = { run: request.run, sinceMs: request.sinceMs, grep: request.grep };
+    const retained = this.agent.logs(request.instanceId, request.tail, filter).map(logLineToProto);
     if (!request.follow) {
       yield* retained;
       return;
     }
     // Reading the retained lines and subscribing happen in one synchronous step: no line falls between.
     yield* followed<pb.LogLine>(
-      (push) => this.agent.followLogs(request.instanceId, (line: LogLine) => push(logLineToProto(line))),
+      (push) =>
+        this.agent.followLogs(request.instanceId, (line: LogLine) => {
+          if (matchesLog(line, filter)) push(logLineToProto(line));
+        }),
       { initial: retained, ...(signal === undefined ? {} : { signal }) },
     );
   }

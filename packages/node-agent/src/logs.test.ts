@@ -119,3 +119,50 @@ describe("LogBuffer", () => {
     expect(grown).toBeLessThan(40 * MiB);
   });
 });
+
+describe("LogBuffer runs and filters", () => {
+  it("tags each line with the run that wrote it", () => {
+    const logs = new LogBuffer("i", { lines: 10, maxBytes: MiB });
+    logs.write("stdout", encoder.encode("first\n"));
+    logs.run = 2;
+    logs.write("stdout", encoder.encode("second\n"));
+    expect(logs.read().map((l) => [l.run, l.text])).toEqual([
+      [1, "first"],
+      [2, "second"],
+    ]);
+  });
+
+  it("returns exactly the retained lines that match run, since and grep, tail counted after filtering", () => {
+    const line = fc.record({
+      run: fc.integer({ min: 1, max: 4 }),
+      at: fc.integer({ min: 0, max: 100 }),
+      text: fc.constantFrom("ok", "timeout here", "x", "another timeout"),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 40 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 0, max: 100 }),
+        fc.constantFrom("", "timeout", "x"),
+        fc.integer({ min: 0, max: 10 }),
+        (lines, run, sinceMs, grep, tail) => {
+          let now = 0;
+          const logs = new LogBuffer("i", { lines: 25, maxBytes: MiB, now: () => now });
+          const sorted = [...lines].sort((a, b) => a.at - b.at);
+          for (const l of sorted) {
+            logs.run = l.run;
+            now = l.at;
+            logs.write("stdout", encoder.encode(`${l.text}\n`));
+          }
+          const kept = sorted.slice(-25);
+          const expected = kept.filter(
+            (l) => (run === 0 || l.run === run) && l.at >= sinceMs && (grep === "" || l.text.includes(grep)),
+          );
+          const got = logs.read(tail, { run, sinceMs, grep });
+          const want = tail > 0 ? expected.slice(-tail) : expected;
+          expect(got.map((l) => [l.run, l.at, l.text])).toEqual(want.map((l) => [l.run, l.at, l.text]));
+        },
+      ),
+    );
+  });
+});

@@ -7,7 +7,29 @@ export interface LogLine {
   stream: LogStream;
   text: string;
   at: number;
+  /** The run that wrote it: 1 for the first, 2 after the first restart… */
+  run: number;
 }
+
+/** Which lines a reader wants; every field left out matches all. */
+export interface LogFilter {
+  /** Only this run's lines (0: every run). */
+  run?: number;
+  /** Only lines written at or after this time, ms since the epoch (0: all). */
+  sinceMs?: number;
+  /** Only lines containing this text: a plain substring, never a pattern a guest's logs could make slow. */
+  grep?: string;
+}
+
+export function matchesLog(line: LogLine, filter: LogFilter): boolean {
+  return (
+    (filter.run === undefined || filter.run === 0 || line.run === filter.run) &&
+    (filter.sinceMs === undefined || line.at >= filter.sinceMs) &&
+    (filter.grep === undefined || filter.grep === "" || line.text.includes(filter.grep))
+  );
+}
+
+const ALL: LogFilter = {};
 
 type Listener = (line: LogLine) => void;
 
@@ -80,6 +102,8 @@ export class LogBuffer {
   private readonly capacity: number;
   private readonly maxBytes: number;
   private readonly now: () => number;
+  /** The run whose output is written now; the supervisor moves it on at each restart. */
+  run = 1;
 
   constructor(
     readonly instanceId: string,
@@ -132,17 +156,20 @@ export class LogBuffer {
   }
 
   /**
-   * Retained lines, oldest first; `tail` keeps only the last so many. Then, for a stream that
-   * lost output over the cap, a line with the total: the markers where bytes went missing are
-   * soon pushed out by the lines after them, and a user reading the logs must still learn it.
+   * Retained lines that match `filter`, oldest first; `tail` keeps only the last so many of
+   * those. Then, for a stream that lost output over the cap, a line with the total: the markers
+   * where bytes went missing are soon pushed out by the lines after them, and a user reading the
+   * logs must still learn it.
    */
-  read(tail = 0): LogLine[] {
+  read(tail = 0, filter: LogFilter = ALL): LogLine[] {
     const out: LogLine[] = [];
-    const n = tail > 0 ? Math.min(tail, this.count) : this.count;
-    for (let i = n; i > 0; i--) {
+    // Newest first, so that a tail stops early; reversed at the end.
+    for (let i = 1; i <= this.count && (tail <= 0 || out.length < tail); i++) {
       const line = this.lines[(this.next - i + this.capacity) % this.capacity];
-      if (line !== undefined) out.push(line);
+      if (line !== undefined && matchesLog(line, filter)) out.push(line);
     }
+    out.reverse();
+    if (filter.run !== undefined && filter.run !== 0) return out;
     for (const stream of ["stdout", "stderr"] as const) {
       const { bytes, at } = this.droppedBytes[stream];
       if (bytes === 0) continue;
@@ -151,6 +178,7 @@ export class LogBuffer {
         stream,
         text: `[wasmatrix: ${bytes} bytes of ${stream} dropped in all, over the output cap]`,
         at,
+        run: this.run,
       });
     }
     return out;
@@ -174,7 +202,7 @@ export class LogBuffer {
   }
 
   private push(stream: LogStream, text: string): void {
-    const line: LogLine = { instanceId: this.instanceId, stream, text, at: this.now() };
+    const line: LogLine = { instanceId: this.instanceId, stream, text, at: this.now(), run: this.run };
     if (this.capacity > 0) this.keep(line);
     for (const listener of this.listeners) listener(line);
   }

@@ -5,7 +5,9 @@ import {
   type FactDataByKind,
   type FactKind,
   type InstanceStatus,
+  type InvocationOutcome,
   isEnded,
+  type Metrics,
   type RestartPolicy,
   transition,
   WasmatrixError,
@@ -14,11 +16,14 @@ import type { Logger } from "@wasmatrix/core/logger";
 import type {
   BuiltinRouterContext,
   CompiledModule,
+  ExtismConfig,
+  FilesystemQuota,
   InstanceKind,
   InstanceLimits,
   InvokeResult,
   Outcome,
   OutputBudget,
+  Preopen,
   Runtime,
   RuntimeInstance,
 } from "@wasmatrix/runtime";
@@ -47,6 +52,7 @@ export interface InstanceView {
   env: Record<string, string>;
   placement: Placement;
   calls: CallCounters;
+  extism?: ExtismConfig;
 }
 
 /** Label constraints the instance was placed under; kept so it can be placed again the same way. */
@@ -64,10 +70,13 @@ export interface InstanceContext {
   nodeId: string;
   runtime: Runtime;
   logger: Logger;
+  metrics: Metrics;
   now(): number;
   random(): number;
   record(fact: FactInput): void;
   changed(view: InstanceView): void;
+  /** The directories and quota the instance's filesystem assignments give it, for each run. */
+  filesystem?(definition: InstanceDefinition): { preopens: Preopen[]; quota: FilesystemQuota };
 }
 
 export interface InstanceDefinition {
@@ -82,6 +91,7 @@ export interface InstanceDefinition {
   labels: Record<string, string>;
   placement: Placement;
   tenant: string;
+  extism?: ExtismConfig;
 }
 
 /**
@@ -105,6 +115,8 @@ export class ManagedInstance implements RoutingState {
   private startedAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private inflight = 0;
+  /** Largest linear memory of the last invocation or run, for the memory gauge. */
+  peakMemoryBytes = 0;
   private idle: (() => void) | null = null;
   private runDone: Promise<void> = Promise.resolve();
   private disposing: Promise<void> = Promise.resolve();
@@ -170,6 +182,7 @@ export class ManagedInstance implements RoutingState {
       env: { ...d.env },
       placement: { required: { ...d.placement.required }, preferred: { ...d.placement.preferred } },
       calls: { ...this.counters },
+      ...(d.extism === undefined ? {} : { extism: { ...d.extism, config: { ...d.extism.config } } }),
     };
   }
 
@@ -189,15 +202,30 @@ export class ManagedInstance implements RoutingState {
     });
   }
 
+  /** Invocations accepted and not yet answered. */
+  get pending(): number {
+    return this.inflight;
+  }
+
   async invoke(operation: string, payload: Uint8Array): Promise<InvokeResult> {
     const current = this.current;
     if (this.status !== "running" || current === null) {
+      this.context.metrics.invocation({ outcome: "refused", seconds: 0, fuel: 0, instanceId: this.id });
       throw notRunning(this.id, this.status);
     }
     const generation = this.generation;
+    const began = performance.now();
     this.inflight++;
     try {
       const result = await current.invoke(operation, payload);
+      const { metering } = result.outcome;
+      this.peakMemoryBytes = metering.peakMemoryBytes;
+      this.context.metrics.invocation({
+        outcome: invocationOutcome(result),
+        seconds: (performance.now() - began) / 1000,
+        fuel: metering.fuelUsed,
+        instanceId: this.id,
+      });
       if (result.outcome.status === "crashed") this.ended(generation, result.outcome);
       return result;
     } finally {
@@ -232,6 +260,7 @@ export class ManagedInstance implements RoutingState {
       // Instantiation is under way: the launch sees the new generation and disposes what it made.
       this.generation++;
       this.setStatus("stopped");
+      this.context.metrics.lifecycle("stop", "requested", this.id);
       this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced: false } });
       return;
     }
@@ -258,6 +287,7 @@ export class ManagedInstance implements RoutingState {
       await this.dispose();
       this.logs.flush();
       this.setStatus("stopped");
+      this.context.metrics.lifecycle("stop", forced ? "forced" : "requested", this.id);
       this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced } });
       return;
     }
@@ -269,6 +299,7 @@ export class ManagedInstance implements RoutingState {
     this.generation++;
     await this.dispose();
     this.setStatus("stopped");
+    this.context.metrics.lifecycle("stop", "requested", this.id);
     this.context.record({ kind: "instance.stopped", instanceId: this.id, data: { forced: false } });
   }
 
@@ -276,18 +307,23 @@ export class ManagedInstance implements RoutingState {
   private async launch(first = false): Promise<void> {
     const generation = ++this.generation;
     const d = this.definition;
+    // Lines written from now on belong to this run: the first is 1, each restart adds one.
+    this.logs.run = this.restarts + 1;
     this.setStatus("starting");
     // The runtime knows an instance by its id: the previous run must be gone before the next.
     await this.disposing;
     let instance: RuntimeInstance;
     try {
+      const filesystem = this.context.filesystem?.(d);
       instance = await this.context.runtime.instantiate(d.compiled, {
         instanceId: d.instanceId,
         kind: d.kind,
         args: d.args,
         env: d.env,
+        ...(filesystem === undefined ? {} : { preopens: filesystem.preopens, fsQuota: filesystem.quota }),
         limits: d.limits,
         context: this.routerContext(),
+        ...(d.extism === undefined ? {} : { extism: d.extism }),
       });
     } catch (error) {
       if (generation !== this.generation) return;
@@ -324,6 +360,7 @@ export class ManagedInstance implements RoutingState {
       return;
     }
     this.setStatus("running");
+    this.context.metrics.lifecycle("start", first ? "requested" : "restart", this.id);
     this.context.record({
       kind: "instance.started",
       instanceId: d.instanceId,
@@ -351,11 +388,13 @@ export class ManagedInstance implements RoutingState {
     }
     this.generation++;
     this.lastOutcome = outcome;
+    this.peakMemoryBytes = outcome.metering.peakMemoryBytes;
     this.logs.flush();
     void this.dispose();
     const at = this.context.now();
     if (outcome.status === "ok") {
       this.setStatus("completed");
+      this.context.metrics.lifecycle("stop", "completed", this.id);
       this.context.record({
         kind: "instance.completed",
         instanceId: this.id,
@@ -363,6 +402,7 @@ export class ManagedInstance implements RoutingState {
       });
     } else {
       this.setStatus("crashed");
+      this.context.metrics.lifecycle("crash", outcome.reason, this.id);
       this.context.record({
         kind: "instance.crashed",
         instanceId: this.id,
@@ -396,6 +436,11 @@ export class ManagedInstance implements RoutingState {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.restarts++;
+      this.context.metrics.lifecycle(
+        "restart",
+        outcome.status === "ok" ? "completed" : outcome.reason,
+        this.id,
+      );
       this.context.record({
         kind: "instance.restarted",
         instanceId: this.id,
@@ -431,4 +476,10 @@ function notRunning(instanceId: string, status: InstanceStatus): WasmatrixError 
     `instance '${instanceId}' is ${status}, not running; see why with: wasmatrix inspect ${instanceId}`,
     { instanceId, status },
   );
+}
+
+function invocationOutcome(result: InvokeResult): InvocationOutcome {
+  if (result.error !== undefined) return "refused";
+  if (result.outcome.status === "crashed") return "crashed";
+  return result.guestError === undefined ? "ok" : "guest_error";
 }

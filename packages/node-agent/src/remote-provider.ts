@@ -2,11 +2,12 @@ import {
   type CapabilityKind,
   ErrorCode,
   formatPermission,
+  type Metrics,
   type PermissionRequest,
   WasmatrixError,
 } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
-import { connectProvider, type ProviderConnection } from "@wasmatrix/proto";
+import { connectProvider, type ProviderConnection, type TlsMaterial } from "@wasmatrix/proto";
 import { type CapabilityProvider, type ProviderCall, requiredPermission } from "@wasmatrix/providers";
 
 /** Longest a call to a provider process may take when the guest's deadline allows more. */
@@ -24,9 +25,15 @@ export class RemoteProvider implements CapabilityProvider {
   constructor(
     readonly info: pb.Provider,
     private readonly nodeId: string,
+    { tls, metrics }: { tls?: TlsMaterial | undefined; metrics?: Metrics | undefined } = {},
   ) {
     this.capability = info.capability as CapabilityKind;
-    this.connection = connectProvider(info.address);
+    // Over TLS the provider reads this node's id from its certificate, and must itself hold the
+    // certificate of the provider the control plane listed.
+    this.connection = connectProvider(info.address, {
+      ...(tls === undefined ? {} : { tls, peer: { kind: "provider" as const, id: info.providerId } }),
+      ...(metrics === undefined ? {} : { metrics }),
+    });
   }
 
   required(operation: string, payload: Uint8Array): PermissionRequest {

@@ -251,6 +251,13 @@ export class SubscriptionManager {
       .map((a) => this.view(a));
   }
 
+  /** Messages received and waiting for their invocation, over every instance (for the queue gauge). */
+  queued(): number {
+    let waiting = 0;
+    for (const queue of this.queues.values()) waiting += queue.items.length;
+    return waiting;
+  }
+
   /** Counters summed over an instance's subscriptions (or all). */
   counters(instanceId?: string): SubscriptionCounters {
     const sum: SubscriptionCounters = { delivered: 0, retried: 0, deadLettered: 0, dropped: 0 };

@@ -2,17 +2,21 @@ import type { Metadata } from "@grpc/grpc-js";
 import {
   type AccessPolicy,
   ANONYMOUS,
+  assertIdentity,
   authorizeCall,
   type Caller,
   type CallScope,
   ErrorCode,
+  rpcName,
   WasmatrixError,
 } from "@wasmatrix/core";
+import { callerOf } from "./tls.js";
 
 /**
  * How a server learns who calls and whether they may: `startGrpcServer` runs `identify` and
  * core's `authorizeCall` before any handler, and keeps the answer for the handler to read
- * with `callContext(call)`. The TLS layer adds the certificate identity inside `identify`.
+ * with `callContext(call)`. With TLS the verified certificate identity is part of the caller,
+ * and the identity rules (core identity-rules.ts) are checked after the token rules.
  */
 export interface ServerAccess {
   /** Who the call comes from. Throws UNAUTHENTICATED for credentials that do not verify. */
@@ -42,9 +46,31 @@ export function callContext(call: object): CallContext {
   return contexts.get(call) ?? OPEN_CONTEXT;
 }
 
-export async function admit(access: ServerAccess, path: string, call: { metadata: Metadata }): Promise<void> {
-  const caller = await access.identify({ path, metadata: call.metadata, call });
-  const scope = authorizeCall(path, caller, access.policy);
+/** What a server checks before its handlers run; `startGrpcServer` builds it from its options. */
+export interface AdmissionOptions {
+  access?: ServerAccess | undefined;
+  /** The server runs mTLS: the caller includes its certificate and the identity rules apply. */
+  tls: boolean;
+}
+
+/**
+ * The one admission path of every server: who calls (certificate, token), whether their token
+ * or certificate kind may call this RPC (core api-access.ts), and, over mTLS, whether their
+ * certificate may speak for what the request names (core identity-rules.ts).
+ */
+export async function admit(
+  options: AdmissionOptions,
+  path: string,
+  call: { metadata: Metadata; request: unknown },
+): Promise<void> {
+  const transport = options.tls ? callerOf(call as unknown as Parameters<typeof callerOf>[0]) : ANONYMOUS;
+  const access = options.access;
+  const caller =
+    access === undefined
+      ? transport
+      : { ...transport, ...(await access.identify({ path, metadata: call.metadata, call })) };
+  const scope = access === undefined ? {} : authorizeCall(path, caller, access.policy);
+  if (options.tls) assertIdentity(rpcName(path), caller.certificate, call.request);
   contexts.set(call, { caller, scope });
 }
 

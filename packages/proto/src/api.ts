@@ -1,10 +1,15 @@
 import type {
+  AddTriggerRequest,
   AssignCapabilityRequest,
   ListNodesResponse,
+  ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  RecordDeploymentRequest,
+  RemoveTriggerRequest,
   RevokeCapabilityRequest,
   ServerInfoResponse,
+  Trigger,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
 import type { QueryStatusRequest, SetAssignmentsRequest } from "./generated/wasmatrix/v1/node_agent.js";
@@ -38,6 +43,12 @@ export interface ControlPlaneApi {
   revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
   serverInfo(): Promise<ServerInfoResponse>;
+  /** Records the app.deployed fact of a revision `wasmatrix deploy` or `rollback` put in service. */
+  recordDeployment(request: RecordDeploymentRequest): Promise<Fact>;
+  /** Cron and queue triggers (docs/triggers.md). */
+  addTrigger(request: AddTriggerRequest): Promise<Trigger>;
+  removeTrigger(request: RemoveTriggerRequest): Promise<Trigger>;
+  listTriggers(): Promise<ListTriggersResponse>;
   /** Streams facts until `signal` aborts (or, with `noFollow`, until the retained ones are sent). */
   watchEvents(request: WatchEventsRequest, signal?: AbortSignal): AsyncIterable<Fact>;
   streamLogs(request: StreamLogsRequest, signal?: AbortSignal): AsyncIterable<LogLine>;

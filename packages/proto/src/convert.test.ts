@@ -64,6 +64,12 @@ const permissionsFor: Record<string, fc.Arbitrary<string>> = {
     host.map((h) => `http:domain:*.${h}`),
   ),
   messaging: fc.tuple(fc.constantFrom("publish", "subscribe"), subject).map(([a, s]) => `msg:${a}:${s}`),
+  filesystem: fc
+    .tuple(
+      fc.constantFrom("read", "write"),
+      fc.array(fc.stringMatching(/^[a-z0-9_-]{1,8}$/), { maxLength: 3 }),
+    )
+    .map(([a, parts]) => `fs:${a}:/${parts.join("/")}`),
 };
 
 /** Valid assignments, as `validateAssignment` returns them (canonical, without duplicates). */

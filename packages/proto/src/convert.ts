@@ -160,5 +160,8 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
     tenant: instance.tenant,
+    // The bytes travel by digest: a tag may point elsewhere by now.
+    moduleRef: "",
+    extism: instance.extism,
   };
 }

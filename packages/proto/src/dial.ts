@@ -2,8 +2,8 @@
  * How wasmatrix processes dial each other over gRPC: a control plane, a node agent, a provider.
  * The daemons use these directly; @wasmatrix/client builds the user's SDK on them.
  */
-import { type CallOptions, type ClientReadableStream, credentials, Metadata, status } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type CallOptions, type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
+import { type CertificateIdentity, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { AUTHORIZATION_METADATA_KEY } from "./access.js";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
@@ -11,12 +11,20 @@ import * as cp from "./generated/wasmatrix/v1/control_plane.js";
 import * as na from "./generated/wasmatrix/v1/node_agent.js";
 import * as pv from "./generated/wasmatrix/v1/provider.js";
 import type * as t from "./generated/wasmatrix/v1/types.js";
+import { clientMetricsInterceptor } from "./rpc-metrics.js";
+import { channelCredentials, type TlsMaterial } from "./tls.js";
 
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
   timeoutMs?: number;
   /** An API token, sent as `authorization: Bearer <token>` with every call. */
   token?: string;
+  /** Mutual TLS: the CA the server's certificate must chain to, and this process's own certificate. */
+  tls?: TlsMaterial | undefined;
+  /** Over TLS, the identity the server's certificate must name. */
+  peer?: CertificateIdentity | undefined;
+  /** Where each call's latency and status go (gRPC client metrics). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /** The control plane over gRPC: the user API plus what node agents and provider processes call. */
@@ -48,7 +56,11 @@ type Unary<Req, Res> = (
  * metadata, or — when the server never answered — NODE_UNAVAILABLE / TIMEOUT.
  */
 export function connectControlPlane(address: string, options: ClientOptions = {}): ControlPlaneConnection {
-  const raw = new cp.ControlPlaneClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new cp.ControlPlaneClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    channelOptions(options),
+  );
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   const { call, stream } = rpc(raw, timeoutMs, fromServiceError, options.token);
@@ -65,7 +77,11 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     assignCapability: (r) => call(raw.assignCapability as Unary<cp.AssignCapabilityRequest, t.Instance>, r),
     revokeCapability: (r) => call(raw.revokeCapability as Unary<cp.RevokeCapabilityRequest, t.Instance>, r),
     listNodes: () => call(raw.listNodes as Unary<cp.ListNodesRequest, cp.ListNodesResponse>, {}),
+    addTrigger: (r) => call(raw.addTrigger as Unary<cp.AddTriggerRequest, cp.Trigger>, r),
+    removeTrigger: (r) => call(raw.removeTrigger as Unary<cp.RemoveTriggerRequest, cp.Trigger>, r),
+    listTriggers: () => call(raw.listTriggers as Unary<cp.ListTriggersRequest, cp.ListTriggersResponse>, {}),
     serverInfo: () => call(raw.serverInfo as Unary<t.Empty, cp.ServerInfoResponse>, {}),
+    recordDeployment: (r) => call(raw.recordDeployment as Unary<cp.RecordDeploymentRequest, t.Fact>, r),
     registerNode: (r) => call(raw.registerNode as Unary<cp.RegisterNodeRequest, cp.RegisterNodeResponse>, r),
     reportStatus: (r) => call(raw.reportStatus as Unary<cp.ReportStatusRequest, cp.ReportStatusResponse>, r),
     deregisterNode: (r) => call(raw.deregisterNode as Unary<cp.DeregisterNodeRequest, t.Empty>, r),
@@ -135,6 +151,13 @@ const CHANNEL_OPTIONS = {
   "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
+/** No interceptor at all without metrics: the call path stays what it was. */
+function channelOptions(options: ClientOptions) {
+  return options.metrics === undefined
+    ? CHANNEL_OPTIONS
+    : { ...CHANNEL_OPTIONS, interceptors: [clientMetricsInterceptor(options.metrics)] };
+}
+
 /**
  * ListFacts of node_agent.proto. It is spelled out here rather than in NodeAgentApi, which
  * predates it, so that the embedded node need not implement it.
@@ -155,7 +178,11 @@ export type NodeConnection = NodeAgentApi & NodeFactsApi & { close(): void };
 
 /** A node agent's API over gRPC: how a control plane reaches the nodes it does not host itself. */
 export function connectNode(address: string, options: ClientOptions = {}): NodeConnection {
-  const raw = new na.NodeAgentClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new na.NodeAgentClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    channelOptions(options),
+  );
   const { call, stream } = rpc(raw, options.timeoutMs ?? 30_000, (error) => nodeError(address, error));
   return {
     startInstance: (r) => call(raw.startInstance as Unary<t.StartInstanceRequest, t.Instance>, r),
@@ -195,8 +222,15 @@ export interface ProviderConnection {
 }
 
 /** A provider process reached over gRPC: each call carries the guest's remaining time as its deadline. */
-export function connectProvider(address: string): ProviderConnection {
-  const raw = new pv.CapabilityProviderClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+export function connectProvider(
+  address: string,
+  options: Pick<ClientOptions, "tls" | "peer" | "metrics"> = {},
+): ProviderConnection {
+  const raw = new pv.CapabilityProviderClient(
+    address,
+    channelCredentials(options.tls, options.peer),
+    channelOptions(options),
+  );
   return {
     call: (request, timeoutMs) =>
       rpc(raw, timeoutMs).call(raw.call as Unary<pv.ProviderCallRequest, pv.ProviderCallResponse>, request),

@@ -15,7 +15,6 @@ import {
 } from "@grpc/grpc-js";
 import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
-import { admit, type ServerAccess } from "./access.js";
 import { CODE_METADATA_KEY, statusMessage, toServiceError } from "./errors.js";
 import { checkedDeserializer, RefusedRequest } from "./request-decoding.js";
 
@@ -41,7 +40,7 @@ export function guardService(
   definition: ServiceDefinition,
   implementation: UntypedServiceImplementation,
   logger: Logger,
-  access?: ServerAccess,
+  admit?: Admission,
 ): GuardedService {
   const guardedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const guardedImplementation: UntypedServiceImplementation = {};
@@ -57,11 +56,18 @@ export function guardService(
     const handler = implementation[name] ?? implementationByOriginalName(implementation, method);
     if (handler === undefined) continue; // grpc-js answers UNIMPLEMENTED
     guardedImplementation[name] = method.responseStream
-      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger, access)
-      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger, access);
+      ? guardStream(method.path, handler as handleServerStreamingCall<unknown, unknown>, logger, admit)
+      : guardUnary(method.path, handler as handleUnaryCall<unknown, unknown>, logger, admit);
   }
   return { definition: guardedDefinition, implementation: guardedImplementation };
 }
+
+/**
+ * Decides, before any handler runs, whether this caller may make this call (access.ts: the API
+ * token rules, then the mTLS identity rules); it rejects with the refusal. `path` is the gRPC
+ * method path.
+ */
+export type Admission = (path: string, call: ServerUnaryCall<unknown, unknown>) => Promise<void>;
 
 function implementationByOriginalName(
   implementation: UntypedServiceImplementation,
@@ -74,7 +80,7 @@ function guardUnary(
   path: string,
   handler: handleUnaryCall<unknown, unknown>,
   logger: Logger,
-  access: ServerAccess | undefined,
+  admit: Admission | undefined,
 ): handleUnaryCall<unknown, unknown> {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
     let answered = false;
@@ -100,10 +106,10 @@ function guardUnary(
         answer(internal(error));
       }
     };
-    if (access === undefined) return run();
+    if (admit === undefined) return run();
     // Who calls is settled before the body is looked at: a caller without credentials learns
     // nothing, not even whether its request decodes. Refusals are answers, not bugs.
-    return admit(access, path, call).then(run, (error: unknown) => answer(toServiceError(error)));
+    return admit(path, call).then(run, (error: unknown) => answer(toServiceError(error)));
   };
 }
 
@@ -111,7 +117,7 @@ function guardStream(
   path: string,
   handler: handleServerStreamingCall<unknown, unknown>,
   logger: Logger,
-  access: ServerAccess | undefined,
+  admit: Admission | undefined,
 ): handleServerStreamingCall<unknown, unknown> {
   return (call: ServerWritableStream<unknown, unknown>) => {
     // grpc-js turns an 'error' event into the call's status (server-call.ts); this listener
@@ -136,8 +142,10 @@ function guardStream(
         fail(internal(error));
       }
     };
-    if (access === undefined) return run();
-    return admit(access, path, call).then(run, (error: unknown) => fail(toServiceError(error)));
+    if (admit === undefined) return run();
+    return admit(path, call as unknown as ServerUnaryCall<unknown, unknown>).then(run, (error: unknown) =>
+      fail(toServiceError(error)),
+    );
   };
 }
 

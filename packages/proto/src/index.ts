@@ -4,6 +4,7 @@ export * from "./convert.js";
 export * from "./dial.js";
 export * from "./errors.js";
 export {
+  AddTriggerRequest,
   AssignCapabilityRequest,
   ControlPlaneClient,
   type ControlPlaneServer,
@@ -15,17 +16,23 @@ export {
   ListNodesResponse,
   ListProvidersResponse,
   ListTokensResponse,
+  ListTriggersRequest,
+  ListTriggersResponse,
   QueryInstanceRequest,
   QueryInstanceResponse,
+  RecordDeploymentRequest,
   RegisterNodeRequest,
   RegisterNodeResponse,
   RegisterProviderRequest,
+  RemoveTriggerRequest,
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
   RevokeTokenRequest,
   ServerInfoResponse,
   TokenInfo,
+  Trigger,
+  TriggerCounters,
   WatchEventsRequest,
 } from "./generated/wasmatrix/v1/control_plane.js";
 export {
@@ -44,5 +51,7 @@ export {
 } from "./generated/wasmatrix/v1/provider.js";
 export * from "./generated/wasmatrix/v1/types.js";
 export * from "./grpc-log.js";
+export * from "./rpc-metrics.js";
 export * from "./server.js";
+export * from "./tls.js";
 export * from "./version.js";

@@ -78,6 +78,7 @@ const outcome: fc.Arbitrary<pb.Outcome> = fc.record({
   exitCode: i32,
   metering: optional(metering),
 });
+const extism: fc.Arbitrary<pb.ExtismPluginOptions> = fc.record({ config: map, maxVarBytes: u64 });
 const instance: fc.Arbitrary<pb.Instance> = fc.record({
   instanceId: text,
   moduleDigest: text,
@@ -98,6 +99,7 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   preferredNodeLabels: map,
   tenant: shortText,
   deniedCalls: u32,
+  extism: optional(extism),
 });
 const provider: fc.Arbitrary<pb.Provider> = fc.record({
   providerId: text,
@@ -129,7 +131,13 @@ const node: fc.Arbitrary<pb.Node> = fc.record({
   lastHeartbeatMs: u64,
   version: shortText,
 });
-const logLine: fc.Arbitrary<pb.LogLine> = fc.record({ instanceId: text, stream: shortText, text, atMs: u64 });
+const logLine: fc.Arbitrary<pb.LogLine> = fc.record({
+  instanceId: text,
+  stream: shortText,
+  text,
+  atMs: u64,
+  run: u32,
+});
 const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   instanceId: text,
   module: bytes,
@@ -143,6 +151,8 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   requiredNodeLabels: map,
   preferredNodeLabels: map,
   tenant: shortText,
+  moduleRef: text,
+  extism: optional(extism),
 });
 const invokeResponse: fc.Arbitrary<pb.InvokeResponse> = fc.record({
   response: bytes,
@@ -164,6 +174,21 @@ const tokenInfo: fc.Arbitrary<pb.TokenInfo> = fc.record({
 });
 
 /** Request and response arbitraries for each RPC, by the method's name in the service definition. */
+const trigger = fc.record({
+  name: shortText,
+  cron: shortText,
+  queueSubject: shortText,
+  queueGroup: shortText,
+  targetInstanceId: text,
+  targetLabels: map,
+  operation: shortText,
+  data: bytes,
+  createdAtMs: u64,
+  nextFireAtMs: u64,
+  counters: optional(fc.record({ fired: u64, failed: u64, retried: u64, deadLettered: u64, dropped: u64 })),
+  deadLetterSubject: shortText,
+  maxAttempts: u32,
+});
 const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   startInstance: [startInstanceRequest, instance],
   stopInstance: [fc.record({ instanceId: text, deadlineMs: u32 }), instance],
@@ -180,7 +205,10 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
     fc.record({ afterSeq: u64, instanceId: text, kinds: list(shortText), noFollow: fc.boolean() }),
     fact,
   ],
-  streamLogs: [fc.record({ instanceId: text, follow: fc.boolean(), tail: u32 }), logLine],
+  streamLogs: [
+    fc.record({ instanceId: text, follow: fc.boolean(), tail: u32, run: u32, sinceMs: u64, grep: text }),
+    logLine,
+  ],
   registerNode: [
     fc.record({ node: optional(node), protocolVersion: shortText }),
     fc.record({ heartbeatIntervalMs: u32, protocolVersion: shortText }),
@@ -192,6 +220,20 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
   deregisterNode: [fc.record({ nodeId: text }), empty],
   registerProvider: [fc.record({ provider: optional(provider), protocolVersion: shortText }), empty],
   listProviders: [empty, fc.record({ providers: list(provider) })],
+  addTrigger: [fc.record({ trigger: optional(trigger) }), trigger],
+  removeTrigger: [fc.record({ name: shortText }), trigger],
+  listTriggers: [empty, fc.record({ triggers: list(trigger) })],
+  recordDeployment: [
+    fc.record({
+      app: shortText,
+      version: shortText,
+      revision: u32,
+      manifestHash: shortText,
+      modules: map,
+      rolledBackFrom: u32,
+    }),
+    fact,
+  ],
   serverInfo: [
     empty,
     fc.record({ version: shortText, protocolVersion: shortText, mode: shortText, startedAtMs: u64 }),

@@ -3,18 +3,22 @@ import {
   type handleServerStreamingCall,
   type handleUnaryCall,
   Server,
-  ServerCredentials,
   type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { assertListenAllowed, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
-import { type CallContext, callContext, type ServerAccess } from "./access.js";
+import { admit, type CallContext, callContext, type ServerAccess } from "./access.js";
 import { toServiceError } from "./errors.js";
-import { guardService, statusGuard } from "./guard.js";
+import { type Admission, guardService, statusGuard } from "./guard.js";
+import { serverMetricsInterceptor } from "./rpc-metrics.js";
+import { serverCredentials, type TlsMaterial } from "./tls.js";
 
-/** Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata. */
+/**
+ * Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata.
+ * The handler also gets who is calling (certificate, token) and the scope it was admitted with.
+ */
 export function unary<Req, Res>(
   fn: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
@@ -78,6 +82,18 @@ export interface GrpcServerOptions {
    * loopback server without --auth.
    */
   access?: ServerAccess;
+  /**
+   * Mutual TLS: every client must present a certificate of this CA, and every call passes the
+   * identity rules (core identity-rules.ts) after the access rules. Without it the server is
+   * plain gRPC, checks no identity, and may listen only on loopback unless `insecure`.
+   */
+  tls?: TlsMaterial | undefined;
+  /** The operator's --insecure: plain gRPC beyond loopback. */
+  insecure?: boolean | undefined;
+  /** How the listen refusal names this server ("the API", "the node agent"). @default "gRPC" */
+  what?: string;
+  /** Where each answered call's latency and status go (gRPC server metrics). @default none */
+  metrics?: Metrics;
 }
 
 /**
@@ -90,18 +106,29 @@ export async function startGrpcServer(
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[],
   options: GrpcServerOptions = {},
 ): Promise<RunningServer> {
+  assertListenAllowed(options.what ?? "gRPC", address, {
+    tls: options.tls !== undefined,
+    insecure: options.insecure ?? false,
+  });
   const logger = options.logger ?? silentLogger;
+  const tls = options.tls !== undefined;
+  const access = options.access;
+  const admission: Admission | undefined =
+    access === undefined && !tls ? undefined : (path, call) => admit({ access, tls }, path, call);
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
-    interceptors: [statusGuard(logger)],
+    interceptors: [
+      statusGuard(logger),
+      ...(options.metrics === undefined ? [] : [serverMetricsInterceptor(options.metrics)]),
+    ],
   });
   for (const { definition, implementation } of services) {
-    const guarded = guardService(definition, implementation, logger, options.access);
+    const guarded = guardService(definition, implementation, logger, admission);
     server.addService(guarded.definition, guarded.implementation);
   }
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) =>
+    server.bindAsync(address, serverCredentials(options.tls), (error, boundPort) =>
       error ? reject(bindError(address, error)) : resolve(boundPort),
     );
   });

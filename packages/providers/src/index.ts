@@ -3,6 +3,7 @@ export * from "./http.js";
 export * from "./jetstream-keyvalue.js";
 export { DEFAULT_FETCH_EXPIRES_MS, type DurableSink } from "./jetstream-pull.js";
 export * from "./keyvalue.js";
+export * from "./memory-bus.js";
 export * from "./message-stream.js";
 export * from "./messaging.js";
 export * from "./nats-errors.js";

@@ -20,9 +20,10 @@ export function requiredPermission(
     case "messaging":
       return messagingRequired(operation, payload);
     case "logging":
+    case "filesystem":
       throw new WasmatrixError(
         ErrorCode.INVALID_REQUEST,
-        "logging is served inside the node, never by a provider",
+        `${capability} is served inside the node, never by a provider`,
       );
   }
 }

@@ -3,13 +3,15 @@ import { ErrorCode, type InstanceId, type ModuleDigest, WasmatrixError } from "@
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRIES, ModuleCache } from "./cache/index.js";
 import { capacityExhausted, resolveMaxInstances } from "./capacity.js";
-import type { InstanceKind } from "./guest/instance.js";
+import type { ExtismConfig } from "./guest/extism.js";
+import { type InstanceKind, isExtismPlugin } from "./guest/instance.js";
 import type { HostCallRouter } from "./host-call.js";
 import { instrument, type ModuleInfo } from "./instrument/index.js";
 import { checkModuleSize, DEFAULT_MAX_MODULE_BYTES, digestOf, validateModule } from "./intake.js";
 import { type InstanceLimits, MAX_MEMORY_BYTES_CEILING, resolveLimits, WASM_PAGE_BYTES } from "./limits.js";
 import type { InvokeResult, Outcome } from "./outcome.js";
 import { DEFAULT_NODE_OUTPUT_BYTES, OutputBudget, OutputRing } from "./output/index.js";
+import type { FilesystemQuota, Preopen } from "./wasi/index.js";
 import { type JobInput, WorkerHandle } from "./worker/handle.js";
 
 export const DEFAULT_HOST_CALL_TIMEOUT_MS = 10_000;
@@ -61,8 +63,12 @@ export interface CompiledModule {
   digest: ModuleDigest;
   sizeBytes: number;
   info: ModuleInfo;
-  /** What the module can run as: a command exports `_start`, a reactor `__guest_call`. */
+  /**
+   * What the module can run as: a command exports `_start`, a reactor `__guest_call`; an Extism
+   * plugin (`abi: "extism"`) is a reactor whose exports are its operations.
+   */
   kinds: InstanceKind[];
+  abi: "wapc" | "extism";
   module: WebAssembly.Module;
   /** Whether this came from the cache. */
   cached: boolean;
@@ -75,11 +81,17 @@ export interface InstanceSpec {
   args?: string[];
   env?: Record<string, string>;
   stdin?: Uint8Array;
+  /** Host directories the guest sees through WASI, as fds 3, 4, … in this order. */
+  preopens?: Preopen[];
+  /** Limits on what the guest may store below its preopens. */
+  fsQuota?: FilesystemQuota;
   limits?: Partial<InstanceLimits>;
   /** Opaque data handed to the worker router with every host call (e.g. assignments). */
   context?: unknown;
   /** Run on a worker of its own. Default: commands do (they may run forever), reactors don't. */
   dedicatedWorker?: boolean;
+  /** An Extism plugin's config (read by `config_get`) and var cap. */
+  extism?: ExtismConfig;
 }
 
 /** `dropped`: bytes of this stream lost (over the output cap) just before `data`. */
@@ -146,16 +158,17 @@ export class Runtime {
     const module = await WebAssembly.compile(instrumented);
     const exportNames = new Set(info.exports.filter((e) => e.kind === "func").map((e) => e.name));
     const kinds: InstanceKind[] = [];
-    if (exportNames.has("_start")) kinds.push("command");
-    if (exportNames.has("__guest_call")) kinds.push("reactor");
+    const abi = isExtismPlugin(module) ? "extism" : "wapc";
+    if (exportNames.has("_start") && abi === "wapc") kinds.push("command");
+    if (exportNames.has("__guest_call") || abi === "extism") kinds.push("reactor");
     if (kinds.length === 0) {
       throw new WasmatrixError(
         ErrorCode.INVALID_MODULE,
-        "module exports neither _start (a WASI command) nor __guest_call (a waPC reactor); wasmatrix cannot run it",
+        "module exports neither _start (a WASI command) nor __guest_call (a waPC reactor), nor imports extism:host/env (an Extism plugin); wasmatrix cannot run it",
         { reason: "no_entry_point", exports: [...exportNames].slice(0, 20) },
       );
     }
-    const compiled: CompiledModule = { digest, sizeBytes, info, kinds, module, cached: false };
+    const compiled: CompiledModule = { digest, sizeBytes, info, kinds, abi, module, cached: false };
     // Compiled code is several times the module's size; the bound is on that estimate.
     this.cache.set(digest, compiled, instrumented.byteLength * 4);
     return compiled;
@@ -228,6 +241,9 @@ export class Runtime {
         args: spec.args ?? [],
         env: spec.env ?? {},
         ...(spec.stdin === undefined ? {} : { stdin: spec.stdin }),
+        ...(spec.extism === undefined ? {} : { extism: spec.extism }),
+        ...(spec.preopens === undefined ? {} : { preopens: spec.preopens }),
+        ...(spec.fsQuota === undefined ? {} : { fsQuota: spec.fsQuota }),
         context: spec.context,
       });
       instance.initOutcome = initOutcome;
@@ -359,7 +375,9 @@ export class RuntimeInstance {
     this.worker.instances.delete(this.id);
     // A worker of its own is terminated at once, even mid-run (that is how a stop is forced); a
     // shared worker unloads the instance between jobs, so its neighbours never notice.
-    if (!this.worker.isDead && !this.ownsWorker)
+    // An idle worker of its own unloads first all the same, so the guest's open files are closed
+    // by the WASI layer that opened them (quota.test.ts pins that a forced stop closes them too).
+    if (!this.worker.isDead && (!this.ownsWorker || this.worker.idle))
       await this.worker.submit({ op: "unload", instanceId: this.id }).catch(() => undefined);
     this.stdout.release();
     this.stderr.release();

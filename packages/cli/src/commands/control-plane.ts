@@ -1,6 +1,7 @@
 import { DEFAULT_API_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
   type AuthOptions,
   applyConfigFile,
@@ -16,15 +17,22 @@ import {
   wantsBanner,
 } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatElapsed } from "../time-format.js";
 
-interface ControlPlaneOptions extends AuthOptions {
+interface ControlPlaneOptions extends AuthOptions, DaemonSecurityOptions, MetricsFlags {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
   etcdEndpoints?: string[];
+  nats?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -37,8 +45,7 @@ const parseAddressList = (text: string): string[] =>
     .filter((s) => s !== "");
 
 export function registerControlPlane(program: Command): void {
-  program
-    .command("control-plane")
+  withDaemonSecurityOptions(program.command("control-plane"))
     .description(
       "Run the control plane as a daemon: node agents register and report to it; clients call its API",
     )
@@ -70,12 +77,23 @@ export function registerControlPlane(program: Command): void {
     )
     .addOption(authOptions()[0]!)
     .addOption(authOptions()[1]!)
+    .addOption(
+      new Option("--nats <url>", "NATS server(s), comma-separated, where queue triggers subscribe").env(
+        "WASMATRIX_NATS",
+      ),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
+Triggers (wasmatrix trigger …) are kept in etcd when --etcd-endpoints is given, and then survive a
+restart and are shared by every control plane; without etcd they live in this process only.
+Queue triggers need --nats.
+
 The control plane keeps no state of its own: it learns nodes from their registrations and
 heartbeats (or from etcd), and instances from the nodes' reports. Restart it at any time; nothing
 running stops. Several control planes may share one etcd; a client may talk to any of them.
@@ -84,8 +102,9 @@ Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
   wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
   wasmatrix control-plane --etcd-endpoints 10.0.0.2:2379,10.0.0.3:2379
-  wasmatrix control-plane --config /etc/wasmatrix/control-plane.json
-  wasmatrix control-plane --auth --state-dir /var/lib/wasmatrix   # share the dir (its key) between control planes`,
+  wasmatrix control-plane --auth --state-dir /var/lib/wasmatrix   # share the dir (its key) between control planes
+  wasmatrix control-plane --metrics 127.0.0.1:9465
+  wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
     )
     .action(async (options: ControlPlaneOptions, command: Command) => {
       applyConfigFile(command, options.config);
@@ -101,21 +120,35 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   ]);
   const logger = createLogger("wasmatrix-control-plane", { level: options.logLevel });
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
     const daemon = await startControlPlaneDaemon({
       listen: options.listen,
+      ...daemonSecurity(options),
       logger,
+      ...(metrics.metrics === undefined ? {} : { metrics: metrics.metrics }),
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       staticNodes: options.staticNodes ?? [],
       etcdEndpoints: options.etcdEndpoints ?? [],
+      ...(options.nats === undefined ? {} : { nats: options.nats }),
       ...authConfig(options),
     });
     const adminTokenPath = daemon.tokens?.adminTokenPath;
     // Said in the log too: a daemon's stdout banner may go nowhere.
     if (adminTokenPath !== undefined) logger.info({ path: adminTokenPath }, "wrote the first admin token");
     if (wantsBanner(options.logFormat)) print(banner(daemon.address, options, adminTokenPath));
-    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+    const served = metrics;
+    return runUntilSignalled(
+      async () => {
+        await daemon.close();
+        await served.close();
+      },
+      logger,
+      2_000,
+    );
   } catch (error) {
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

@@ -17,7 +17,9 @@ export function registerInvoke(program: Command): void {
   withServerOption(
     program
       .command("invoke")
-      .description("Call an operation of a running reactor instance and print its answer")
+      .description(
+        "Call an operation of a running reactor instance (or a function of an Extism plugin) and print its answer",
+      )
       .argument("<id>", "instance id")
       .argument("<operation>", "operation name the guest registered (e.g. echo)")
       .option(
@@ -39,6 +41,7 @@ next), as \`wasmatrix run\` reports them; 69 when no server answers.
 Examples:
   wasmatrix invoke echo echo --data hello
   wasmatrix invoke echo upper --data @request.json
+  wasmatrix invoke plugin greet --data world        # an Extism plugin's exported function
   echo -n hi | wasmatrix invoke echo echo --data @-
   wasmatrix invoke echo kv_counter --json`,
       ),

@@ -1,6 +1,8 @@
+import { resolve } from "node:path";
 import { DEFAULT_NODE_AGENT_ADDRESS } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
   applyConfigFile,
   configOption,
@@ -13,12 +15,18 @@ import {
   wantsBanner,
 } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { formatLabels } from "../render.js";
 import { parseCount } from "../units.js";
 
-interface NodeAgentOptions {
+interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
   token?: string;
   etcdEndpoints?: string[];
@@ -31,6 +39,7 @@ interface NodeAgentOptions {
   nats?: string;
   stopDeadline?: number;
   maxInstances?: number;
+  dataDir?: string;
   logLevel: string;
   logFormat?: LogFormat;
   config?: string;
@@ -38,8 +47,7 @@ interface NodeAgentOptions {
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
 export function registerNodeAgent(program: Command): void {
-  program
-    .command("node-agent")
+  withDaemonSecurityOptions(program.command("node-agent"))
     .description("Run a node agent as a daemon: it runs instances and reports them to the control plane")
     .addOption(
       new Option(
@@ -105,9 +113,17 @@ export function registerNodeAgent(program: Command): void {
         .env("WASMATRIX_MAX_INSTANCES")
         .argParser(usage(parseCount)),
     )
+    .addOption(
+      new Option(
+        "--data-dir <dir>",
+        "where instances' files live (the filesystem capability, one directory per tenant and instance); without it the node does not serve that capability",
+      ).env("WASMATRIX_DATA_DIR"),
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
@@ -117,7 +133,9 @@ lease expires: 3 s with the default heartbeat.
 
 Examples:
   wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --labels zone=a
+  wasmatrix node-agent --control-plane 127.0.0.1:7400 --data-dir /var/lib/wasmatrix
   wasmatrix node-agent --etcd-endpoints 10.0.0.2:2379 --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401
+  wasmatrix node-agent --control-plane 127.0.0.1:7400 --listen 127.0.0.1:7401 --metrics 127.0.0.1:9466
   WASMATRIX_CONTROL_PLANE=10.0.0.1:7400 wasmatrix node-agent --listen 0.0.0.0:7401 --advertise 10.0.0.5:7401`,
     )
     .action(async (options: NodeAgentOptions, command: Command) => {
@@ -141,9 +159,14 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
     ...(options.nats === undefined ? {} : { nats: options.nats }),
     ...(options.nodeId === undefined ? {} : { name: `wasmatrix-${options.nodeId}` }),
   });
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
+    const served = metrics;
     const daemon = await startNodeDaemon({
+      ...(served.metrics === undefined ? {} : { metrics: served.metrics }),
       listen: options.listen,
+      ...daemonSecurity(options),
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
       ...(options.token === undefined ? {} : { controlPlaneToken: options.token }),
@@ -153,6 +176,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       labels: options.labels ?? {},
       stopDeadlineMs,
       ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+      ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       providers: local.providers,
       logger,
     });
@@ -161,12 +185,14 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       async () => {
         await daemon.close(stopDeadlineMs);
         await local.close();
+        await served.close();
       },
       logger,
       stopDeadlineMs,
     );
   } catch (error) {
     await local.close().catch(() => undefined);
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

@@ -7,12 +7,19 @@ import {
 } from "@wasmatrix/core";
 import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import { applyConfigFile, configOption, logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+} from "../metrics-option.js";
 import { parseMs, usage } from "../options.js";
 import { printError } from "../output.js";
 
-interface ProviderOptions {
+interface ProviderOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
   token?: string;
   etcdEndpoints?: string[];
@@ -27,8 +34,7 @@ interface ProviderOptions {
 }
 
 export function registerProvider(program: Command): void {
-  program
-    .command("provider")
+  withDaemonSecurityOptions(program.command("provider"))
     .description(
       "Run a capability provider as a process of its own, for node agents that do not serve it locally",
     )
@@ -79,6 +85,8 @@ export function registerProvider(program: Command): void {
     )
     .addOption(logLevelOption())
     .addOption(configOption())
+    .addOption(metricsOption())
+    .addOption(metricsInstanceLabelsOption())
     .addHelpText(
       "after",
       `
@@ -108,9 +116,14 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
     import("@wasmatrix/core/logger"),
   ]);
   const logger = createLogger("wasmatrix-provider", { level: options.logLevel });
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger);
+    const served = metrics;
     const daemon = await startProviderDaemon({
       capability,
+      ...daemonSecurity(options),
+      ...(served.metrics === undefined ? {} : { metrics: served.metrics }),
       ...(options.controlPlane !== undefined || options.etcdEndpoints !== undefined
         ? {}
         : { controlPlane: DEFAULT_API_ADDRESS }),
@@ -125,8 +138,16 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       logger,
     });
-    return runUntilSignalled(() => daemon.close(), logger, 2_000);
+    return runUntilSignalled(
+      async () => {
+        await daemon.close();
+        await served.close();
+      },
+      logger,
+      2_000,
+    );
   } catch (error) {
+    await metrics?.close();
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     return failure.exitCode;

@@ -10,9 +10,11 @@ import {
   type RestartPolicy,
   WasmatrixError,
 } from "@wasmatrix/core";
+import { isOciReference, parseReference } from "@wasmatrix/oci";
 import { assignmentToProto, restartPolicyToProto, startRequestFor } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { GUEST_TIMEOUT_MS, type ServerOptions, withClient, withServerOption } from "../connection.js";
+import { type ExtismManifest, readExtismManifest } from "../extism-manifest.js";
 import { UsageError } from "../failure.js";
 import { readFileArg } from "../files.js";
 import { instanceJson } from "../json.js";
@@ -45,6 +47,8 @@ interface StartOptions extends ServerOptions {
   requireLabel?: [string, string][];
   preferLabel?: [string, string][];
   tenant?: string;
+  config?: [string, string][];
+  extismManifest?: string;
   json?: boolean;
 }
 
@@ -57,7 +61,7 @@ export function registerStart(program: Command): void {
       )
       .argument(
         "[module]",
-        "path to a .wasm file (sent to the server); omitted with --id, the stopped instance starts again as it was",
+        "path to a .wasm file (sent to the server), or oci://host[:port]/repo:tag[@sha256:…] (pulled by the server); omitted with --id, the stopped instance starts again as it was",
       )
       .argument("[args...]", "arguments passed to a command guest (put them after --)")
       .option("--id <id>", "instance id; chosen by the server when omitted", parseInstanceId)
@@ -107,6 +111,15 @@ export function registerStart(program: Command): void {
         "--tenant <name>",
         "the tenant the instance belongs to (admin tokens only; a tenant's token implies its own); default 'default'",
       )
+      .option(
+        "--config <KEY=VALUE>",
+        "an Extism plugin's config value, read by config_get (repeatable)",
+        repeatable(parseEnvPair),
+      )
+      .option(
+        "--extism-manifest <file>",
+        "start the Extism plugin a manifest names: its config, allowed_hosts (as an http assignment), memory.max_pages and timeout_ms",
+      )
       .option("--json", "print the started instance as JSON")
       .addHelpText(
         "after",
@@ -126,28 +139,35 @@ Examples:
   wasmatrix start examples/build/echo_reactor.wasm --id echo --restart always \\
     --cap keyvalue=kv:read,kv:write,kv:list --cap logging
   wasmatrix start examples/build/hello.wasm --id hello -e GREETING=hi -- alice bob
+  wasmatrix start oci://127.0.0.1:5000/team/echo:1.0 --id echo   # see \`wasmatrix push --help\`
   wasmatrix start --id echo                     # again, after wasmatrix stop echo
   wasmatrix start worker.wasm --restart backoff:initial=200ms,max=10s,max-restarts=5 \\
-    --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker`,
+    --memory 64MiB --fuel 1_000_000_000 --require-label zone=eu-1 --label app=worker
+  wasmatrix start --extism-manifest manifest.json --id plugin --restart always
+  wasmatrix start plugin.wasm --id plugin --config greeting=hi --cap http=http:domain:api.example.com`,
       ),
   ).action(
     async (modulePath: string | undefined, args: string[], options: StartOptions, command: Command) => {
-      if (modulePath === undefined) {
+      const manifest =
+        options.extismManifest === undefined ? null : await readExtismManifest(options.extismManifest);
+      const path = modulePath ?? manifest?.modulePath;
+      if (path === undefined) {
         await startAgain(options, command);
         return;
       }
       const request = {
         instanceId: options.id ?? "",
-        args: [basename(modulePath), ...args],
+        args: [basename(path), ...args],
         env: pairsToRecord(options.env),
         limits: {
-          maxMemoryBytes: options.memory ?? 0,
+          maxMemoryBytes: options.memory ?? manifest?.maxMemoryBytes ?? 0,
           fuel: options.fuel ?? 0,
-          invokeTimeoutMs: options.timeout ?? 0,
+          invokeTimeoutMs: options.timeout ?? manifest?.timeoutMs ?? 0,
           runTimeoutMs: options.runTimeout ?? 0,
         },
         ...(options.restart === undefined ? {} : { restartPolicy: restartPolicyToProto(options.restart) }),
-        assignments: (options.cap ?? []).map(assignmentToProto),
+        assignments: withManifestHosts(options.cap ?? [], manifest).map(assignmentToProto),
+        ...extismOptions(options, manifest),
         labels: pairsToRecord(options.label),
         requiredNodeLabels: pairsToRecord(options.requireLabel),
         preferredNodeLabels: pairsToRecord(options.preferLabel),
@@ -158,12 +178,11 @@ Examples:
         ...(options.id === undefined ? {} : { instanceId: options.id }),
       };
       await withClient(options, call, async (client) => {
-        const module = await readFileArg(modulePath);
-        // The runtime's intake, here before sending: an empty file would otherwise read as a request
-        // without a module, and a broken one gets the words `wasmatrix run` gives it.
-        const { validateModule } = await import("@wasmatrix/runtime");
-        await validateModule(module);
-        const instance = await client.startInstance(startRequest({ ...request, module }));
+        const source =
+          modulePath === undefined && manifest !== null
+            ? { module: Buffer.from(manifest.module) }
+            : await moduleSource(path);
+        const instance = await client.startInstance(startRequest({ ...request, ...source }));
         if (options.json) printJson(instanceJson(instance));
         else print(instancesTable([instance], Date.now()));
         if (!options.json && instance.status === "crashed") {
@@ -172,6 +191,46 @@ Examples:
       });
     },
   );
+}
+
+/**
+ * An `oci://` reference is pulled by the control plane (verified by digest, kept in its module
+ * store); a file is read and checked here by the runtime's intake: an empty file would otherwise
+ * read as a request without a module, and a broken one gets the words `wasmatrix run` gives it.
+ */
+async function moduleSource(modulePath: string): Promise<{ module: Buffer } | { moduleRef: string }> {
+  if (isOciReference(modulePath)) {
+    parseReference(modulePath);
+    return { moduleRef: modulePath };
+  }
+  const module = await readFileArg(modulePath);
+  const { validateModule } = await import("@wasmatrix/runtime");
+  await validateModule(module);
+  return { module };
+}
+
+/** The manifest's allowed_hosts as an http assignment, unless --cap assigns http itself. */
+function withManifestHosts(
+  caps: CapabilityAssignment[],
+  manifest: ExtismManifest | null,
+): CapabilityAssignment[] {
+  const http = manifest?.http ?? null;
+  if (http === null || caps.some((c) => c.capability === "http" && c.binding === http.binding)) return caps;
+  return [...caps, http];
+}
+
+/** Config from the manifest, then --config; nothing at all for a module started without either. */
+function extismOptions(
+  options: StartOptions,
+  manifest: ExtismManifest | null,
+): { extism?: { config: Record<string, string>; maxVarBytes: number } } {
+  if (manifest === null && options.config === undefined) return {};
+  return {
+    extism: {
+      config: { ...manifest?.config, ...pairsToRecord(options.config) },
+      maxVarBytes: manifest?.maxVarBytes ?? 0,
+    },
+  };
 }
 
 /** Options that only say where to start and how to print, which `start --id` without a module takes. */

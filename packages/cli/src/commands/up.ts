@@ -1,4 +1,5 @@
 import { access, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRequest } from "@wasmatrix/client";
 import { DEFAULT_API_ADDRESS, parseAssignment } from "@wasmatrix/core";
@@ -9,6 +10,7 @@ import {
   routeGrpcLog,
 } from "@wasmatrix/proto";
 import type { Command } from "commander";
+import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
   type AuthOptions,
   authBannerLine,
@@ -20,11 +22,18 @@ import {
 } from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
+import {
+  type MetricsFlags,
+  metricsInstanceLabelsOption,
+  metricsOption,
+  startDaemonMetrics,
+  UP_METRICS_ADDRESS,
+} from "../metrics-option.js";
 import { parseLabelList, parseMs, usage } from "../options.js";
 import { print, printError } from "../output.js";
 import { parseCount } from "../units.js";
 
-interface UpOptions extends AuthOptions {
+interface UpOptions extends AuthOptions, DaemonSecurityOptions, MetricsFlags {
   listen: string;
   nodeId?: string;
   labels?: Record<string, string>;
@@ -34,6 +43,7 @@ interface UpOptions extends AuthOptions {
   logLevel: string;
   stopDeadline?: number;
   maxInstances?: number;
+  dataDir?: string;
 }
 
 /**
@@ -57,8 +67,7 @@ const EXAMPLE_CAPS = ["keyvalue=kv:read,kv:write,kv:list", "logging"];
 const DEFAULT_STOP_DEADLINE_MS = 5_000;
 
 export function registerUp(program: Command): void {
-  program
-    .command("up")
+  withDaemonSecurityOptions(program.command("up"))
     .description(
       "Run a single-node cluster in the foreground: control plane, node agent and local providers (in-memory keyvalue, HTTP) in one process, serving the gRPC API",
     )
@@ -78,15 +87,21 @@ export function registerUp(program: Command): void {
       "--allow-private-http",
       "let the http capability reach private and loopback addresses (refused by default)",
     )
-    .addOption(natsOption())
+    .addOption(natsOption("without it, in-memory keyvalue and messaging on an in-process bus"))
     .option(
       "--max-instances <n>",
       "instances the node runs at most; starts past it are refused with RESOURCE_EXHAUSTED (default: what one runtime process holds, 12000)",
       usage(parseCount),
     )
+    .option(
+      "--data-dir <dir>",
+      "where instances' files live (the filesystem capability: fs:read|write:<guest path>); without it the node does not serve that capability",
+    )
     .addOption(logLevelOption())
     .addOption(authOptions()[0]!)
     .addOption(authOptions()[1]!)
+    .addOption(metricsOption(UP_METRICS_ADDRESS))
+    .addOption(metricsInstanceLabelsOption())
     .option(
       "--stop-deadline <duration>",
       `on Ctrl-C or SIGTERM, how long instances get to finish before they are stopped by force; default ${DEFAULT_STOP_DEADLINE_MS / 1000}s`,
@@ -95,17 +110,22 @@ export function registerUp(program: Command): void {
     .addHelpText(
       "after",
       `
-No etcd, no NATS: state lives in this process and ends with it. Other commands reach it at the
+No etcd, no NATS: state lives in this process and ends with it; messaging (guest publish and
+request, subscriptions, queue triggers) runs on an in-process bus. Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
-Without --auth anyone who reaches the address may call the API: listen on anything but 127.0.0.1
-only with --auth (and TLS), or where every machine that can reach the address is trusted.
+Without --auth anyone who reaches the address may call the API. A non-loopback --listen needs
+mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix certs\`) or --insecure, which lets
+anyone who reaches the address use it (docs/security.md); use --auth with either.
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
   wasmatrix up
   wasmatrix up --example
-  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug
-  wasmatrix up --auth --state-dir ./state       # tokens required; ./state/admin.token on first start`,
+  wasmatrix up --auth --state-dir ./state       # tokens required; ./state/admin.token on first start
+  wasmatrix up --metrics 127.0.0.1:9500      # or --metrics off
+  wasmatrix up --data-dir ./wasmatrix-data     # instances may then be given filesystem=fs:write:/data
+  wasmatrix up --listen 0.0.0.0:7400 --node-id edge-1 --labels zone=eu-1,arch=x64 --log-level debug \\
+    --tls-ca pki/ca.crt --tls-cert pki/control-plane.crt --tls-key pki/control-plane.key`,
     )
     .action(async (options: UpOptions) => {
       const code = await up(options);
@@ -135,30 +155,51 @@ async function up(options: UpOptions): Promise<number> {
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
   const stopDeadlineMs = options.stopDeadline ?? DEFAULT_STOP_DEADLINE_MS;
   let embedded: Awaited<ReturnType<typeof createEmbedded>> | null = null;
+  let metrics: Awaited<ReturnType<typeof startDaemonMetrics>> | null = null;
   try {
+    metrics = await startDaemonMetrics(options, logger, UP_METRICS_ADDRESS);
     embedded = await createEmbedded({
+      ...(metrics.metrics === undefined ? {} : { metrics: metrics.metrics }),
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       labels: options.labels ?? {},
       logger,
       node: {
         stopDeadlineMs,
         ...(options.maxInstances === undefined ? {} : { maxInstances: options.maxInstances }),
+        ...(options.dataDir === undefined ? {} : { dataDir: resolve(options.dataDir) }),
       },
       http: { allowPrivateAddresses: options.allowPrivateHttp === true },
       ...(options.nats === undefined ? {} : { nats: options.nats }),
       ...authConfig(options),
     });
-    const server = await embedded.serve(options.listen);
+    const server = await embedded.serve(options.listen, daemonSecurity(options));
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options, embedded.tokens?.adminTokenPath));
+    print(
+      banner(
+        server.address,
+        embedded.agent.nodeId,
+        options,
+        metrics.address,
+        embedded.tokens?.adminTokenPath,
+      ),
+    );
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
     printError(formatFailure(failure));
     await embedded?.close().catch(() => undefined);
+    await metrics?.close();
     return failure.exitCode;
   }
-  return runUntilSignalled(embedded.close.bind(embedded), logger, stopDeadlineMs);
+  const [cluster, served] = [embedded, metrics];
+  return runUntilSignalled(
+    async () => {
+      await cluster.close();
+      await served.close();
+    },
+    logger,
+    stopDeadlineMs,
+  );
 }
 
 async function startExample(client: ControlPlaneApi, path: string): Promise<void> {
@@ -172,11 +213,18 @@ async function startExample(client: ControlPlaneApi, path: string): Promise<void
   );
 }
 
-function banner(address: string, nodeId: string, options: UpOptions, adminTokenPath?: string): string {
+function banner(
+  address: string,
+  nodeId: string,
+  options: UpOptions,
+  metrics: string | null,
+  adminTokenPath?: string,
+): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
     `  server   ${address}`,
     `  node     ${nodeId}`,
+    `  metrics  ${metrics === null ? "off" : `http://${metrics}/metrics`}`,
   ];
   if (options.auth) lines.push(`  auth     ${authBannerLine(adminTokenPath, options.stateDir)}`);
   if (options.example)

@@ -4,8 +4,9 @@ import { FUEL_GLOBAL_EXPORT, FUEL_IMPORT, GROW_IMPORT, MEMORY_EXPORT } from "../
 import { type InstanceLimits, memoryCapPages } from "../limits.js";
 import type { InvokeResult, Metering, Outcome } from "../outcome.js";
 import type { OutputSink } from "../output/index.js";
-import { createWasi, WasiExit } from "../wasi/index.js";
+import { createWasi, type FilesystemQuota, type Preopen, type Wasi, WasiExit } from "../wasi/index.js";
 import { classifyError, GuestAbort } from "./classify.js";
+import { EXTISM_MODULE, type ExtismConfig, ExtismHost } from "./extism.js";
 import { FuelMeter } from "./fuel.js";
 import { MemoryGuard } from "./memory-guard.js";
 import { type HostCallAnswer, type HostCallRequest, ResponseTooLarge, WapcHost } from "./wapc.js";
@@ -19,6 +20,16 @@ export interface GuestConfig {
   args: string[];
   env: Record<string, string>;
   stdin?: Uint8Array;
+  /** Config and var limits for an Extism plugin; ignored by other guests. */
+  extism?: ExtismConfig;
+  /** Host directories the guest sees through WASI. */
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
+}
+
+/** Whether a module is an Extism plugin: it links against Extism's host functions. */
+export function isExtismPlugin(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((entry) => entry.module === EXTISM_MODULE);
 }
 
 export interface GuestIo {
@@ -57,9 +68,12 @@ export class GuestInstance {
   private readonly fuel = new FuelMeter();
   private readonly memoryGuard: MemoryGuard;
   private readonly wapc: WapcHost;
+  /** Set for Extism plugins, which are invoked through their exports instead of __guest_call. */
+  private readonly extism: ExtismHost | null;
   private instance!: WebAssembly.Instance;
   private memory: WebAssembly.Memory | null = null;
   private guestCall: ((operationLen: number, payloadLen: number) => number) | null = null;
+  private wasi: Wasi | null = null;
   /** After a crash the instance is dead: its memory may be inconsistent. */
   private crashed: Outcome | null = null;
 
@@ -79,6 +93,25 @@ export class GuestInstance {
       consoleLog: (message) => io.log(message),
       maxPayloadBytes: config.limits.maxHostCallPayloadBytes,
     });
+    this.extism = isExtismPlugin(module)
+      ? new ExtismHost({
+          config: config.extism?.config ?? {},
+          ...(config.extism?.maxVarBytes === undefined ? {} : { maxVarBytes: config.extism.maxVarBytes }),
+          // The kernel's blocks live beside linear memory, under a cap of the same size.
+          maxKernelBytes: config.limits.maxMemoryBytes,
+          maxPayloadBytes: config.limits.maxHostCallPayloadBytes,
+          hostCall: (request) => {
+            this.fuel.checkDeadline();
+            return io.hostCall(request, this.fuel.remainingMs());
+          },
+          log: (level, message) => io.log(`[${level}] ${message}`),
+        })
+      : null;
+  }
+
+  /** A trap after a refused growth (of linear memory or of the kernel's) is the memory cap. */
+  private get limitHit(): boolean {
+    return this.memoryGuard.limitHit || (this.extism?.kernel.limitHit ?? false);
   }
 
   /**
@@ -107,7 +140,7 @@ export class GuestInstance {
         });
       }
       // A trap in the module's start function.
-      const { reason, trap } = classifyError(error, this.memoryGuard.limitHit);
+      const { reason, trap } = classifyError(error, this.limitHit);
       this.crashed = { status: "crashed", reason, trap, metering: this.metering(started) };
       return this.crashed;
     }
@@ -127,13 +160,20 @@ export class GuestInstance {
       this.guestCall = exports["__guest_call"] as (a: number, b: number) => number;
     }
     if (this.config.kind === "reactor") {
-      const init = ["_initialize", "wapc_init", "_start"].find((name) => typeof exports[name] === "function");
+      // Extism runs only a plugin's `_initialize` (wasi-libc's constructors) before its calls.
+      const inits = this.extism === null ? ["_initialize", "wapc_init", "_start"] : ["_initialize"];
+      const init = inits.find((name) => typeof exports[name] === "function");
       if (init !== undefined) {
         const outcome = this.execute(exports[init] as () => void, this.config.limits.invokeTimeoutMs);
         if (outcome.status === "crashed") return outcome;
       }
     }
     return null;
+  }
+
+  /** Releases the host descriptors of files the guest left open. */
+  close(): void {
+    this.wasi?.close();
   }
 
   get isCrashed(): boolean {
@@ -160,19 +200,20 @@ export class GuestInstance {
         { instanceId: this.config.instanceId },
       );
     }
+    if (payload.byteLength > this.config.limits.maxHostCallPayloadBytes) {
+      throw new WasmatrixError(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `invocation payload of ${payload.byteLength} bytes exceeds the cap of ${this.config.limits.maxHostCallPayloadBytes}`,
+        { sizeBytes: payload.byteLength, maxBytes: this.config.limits.maxHostCallPayloadBytes },
+      );
+    }
+    if (this.extism !== null) return this.invokeExtism(this.extism, operation, payload);
     const guestCall = this.guestCall;
     if (guestCall === null) {
       throw new WasmatrixError(
         ErrorCode.FAILED_PRECONDITION,
         "module exports no __guest_call; it is not a waPC reactor and cannot be invoked",
         { instanceId: this.config.instanceId },
-      );
-    }
-    if (payload.byteLength > this.config.limits.maxHostCallPayloadBytes) {
-      throw new WasmatrixError(
-        ErrorCode.RESOURCE_EXHAUSTED,
-        `invocation payload of ${payload.byteLength} bytes exceeds the cap of ${this.config.limits.maxHostCallPayloadBytes}`,
-        { sizeBytes: payload.byteLength, maxBytes: this.config.limits.maxHostCallPayloadBytes },
       );
     }
     let result: { ok: true; response: Uint8Array } | { ok: false; guestError: string } | undefined;
@@ -183,10 +224,37 @@ export class GuestInstance {
     return result.ok ? { outcome, response: result.response } : { outcome, guestError: result.guestError };
   }
 
+  /** An Extism call: the operation names an exported function taking nothing, returning an i32. */
+  private invokeExtism(host: ExtismHost, operation: string, payload: Uint8Array): InvokeResult {
+    const fn = this.instance.exports[operation];
+    if (typeof fn !== "function" || RESERVED_EXPORTS.has(operation)) {
+      throw new WasmatrixError(
+        ErrorCode.INVALID_REQUEST,
+        `plugin exports no function '${operation}'; call one of: ${this.pluginFunctions().join(", ") || "(none)"}`,
+        { operation, instanceId: this.config.instanceId },
+      );
+    }
+    let result: ReturnType<ExtismHost["invoke"]> | undefined;
+    const outcome = this.execute(() => {
+      result = host.invoke(fn as () => unknown, payload);
+    }, this.config.limits.invokeTimeoutMs);
+    if (outcome.status === "crashed" || result === undefined) return { outcome };
+    return result.ok ? { outcome, response: result.response } : { outcome, guestError: result.guestError };
+  }
+
+  /** The exports an Extism host would let a caller name. */
+  private pluginFunctions(): string[] {
+    return Object.entries(this.instance.exports)
+      .filter(([name, value]) => typeof value === "function" && !RESERVED_EXPORTS.has(name))
+      .map(([name]) => name)
+      .slice(0, 20);
+  }
+
   private execute(fn: () => void, timeoutMs: number | null): Outcome {
     const started = performance.now();
     this.memoryGuard.begin();
     this.wapc.hostCalls = 0;
+    if (this.extism !== null) this.extism.hostCalls = 0;
     this.fuel.begin(this.config.limits.fuel, timeoutMs);
     let outcome: Outcome;
     try {
@@ -206,7 +274,7 @@ export class GuestInstance {
                 metering,
               };
       } else {
-        const { reason, trap } = classifyError(error, this.memoryGuard.limitHit);
+        const { reason, trap } = classifyError(error, this.limitHit);
         outcome = { status: "crashed", reason, trap, metering };
       }
       if (outcome.status === "crashed" || error instanceof ResponseTooLarge) this.crashed = outcome;
@@ -223,7 +291,7 @@ export class GuestInstance {
       wallTimeMs: performance.now() - started,
       fuelUsed,
       peakMemoryBytes: this.memoryGuard.peakBytes,
-      hostCalls: this.wapc.hostCalls,
+      hostCalls: this.wapc.hostCalls + (this.extism?.hostCalls ?? 0),
     };
   }
 
@@ -242,13 +310,17 @@ export class GuestInstance {
       stdout: io.stdout,
       stderr: io.stderr,
       ...(config.stdin === undefined ? {} : { stdin: config.stdin }),
+      ...(config.preopens === undefined ? {} : { preopens: config.preopens }),
+      ...(config.fsQuota === undefined ? {} : { quota: config.fsQuota }),
       getMemory: () => this.requireMemory(),
       sleep: (ns: bigint) => this.sleep(ns),
       onYield: () => this.fuel.checkDeadline(),
     });
+    this.wasi = wasi;
     const provided: Record<string, Record<string, unknown>> = {
       wasi_snapshot_preview1: wasi.imports,
       wapc: this.wapc.imports,
+      ...(this.extism === null ? {} : { [EXTISM_MODULE]: this.extism.imports }),
       [FUEL_IMPORT.module]: {
         [FUEL_IMPORT.name]: this.fuel.onFuel,
         [GROW_IMPORT.name]: this.memoryGuard.onGrow,
@@ -320,3 +392,13 @@ export class GuestInstance {
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Exports that are plumbing (initialisers, instrumentation), never plugin functions. */
+const RESERVED_EXPORTS = new Set([
+  "_initialize",
+  "_start",
+  "__guest_call",
+  "wapc_init",
+  FUEL_GLOBAL_EXPORT,
+  MEMORY_EXPORT,
+]);

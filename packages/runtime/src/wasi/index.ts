@@ -1,14 +1,18 @@
 import type { OutputSink } from "../output/index.js";
 import { blockingSleep, CLOCK_RESOLUTION_NS, ClockId, createRealtimeClock, monotonicNow } from "./clocks.js";
 import { WasiErrno } from "./errno.js";
+import { type Preopen, readIovecs, WasiFilesystem } from "./fs.js";
 import { GuestMemory, MemoryFault } from "./memory.js";
 import { EVENT_FD_READWRITE_HANGUP, EventType, type PollEvent, pollOneoff } from "./poll.js";
 import { PREVIEW1_FUNCTIONS, type Preview1Function } from "./preview1.js";
+import type { FilesystemQuota } from "./quota.js";
 import { StringTable, validateArgsAndEnv } from "./strings.js";
 
 export { ClockId } from "./clocks.js";
 export { WasiErrno } from "./errno.js";
+export type { Preopen } from "./fs.js";
 export { PREVIEW1_FUNCTIONS, type Preview1Function, WASI_MODULE } from "./preview1.js";
+export type { FilesystemQuota } from "./quota.js";
 
 /**
  * Most bytes one `fd_write` takes. Beyond it the write is short, which libc and Rust's `write_all`
@@ -29,7 +33,6 @@ const FILETYPE_CHARACTER_DEVICE = 2;
  * into captured logs, as with `docker run` without `-t`. (C stdout is then fully buffered.)
  */
 const RIGHTS_ALL = (1n << 30n) - 1n;
-const IOVEC_BYTES = 8;
 const FDSTAT_BYTES = 24;
 const FILESTAT_BYTES = 64;
 
@@ -64,6 +67,10 @@ export interface WasiOptions {
   sleep?: (ns: bigint) => void;
   /** Called by `sched_yield`, where a host can check its deadline. It may throw to stop the guest. */
   onYield?: () => void;
+  /** Host directories the guest sees, as fds 3, 4, … in this order. @default none */
+  preopens?: readonly Preopen[];
+  /** Limits on bytes, entries and open descriptors under the preopens. @default descriptors only */
+  quota?: FilesystemQuota;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each import has its own signature, which Wasm checks at link time.
@@ -72,13 +79,14 @@ export type WasiFunction = (...args: any[]) => number | undefined;
 export interface Wasi {
   /** Every `wasi_snapshot_preview1` function, so that no WASI module fails to link. */
   imports: Record<Preview1Function, WasiFunction>;
+  /** Closes the host descriptors the guest left open. */
+  close(): void;
 }
 
 /**
- * A WASI preview1 subset for one instance: args, environment, clocks, random, stdio captured into
- * sinks, and sleeping in `poll_oneoff`. There is no filesystem and no network: no directory is
- * preopened, so libc has nothing to resolve a path against and every file call fails, and
- * sockets answer NOSYS.
+ * WASI preview1 for one instance: args, environment, clocks, random, stdio captured into sinks,
+ * sleeping in `poll_oneoff`, and files below the preopened directories (see fs.ts and path.ts).
+ * There is no network: the sock_* calls answer BADF or NOTSOCK, as wasmtime's do.
  *
  * node:wasi does not fit: it needs real file descriptors, and cannot tell apart the output of the
  * many instances one worker hosts.
@@ -98,16 +106,20 @@ export function createWasi(options: WasiOptions): Wasi {
   const sleep = options.sleep ?? blockingSleep;
   const stdin = options.stdin ?? new Uint8Array(0);
   let stdinOffset = 0;
-  // Only stdio exists, and a guest may close it.
-  const open = [true, true, true];
+  const fs = new WasiFilesystem(memory, options.preopens ?? [], options.quota ?? {});
 
-  const isOpen = (fd: number): boolean => open[fd] === true;
-  /** The errno a call needing a stream gets for `fd`: stdio cannot seek, anything else does not exist. */
-  const pipeErrno = (fd: number): number => (isOpen(fd >>> 0) ? WasiErrno.SPIPE : WasiErrno.BADF);
-  /** The errno a path call gets for its directory fd: no directory is ever open. */
-  const dirErrno = (fd: number): number => (isOpen(fd >>> 0) ? WasiErrno.NOTDIR : WasiErrno.BADF);
-  const sinkFor = (fd: number): OutputSink | undefined =>
-    !isOpen(fd) ? undefined : fd === STDOUT ? options.stdout : fd === STDERR ? options.stderr : undefined;
+  /** Which stdio stream `fd` is now (it may have been closed or renumbered), or null. */
+  const stdio = (fd: number): 0 | 1 | 2 | null => {
+    const entry = fs.get(fd);
+    return entry?.kind === "stdio" ? entry.stream : null;
+  };
+  const isOpen = (fd: number): boolean => fs.get(fd) !== undefined;
+  const sinkFor = (fd: number): OutputSink | undefined => {
+    const stream = stdio(fd);
+    return stream === STDOUT ? options.stdout : stream === STDERR ? options.stderr : undefined;
+  };
+  /** For calls that only files answer: stdio is a stream, so seeking it is SPIPE. */
+  const onFile = (fd: number, call: () => number): number => (stdio(fd) !== null ? WasiErrno.SPIPE : call());
 
   const clock = (id: number): bigint | null => {
     switch (id) {
@@ -123,18 +135,7 @@ export function createWasi(options: WasiOptions): Wasi {
   };
   const isClock = (id: number): boolean => id >= ClockId.REALTIME && id <= ClockId.THREAD_CPUTIME;
 
-  /** Reads the iovec array; every buffer is checked before the caller touches any. */
-  const iovecs = (iovsPtr: number, iovsLen: number): { ptr: number; len: number }[] => {
-    memory.check(iovsPtr, iovsLen * IOVEC_BYTES);
-    const list: { ptr: number; len: number }[] = [];
-    for (let i = 0; i < iovsLen; i++) {
-      const ptr = memory.u32(iovsPtr + i * IOVEC_BYTES);
-      const len = memory.u32(iovsPtr + i * IOVEC_BYTES + 4);
-      memory.check(ptr, len);
-      list.push({ ptr, len });
-    }
-    return list;
-  };
+  const iovecs = (iovsPtr: number, iovsLen: number) => readIovecs(memory, iovsPtr, iovsLen);
 
   const fdEvent = (
     type: typeof EventType.FD_READ | typeof EventType.FD_WRITE,
@@ -142,12 +143,16 @@ export function createWasi(options: WasiOptions): Wasi {
     userdata: bigint,
   ) => {
     const event: PollEvent = { userdata, error: WasiErrno.SUCCESS, type };
-    if (type === EventType.FD_READ && fd === STDIN && isOpen(fd)) {
+    const fileLeft = fs.readable(fd);
+    if (type === EventType.FD_READ && stdio(fd) === STDIN) {
       const left = stdin.byteLength - stdinOffset;
       event.nbytes = BigInt(left);
       event.flags = left === 0 ? EVENT_FD_READWRITE_HANGUP : 0;
     } else if (type === EventType.FD_WRITE && sinkFor(fd) !== undefined) {
       event.nbytes = BigInt(MAX_WRITE_BYTES_PER_CALL);
+    } else if (fileLeft !== null) {
+      // Regular files are always ready, as poll(2) says of them.
+      event.nbytes = type === EventType.FD_READ ? fileLeft : 0n;
     } else {
       event.error = WasiErrno.BADF;
     }
@@ -186,18 +191,15 @@ export function createWasi(options: WasiOptions): Wasi {
       return WasiErrno.SUCCESS;
     },
 
-    fd_advise: (fd: number) => pipeErrno(fd),
-    fd_allocate: (fd: number) => pipeErrno(fd),
-    fd_close: (fd: number) => {
-      if (!isOpen(fd >>> 0)) return WasiErrno.BADF;
-      open[fd >>> 0] = false;
-      return WasiErrno.SUCCESS;
-    },
+    fd_advise: (fd: number, _offset: bigint, _len: bigint, advice: number) =>
+      onFile(fd, () => fs.advise(fd, advice)),
+    fd_allocate: (fd: number, offset: bigint, len: bigint) => onFile(fd, () => fs.allocate(fd, offset, len)),
+    fd_close: (fd: number) => fs.closeFile(fd),
     // fsync on a pipe or terminal is EINVAL on Linux.
-    fd_datasync: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.INVAL : WasiErrno.BADF),
-    fd_sync: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.INVAL : WasiErrno.BADF),
+    fd_datasync: (fd: number) => (stdio(fd) !== null ? WasiErrno.INVAL : fs.sync(fd, true)),
+    fd_sync: (fd: number) => (stdio(fd) !== null ? WasiErrno.INVAL : fs.sync(fd, false)),
     fd_fdstat_get: (fd: number, statPtr: number) => {
-      if (!isOpen(fd >>> 0)) return WasiErrno.BADF;
+      if (stdio(fd) === null) return fs.fdstatGet(fd, statPtr);
       const ptr = statPtr >>> 0;
       memory.refresh().view8(ptr, FDSTAT_BYTES).fill(0);
       memory.setU8(ptr, FILETYPE_CHARACTER_DEVICE);
@@ -205,26 +207,34 @@ export function createWasi(options: WasiOptions): Wasi {
       memory.setU64(ptr + 16, RIGHTS_ALL);
       return WasiErrno.SUCCESS;
     },
-    // Accepted and ignored: stdio never blocks, so O_NONBLOCK and O_APPEND change nothing.
-    fd_fdstat_set_flags: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.SUCCESS : WasiErrno.BADF),
-    fd_fdstat_set_rights: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.NOTSUP : WasiErrno.BADF),
+    // Accepted and ignored on stdio: it never blocks, so O_NONBLOCK and O_APPEND change nothing.
+    fd_fdstat_set_flags: (fd: number, flags: number) =>
+      stdio(fd) !== null ? WasiErrno.SUCCESS : fs.fdstatSetFlags(fd, flags),
+    // wasmtime no longer narrows rights after open; neither do we.
+    fd_fdstat_set_rights: (fd: number) => (isOpen(fd) ? WasiErrno.NOTSUP : WasiErrno.BADF),
     fd_filestat_get: (fd: number, statPtr: number) => {
-      if (!isOpen(fd >>> 0)) return WasiErrno.BADF;
+      if (stdio(fd) === null) return fs.filestatGet(fd, statPtr);
       const ptr = statPtr >>> 0;
       memory.refresh().view8(ptr, FILESTAT_BYTES).fill(0);
       memory.setU8(ptr + 16, FILETYPE_CHARACTER_DEVICE);
       memory.setU64(ptr + 24, 1n);
       return WasiErrno.SUCCESS;
     },
-    fd_filestat_set_size: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.INVAL : WasiErrno.BADF),
-    fd_filestat_set_times: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.NOTSUP : WasiErrno.BADF),
-    fd_pread: (fd: number) => pipeErrno(fd),
-    fd_pwrite: (fd: number) => pipeErrno(fd),
-    // No preopens: libc asks for fd 3, 4, … until BADF, and so learns there is no filesystem.
-    fd_prestat_get: () => WasiErrno.BADF,
-    fd_prestat_dir_name: () => WasiErrno.BADF,
+    fd_filestat_set_size: (fd: number, size: bigint) =>
+      stdio(fd) !== null ? WasiErrno.INVAL : fs.filestatSetSize(fd, size),
+    fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) =>
+      stdio(fd) !== null ? WasiErrno.NOTSUP : fs.filestatSetTimes(fd, atim, mtim, flags),
+    fd_pread: (fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nreadPtr: number) =>
+      onFile(fd, () => fs.read(fd, iovsPtr, iovsLen, BigInt.asUintN(64, offset), nreadPtr)),
+    fd_pwrite: (fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number) =>
+      onFile(fd, () => fs.write(fd, iovsPtr, iovsLen, BigInt.asUintN(64, offset), nwrittenPtr)),
+    // libc asks for fd 3, 4, … until BADF, and so learns every preopen.
+    fd_prestat_get: (fd: number, ptr: number) => fs.prestatGet(fd, ptr),
+    fd_prestat_dir_name: (fd: number, ptr: number, len: number) => fs.prestatDirName(fd, ptr, len),
     fd_read: (fd: number, iovsPtr: number, iovsLen: number, nreadPtr: number) => {
-      if (fd >>> 0 !== STDIN || !isOpen(STDIN)) return WasiErrno.BADF;
+      const stream = stdio(fd);
+      if (stream === null) return fs.read(fd, iovsPtr, iovsLen, null, nreadPtr);
+      if (stream !== STDIN) return WasiErrno.BADF;
       memory.refresh().check(nreadPtr >>> 0, 4);
       let nread = 0;
       for (const { ptr, len } of iovecs(iovsPtr >>> 0, iovsLen >>> 0)) {
@@ -237,12 +247,16 @@ export function createWasi(options: WasiOptions): Wasi {
       memory.setU32(nreadPtr >>> 0, nread);
       return WasiErrno.SUCCESS;
     },
-    fd_readdir: (fd: number) => (isOpen(fd >>> 0) ? WasiErrno.NOTDIR : WasiErrno.BADF),
-    fd_renumber: (from: number, to: number) =>
-      isOpen(from >>> 0) && isOpen(to >>> 0) ? WasiErrno.NOTSUP : WasiErrno.BADF,
-    fd_seek: (fd: number) => pipeErrno(fd),
-    fd_tell: (fd: number) => pipeErrno(fd),
+    fd_readdir: (fd: number, bufPtr: number, bufLen: number, cookie: bigint, usedPtr: number) =>
+      stdio(fd) !== null
+        ? WasiErrno.NOTDIR
+        : fs.readdir(fd, bufPtr, bufLen, BigInt.asUintN(64, cookie), usedPtr),
+    fd_renumber: (from: number, to: number) => fs.renumber(from, to),
+    fd_seek: (fd: number, offset: bigint, whence: number, newOffsetPtr: number) =>
+      onFile(fd, () => fs.seek(fd, offset, whence, newOffsetPtr)),
+    fd_tell: (fd: number, offsetPtr: number) => onFile(fd, () => fs.tell(fd, offsetPtr)),
     fd_write: (fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number) => {
+      if (stdio(fd) === null) return fs.write(fd, iovsPtr, iovsLen, null, nwrittenPtr);
       const sink = sinkFor(fd >>> 0);
       if (sink === undefined) return WasiErrno.BADF;
       memory.refresh().check(nwrittenPtr >>> 0, 4);
@@ -262,16 +276,52 @@ export function createWasi(options: WasiOptions): Wasi {
       return WasiErrno.SUCCESS;
     },
 
-    path_create_directory: (fd: number) => dirErrno(fd),
-    path_filestat_get: (fd: number) => dirErrno(fd),
-    path_filestat_set_times: (fd: number) => dirErrno(fd),
-    path_link: (oldFd: number) => dirErrno(oldFd),
-    path_open: (fd: number) => dirErrno(fd),
-    path_readlink: (fd: number) => dirErrno(fd),
-    path_remove_directory: (fd: number) => dirErrno(fd),
-    path_rename: (fd: number) => dirErrno(fd),
-    path_symlink: (_oldPath: number, _oldPathLen: number, fd: number) => dirErrno(fd),
-    path_unlink_file: (fd: number) => dirErrno(fd),
+    path_create_directory: (fd: number, ptr: number, len: number) => fs.createDirectory(fd, ptr, len),
+    path_filestat_get: (fd: number, flags: number, ptr: number, len: number, buf: number) =>
+      fs.pathFilestatGet(fd, flags, ptr, len, buf),
+    path_filestat_set_times: (
+      fd: number,
+      flags: number,
+      ptr: number,
+      len: number,
+      atim: bigint,
+      mtim: bigint,
+      fstFlags: number,
+    ) => fs.pathFilestatSetTimes(fd, flags, ptr, len, atim, mtim, fstFlags),
+    path_link: (
+      oldFd: number,
+      oldFlags: number,
+      oldPtr: number,
+      oldLen: number,
+      newFd: number,
+      newPtr: number,
+      newLen: number,
+    ) => fs.link(oldFd, oldFlags, oldPtr, oldLen, newFd, newPtr, newLen),
+    path_open: (
+      fd: number,
+      lookupFlags: number,
+      ptr: number,
+      len: number,
+      oflags: number,
+      rightsBase: bigint,
+      rightsInheriting: bigint,
+      fdflags: number,
+      fdPtr: number,
+    ) => fs.pathOpen(fd, lookupFlags, ptr, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr),
+    path_readlink: (fd: number, ptr: number, len: number, buf: number, bufLen: number, usedPtr: number) =>
+      fs.readlink(fd, ptr, len, buf, bufLen, usedPtr),
+    path_remove_directory: (fd: number, ptr: number, len: number) => fs.removeDirectory(fd, ptr, len),
+    path_rename: (
+      fd: number,
+      oldPtr: number,
+      oldLen: number,
+      newFd: number,
+      newPtr: number,
+      newLen: number,
+    ) => fs.rename(fd, oldPtr, oldLen, newFd, newPtr, newLen),
+    path_symlink: (oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number) =>
+      fs.symlink(oldPtr, oldLen, fd, newPtr, newLen),
+    path_unlink_file: (fd: number, ptr: number, len: number) => fs.unlinkFile(fd, ptr, len),
 
     poll_oneoff: (inPtr: number, outPtr: number, count: number, neventsPtr: number) =>
       pollOneoff(memory.refresh(), inPtr >>> 0, outPtr >>> 0, count >>> 0, neventsPtr >>> 0, {
@@ -293,15 +343,21 @@ export function createWasi(options: WasiOptions): Wasi {
       return WasiErrno.SUCCESS;
     },
 
-    sock_accept: () => WasiErrno.NOSYS,
-    sock_recv: () => WasiErrno.NOSYS,
-    sock_send: () => WasiErrno.NOSYS,
-    sock_shutdown: () => WasiErrno.NOSYS,
+    // No descriptor is ever a socket: wasi-testsuite's sock_shutdown cases want NOTSOCK for an
+    // open fd that is not one and BADF for a closed one, which is what wasmtime answers.
+    sock_accept: (fd: number) => sockErrno(fd),
+    sock_recv: (fd: number) => sockErrno(fd),
+    sock_send: (fd: number) => sockErrno(fd),
+    sock_shutdown: (fd: number) => sockErrno(fd),
   } satisfies Record<Preview1Function, WasiFunction>;
+
+  function sockErrno(fd: number): number {
+    return isOpen(fd) ? WasiErrno.NOTSOCK : WasiErrno.BADF;
+  }
 
   const imports = {} as Record<Preview1Function, WasiFunction>;
   for (const name of PREVIEW1_FUNCTIONS) imports[name] = faultsAsErrno(calls[name]);
-  return { imports };
+  return { imports, close: () => fs.closeAll() };
 }
 
 function faultsAsErrno(call: WasiFunction): WasiFunction {

@@ -151,7 +151,7 @@ describe("WASI stdio", () => {
     expect(view.getUint8(128 + 16)).toBe(2);
   });
 
-  it("has no preopened directory, so libc finds no filesystem and path calls fail", async () => {
+  it("has no preopened directory unless given one, so libc finds no filesystem and path calls fail", async () => {
     const { p } = await stdio();
     for (const fd of [0, 3, 4]) expect(p.call["fd_prestat_get"]!(fd, 64)).toBe(WasiErrno.BADF);
     expect(p.call["fd_prestat_dir_name"]!(3, 64, 10)).toBe(WasiErrno.BADF);
@@ -163,12 +163,16 @@ describe("WASI stdio", () => {
     expect(p.call["path_filestat_set_times"]!(3, 0, 100, 10, 0n, 0n, 0)).toBe(WasiErrno.BADF);
   });
 
-  it("answers NOSYS for sockets and signals", async () => {
+  it("answers sockets as wasmtime does (BADF for a closed fd, NOTSOCK for an open one) and NOSYS for signals", async () => {
     const { p } = await stdio();
-    expect(p.call["sock_accept"]!(3, 0, 64)).toBe(WasiErrno.NOSYS);
-    expect(p.call["sock_recv"]!(3, 0, 0, 0, 64, 68)).toBe(WasiErrno.NOSYS);
-    expect(p.call["sock_send"]!(3, 0, 0, 0, 64)).toBe(WasiErrno.NOSYS);
-    expect(p.call["sock_shutdown"]!(3, 0)).toBe(WasiErrno.NOSYS);
+    expect(p.call["sock_accept"]!(3, 0, 64)).toBe(WasiErrno.BADF);
+    expect(p.call["sock_recv"]!(3, 0, 0, 0, 64, 68)).toBe(WasiErrno.BADF);
+    expect(p.call["sock_send"]!(3, 0, 0, 0, 64)).toBe(WasiErrno.BADF);
+    expect(p.call["sock_shutdown"]!(3, 0)).toBe(WasiErrno.BADF);
+    expect(p.call["sock_accept"]!(1, 0, 64)).toBe(WasiErrno.NOTSOCK);
+    expect(p.call["sock_recv"]!(0, 0, 0, 0, 64, 68)).toBe(WasiErrno.NOTSOCK);
+    expect(p.call["sock_send"]!(1, 0, 0, 0, 64)).toBe(WasiErrno.NOTSOCK);
+    expect(p.call["sock_shutdown"]!(1, 0)).toBe(WasiErrno.NOTSOCK);
     expect(p.call["proc_raise"]!(9)).toBe(WasiErrno.NOSYS);
   });
 

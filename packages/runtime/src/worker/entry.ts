@@ -143,6 +143,9 @@ function load(job: LoadJob): Outcome | null {
       args: job.args,
       env: job.env,
       ...(job.stdin === undefined ? {} : { stdin: job.stdin }),
+      ...(job.extism === undefined ? {} : { extism: job.extism }),
+      ...(job.preopens === undefined ? {} : { preopens: job.preopens }),
+      ...(job.fsQuota === undefined ? {} : { fsQuota: job.fsQuota }),
     },
     {
       stdout: { write: (bytes) => instance.write(1, bytes) },
@@ -199,6 +202,7 @@ function execute(job: Job): JobResult {
         return { jid: job.jid, ok: true, value: null };
       case "unload":
         hosted.get(job.instanceId)?.flush();
+        hosted.get(job.instanceId)?.guest.close();
         hosted.delete(job.instanceId);
         return { jid: job.jid, ok: true, value: null };
     }

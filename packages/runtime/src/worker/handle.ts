@@ -127,6 +127,11 @@ export class WorkerHandle {
     return this.dead !== null;
   }
 
+  /** No job is queued or running: an unload now would not wait behind a guest. */
+  get idle(): boolean {
+    return this.pending.size === 0;
+  }
+
   get load(): number {
     return this.instances.size;
   }

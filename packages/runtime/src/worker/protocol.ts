@@ -1,8 +1,10 @@
 import type { WasmatrixErrorData } from "@wasmatrix/core";
+import type { ExtismConfig } from "../guest/extism.js";
 import type { InstanceKind } from "../guest/instance.js";
 import type { ModuleInfo } from "../instrument/index.js";
 import type { InstanceLimits } from "../limits.js";
 import type { InvokeResult, Outcome } from "../outcome.js";
+import type { FilesystemQuota, Preopen } from "../wasi/index.js";
 
 /**
  * Messages between the main thread and a runtime worker. Jobs travel in batches: when calls come
@@ -20,6 +22,9 @@ export interface LoadJob {
   args: string[];
   env: Record<string, string>;
   stdin?: Uint8Array;
+  extism?: ExtismConfig;
+  preopens?: Preopen[];
+  fsQuota?: FilesystemQuota;
   /** Opaque data for the worker's host-call router (e.g. capability assignments). */
   context?: unknown;
 }

@@ -43,6 +43,23 @@ export const protobufFileName = "wasmatrix/v1/control_plane.proto";
 
 /** The control plane's API: what the CLI, the client package and node agents call. */
 
+export interface RecordDeploymentRequest {
+  app: string;
+  version: string;
+  revision: number;
+  /** sha256:… of the manifest deployed. */
+  manifestHash: string;
+  /** Component name → module digest. */
+  modules: { [key: string]: string };
+  /** For a rollback: the revision it replaced. */
+  rolledBackFrom: number;
+}
+
+export interface RecordDeploymentRequest_ModulesEntry {
+  key: string;
+  value: string;
+}
+
 export interface QueryInstanceRequest {
   instanceId: string;
   /** Recent facts about the instance to include; zero means 20. */
@@ -167,6 +184,341 @@ export interface ListTokensResponse {
 export interface RevokeTokenRequest {
   tokenId: string;
 }
+
+/**
+ * A trigger: what starts invocations without a caller. Exactly one of `cron` and `queue_subject`
+ * is set; exactly one of `target_instance_id` and `target_labels`.
+ */
+export interface Trigger {
+  name: string;
+  /** 5 fields (minute precision) or 6 (with seconds first), as croner reads them; UTC. */
+  cron: string;
+  /** Messages on this subject (`*` and `>` wildcards allowed) start invocations. */
+  queueSubject: string;
+  /** A queue group: the trigger's messages are shared with other members of the group. */
+  queueGroup: string;
+  targetInstanceId: string;
+  /** Every running instance carrying all these labels (cron: each one is invoked; queue: one per message). */
+  targetLabels: { [key: string]: string };
+  operation: string;
+  /** The payload of a cron invocation. */
+  data: Buffer;
+  createdAtMs: number;
+  /** Cron: when it fires next (zero when it never will). Queue: zero. */
+  nextFireAtMs: number;
+  /** Queue: counters of this control plane's deliveries since it started. */
+  counters:
+    | TriggerCounters
+    | undefined;
+  /** Queue: where messages whose every attempt failed are published. */
+  deadLetterSubject: string;
+  /** Queue: invocations per message before it is dead-lettered; zero means the default (5). */
+  maxAttempts: number;
+}
+
+export interface Trigger_TargetLabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface TriggerCounters {
+  fired: number;
+  failed: number;
+  retried: number;
+  deadLettered: number;
+  dropped: number;
+}
+
+export interface AddTriggerRequest {
+  trigger: Trigger | undefined;
+}
+
+export interface RemoveTriggerRequest {
+  name: string;
+}
+
+export interface ListTriggersRequest {
+}
+
+export interface ListTriggersResponse {
+  triggers: Trigger[];
+}
+
+function createBaseRecordDeploymentRequest(): RecordDeploymentRequest {
+  return { app: "", version: "", revision: 0, manifestHash: "", modules: {}, rolledBackFrom: 0 };
+}
+
+export const RecordDeploymentRequest: MessageFns<RecordDeploymentRequest> = {
+  encode(message: RecordDeploymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== "") {
+      writer.uint32(10).string(message.app);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint32(message.revision);
+    }
+    if (message.manifestHash !== "") {
+      writer.uint32(34).string(message.manifestHash);
+    }
+    globalThis.Object.entries(message.modules).forEach(([key, value]: [string, string]) => {
+      RecordDeploymentRequest_ModulesEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.rolledBackFrom !== 0) {
+      writer.uint32(48).uint32(message.rolledBackFrom);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDeploymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDeploymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.manifestHash = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = RecordDeploymentRequest_ModulesEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.modules[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rolledBackFrom = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDeploymentRequest {
+    return {
+      app: isSet(object.app) ? globalThis.String(object.app) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      manifestHash: isSet(object.manifestHash)
+        ? globalThis.String(object.manifestHash)
+        : isSet(object.manifest_hash)
+        ? globalThis.String(object.manifest_hash)
+        : "",
+      modules: isObject(object.modules)
+        ? (globalThis.Object.entries(object.modules) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      rolledBackFrom: isSet(object.rolledBackFrom)
+        ? globalThis.Number(object.rolledBackFrom)
+        : isSet(object.rolled_back_from)
+        ? globalThis.Number(object.rolled_back_from)
+        : 0,
+    };
+  },
+
+  toJSON(message: RecordDeploymentRequest): unknown {
+    const obj: any = {};
+    if (message.app !== "") {
+      obj.app = message.app;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.manifestHash !== "") {
+      obj.manifestHash = message.manifestHash;
+    }
+    if (message.modules) {
+      const entries = globalThis.Object.entries(message.modules) as [string, string][];
+      if (entries.length > 0) {
+        obj.modules = {};
+        entries.forEach(([k, v]) => {
+          obj.modules[k] = v;
+        });
+      }
+    }
+    if (message.rolledBackFrom !== 0) {
+      obj.rolledBackFrom = Math.round(message.rolledBackFrom);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDeploymentRequest>, I>>(base?: I): RecordDeploymentRequest {
+    return RecordDeploymentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDeploymentRequest>, I>>(object: I): RecordDeploymentRequest {
+    const message = createBaseRecordDeploymentRequest();
+    message.app = object.app ?? "";
+    message.version = object.version ?? "";
+    message.revision = object.revision ?? 0;
+    message.manifestHash = object.manifestHash ?? "";
+    message.modules = (globalThis.Object.entries(object.modules ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.rolledBackFrom = object.rolledBackFrom ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecordDeploymentRequest_ModulesEntry(): RecordDeploymentRequest_ModulesEntry {
+  return { key: "", value: "" };
+}
+
+export const RecordDeploymentRequest_ModulesEntry: MessageFns<RecordDeploymentRequest_ModulesEntry> = {
+  encode(message: RecordDeploymentRequest_ModulesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordDeploymentRequest_ModulesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordDeploymentRequest_ModulesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordDeploymentRequest_ModulesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RecordDeploymentRequest_ModulesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordDeploymentRequest_ModulesEntry>, I>>(
+    base?: I,
+  ): RecordDeploymentRequest_ModulesEntry {
+    return RecordDeploymentRequest_ModulesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordDeploymentRequest_ModulesEntry>, I>>(
+    object: I,
+  ): RecordDeploymentRequest_ModulesEntry {
+    const message = createBaseRecordDeploymentRequest_ModulesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
 
 function createBaseQueryInstanceRequest(): QueryInstanceRequest {
   return { instanceId: "", factLimit: 0 };
@@ -2041,6 +2393,833 @@ export const RevokeTokenRequest: MessageFns<RevokeTokenRequest> = {
   },
 };
 
+function createBaseTrigger(): Trigger {
+  return {
+    name: "",
+    cron: "",
+    queueSubject: "",
+    queueGroup: "",
+    targetInstanceId: "",
+    targetLabels: {},
+    operation: "",
+    data: Buffer.alloc(0),
+    createdAtMs: 0,
+    nextFireAtMs: 0,
+    counters: undefined,
+    deadLetterSubject: "",
+    maxAttempts: 0,
+  };
+}
+
+export const Trigger: MessageFns<Trigger> = {
+  encode(message: Trigger, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.cron !== "") {
+      writer.uint32(18).string(message.cron);
+    }
+    if (message.queueSubject !== "") {
+      writer.uint32(26).string(message.queueSubject);
+    }
+    if (message.queueGroup !== "") {
+      writer.uint32(34).string(message.queueGroup);
+    }
+    if (message.targetInstanceId !== "") {
+      writer.uint32(42).string(message.targetInstanceId);
+    }
+    globalThis.Object.entries(message.targetLabels).forEach(([key, value]: [string, string]) => {
+      Trigger_TargetLabelsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.operation !== "") {
+      writer.uint32(58).string(message.operation);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(66).bytes(message.data);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(72).uint64(message.createdAtMs);
+    }
+    if (message.nextFireAtMs !== 0) {
+      writer.uint32(80).uint64(message.nextFireAtMs);
+    }
+    if (message.counters !== undefined) {
+      TriggerCounters.encode(message.counters, writer.uint32(90).fork()).join();
+    }
+    if (message.deadLetterSubject !== "") {
+      writer.uint32(98).string(message.deadLetterSubject);
+    }
+    if (message.maxAttempts !== 0) {
+      writer.uint32(104).uint32(message.maxAttempts);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Trigger {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrigger();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queueSubject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.queueGroup = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.targetInstanceId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = Trigger_TargetLabelsEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.targetLabels[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.nextFireAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.counters = TriggerCounters.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.deadLetterSubject = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.maxAttempts = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Trigger {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      queueSubject: isSet(object.queueSubject)
+        ? globalThis.String(object.queueSubject)
+        : isSet(object.queue_subject)
+        ? globalThis.String(object.queue_subject)
+        : "",
+      queueGroup: isSet(object.queueGroup)
+        ? globalThis.String(object.queueGroup)
+        : isSet(object.queue_group)
+        ? globalThis.String(object.queue_group)
+        : "",
+      targetInstanceId: isSet(object.targetInstanceId)
+        ? globalThis.String(object.targetInstanceId)
+        : isSet(object.target_instance_id)
+        ? globalThis.String(object.target_instance_id)
+        : "",
+      targetLabels: isObject(object.targetLabels)
+        ? (globalThis.Object.entries(object.targetLabels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.target_labels)
+        ? (globalThis.Object.entries(object.target_labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+      nextFireAtMs: isSet(object.nextFireAtMs)
+        ? globalThis.Number(object.nextFireAtMs)
+        : isSet(object.next_fire_at_ms)
+        ? globalThis.Number(object.next_fire_at_ms)
+        : 0,
+      counters: isSet(object.counters) ? TriggerCounters.fromJSON(object.counters) : undefined,
+      deadLetterSubject: isSet(object.deadLetterSubject)
+        ? globalThis.String(object.deadLetterSubject)
+        : isSet(object.dead_letter_subject)
+        ? globalThis.String(object.dead_letter_subject)
+        : "",
+      maxAttempts: isSet(object.maxAttempts)
+        ? globalThis.Number(object.maxAttempts)
+        : isSet(object.max_attempts)
+        ? globalThis.Number(object.max_attempts)
+        : 0,
+    };
+  },
+
+  toJSON(message: Trigger): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.queueSubject !== "") {
+      obj.queueSubject = message.queueSubject;
+    }
+    if (message.queueGroup !== "") {
+      obj.queueGroup = message.queueGroup;
+    }
+    if (message.targetInstanceId !== "") {
+      obj.targetInstanceId = message.targetInstanceId;
+    }
+    if (message.targetLabels) {
+      const entries = globalThis.Object.entries(message.targetLabels) as [string, string][];
+      if (entries.length > 0) {
+        obj.targetLabels = {};
+        entries.forEach(([k, v]) => {
+          obj.targetLabels[k] = v;
+        });
+      }
+    }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.nextFireAtMs !== 0) {
+      obj.nextFireAtMs = Math.round(message.nextFireAtMs);
+    }
+    if (message.counters !== undefined) {
+      obj.counters = TriggerCounters.toJSON(message.counters);
+    }
+    if (message.deadLetterSubject !== "") {
+      obj.deadLetterSubject = message.deadLetterSubject;
+    }
+    if (message.maxAttempts !== 0) {
+      obj.maxAttempts = Math.round(message.maxAttempts);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Trigger>, I>>(base?: I): Trigger {
+    return Trigger.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Trigger>, I>>(object: I): Trigger {
+    const message = createBaseTrigger();
+    message.name = object.name ?? "";
+    message.cron = object.cron ?? "";
+    message.queueSubject = object.queueSubject ?? "";
+    message.queueGroup = object.queueGroup ?? "";
+    message.targetInstanceId = object.targetInstanceId ?? "";
+    message.targetLabels = (globalThis.Object.entries(object.targetLabels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.operation = object.operation ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.nextFireAtMs = object.nextFireAtMs ?? 0;
+    message.counters = (object.counters !== undefined && object.counters !== null)
+      ? TriggerCounters.fromPartial(object.counters)
+      : undefined;
+    message.deadLetterSubject = object.deadLetterSubject ?? "";
+    message.maxAttempts = object.maxAttempts ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrigger_TargetLabelsEntry(): Trigger_TargetLabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const Trigger_TargetLabelsEntry: MessageFns<Trigger_TargetLabelsEntry> = {
+  encode(message: Trigger_TargetLabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Trigger_TargetLabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrigger_TargetLabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Trigger_TargetLabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Trigger_TargetLabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Trigger_TargetLabelsEntry>, I>>(base?: I): Trigger_TargetLabelsEntry {
+    return Trigger_TargetLabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Trigger_TargetLabelsEntry>, I>>(object: I): Trigger_TargetLabelsEntry {
+    const message = createBaseTrigger_TargetLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseTriggerCounters(): TriggerCounters {
+  return { fired: 0, failed: 0, retried: 0, deadLettered: 0, dropped: 0 };
+}
+
+export const TriggerCounters: MessageFns<TriggerCounters> = {
+  encode(message: TriggerCounters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fired !== 0) {
+      writer.uint32(8).uint64(message.fired);
+    }
+    if (message.failed !== 0) {
+      writer.uint32(16).uint64(message.failed);
+    }
+    if (message.retried !== 0) {
+      writer.uint32(24).uint64(message.retried);
+    }
+    if (message.deadLettered !== 0) {
+      writer.uint32(32).uint64(message.deadLettered);
+    }
+    if (message.dropped !== 0) {
+      writer.uint32(40).uint64(message.dropped);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerCounters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerCounters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.fired = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.failed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.retried = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deadLettered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.dropped = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerCounters {
+    return {
+      fired: isSet(object.fired) ? globalThis.Number(object.fired) : 0,
+      failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      retried: isSet(object.retried) ? globalThis.Number(object.retried) : 0,
+      deadLettered: isSet(object.deadLettered)
+        ? globalThis.Number(object.deadLettered)
+        : isSet(object.dead_lettered)
+        ? globalThis.Number(object.dead_lettered)
+        : 0,
+      dropped: isSet(object.dropped) ? globalThis.Number(object.dropped) : 0,
+    };
+  },
+
+  toJSON(message: TriggerCounters): unknown {
+    const obj: any = {};
+    if (message.fired !== 0) {
+      obj.fired = Math.round(message.fired);
+    }
+    if (message.failed !== 0) {
+      obj.failed = Math.round(message.failed);
+    }
+    if (message.retried !== 0) {
+      obj.retried = Math.round(message.retried);
+    }
+    if (message.deadLettered !== 0) {
+      obj.deadLettered = Math.round(message.deadLettered);
+    }
+    if (message.dropped !== 0) {
+      obj.dropped = Math.round(message.dropped);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TriggerCounters>, I>>(base?: I): TriggerCounters {
+    return TriggerCounters.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TriggerCounters>, I>>(object: I): TriggerCounters {
+    const message = createBaseTriggerCounters();
+    message.fired = object.fired ?? 0;
+    message.failed = object.failed ?? 0;
+    message.retried = object.retried ?? 0;
+    message.deadLettered = object.deadLettered ?? 0;
+    message.dropped = object.dropped ?? 0;
+    return message;
+  },
+};
+
+function createBaseAddTriggerRequest(): AddTriggerRequest {
+  return { trigger: undefined };
+}
+
+export const AddTriggerRequest: MessageFns<AddTriggerRequest> = {
+  encode(message: AddTriggerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.trigger !== undefined) {
+      Trigger.encode(message.trigger, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddTriggerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddTriggerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.trigger = Trigger.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddTriggerRequest {
+    return { trigger: isSet(object.trigger) ? Trigger.fromJSON(object.trigger) : undefined };
+  },
+
+  toJSON(message: AddTriggerRequest): unknown {
+    const obj: any = {};
+    if (message.trigger !== undefined) {
+      obj.trigger = Trigger.toJSON(message.trigger);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddTriggerRequest>, I>>(base?: I): AddTriggerRequest {
+    return AddTriggerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddTriggerRequest>, I>>(object: I): AddTriggerRequest {
+    const message = createBaseAddTriggerRequest();
+    message.trigger = (object.trigger !== undefined && object.trigger !== null)
+      ? Trigger.fromPartial(object.trigger)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRemoveTriggerRequest(): RemoveTriggerRequest {
+  return { name: "" };
+}
+
+export const RemoveTriggerRequest: MessageFns<RemoveTriggerRequest> = {
+  encode(message: RemoveTriggerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveTriggerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveTriggerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveTriggerRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RemoveTriggerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveTriggerRequest>, I>>(base?: I): RemoveTriggerRequest {
+    return RemoveTriggerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveTriggerRequest>, I>>(object: I): RemoveTriggerRequest {
+    const message = createBaseRemoveTriggerRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseListTriggersRequest(): ListTriggersRequest {
+  return {};
+}
+
+export const ListTriggersRequest: MessageFns<ListTriggersRequest> = {
+  encode(_: ListTriggersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTriggersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTriggersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListTriggersRequest {
+    return {};
+  },
+
+  toJSON(_: ListTriggersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTriggersRequest>, I>>(base?: I): ListTriggersRequest {
+    return ListTriggersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTriggersRequest>, I>>(_: I): ListTriggersRequest {
+    const message = createBaseListTriggersRequest();
+    return message;
+  },
+};
+
+function createBaseListTriggersResponse(): ListTriggersResponse {
+  return { triggers: [] };
+}
+
+export const ListTriggersResponse: MessageFns<ListTriggersResponse> = {
+  encode(message: ListTriggersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.triggers) {
+      Trigger.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTriggersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTriggersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.triggers.push(Trigger.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTriggersResponse {
+    return {
+      triggers: globalThis.Array.isArray(object?.triggers) ? object.triggers.map((e: any) => Trigger.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListTriggersResponse): unknown {
+    const obj: any = {};
+    if (message.triggers?.length) {
+      obj.triggers = message.triggers.map((e) => Trigger.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTriggersResponse>, I>>(base?: I): ListTriggersResponse {
+    return ListTriggersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTriggersResponse>, I>>(object: I): ListTriggersResponse {
+    const message = createBaseListTriggersResponse();
+    message.triggers = object.triggers?.map((e) => Trigger.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type ControlPlaneService = typeof ControlPlaneService;
 export const ControlPlaneService = {
   startInstance: {
@@ -2228,6 +3407,46 @@ export const ControlPlaneService = {
     responseSerialize: (value: TokenInfo): Buffer => Buffer.from(TokenInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): TokenInfo => TokenInfo.decode(value),
   },
+  /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
+  addTrigger: {
+    path: "/wasmatrix.v1.ControlPlane/AddTrigger" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddTriggerRequest): Buffer => Buffer.from(AddTriggerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddTriggerRequest => AddTriggerRequest.decode(value),
+    responseSerialize: (value: Trigger): Buffer => Buffer.from(Trigger.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Trigger => Trigger.decode(value),
+  },
+  removeTrigger: {
+    path: "/wasmatrix.v1.ControlPlane/RemoveTrigger" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveTriggerRequest): Buffer => Buffer.from(RemoveTriggerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveTriggerRequest => RemoveTriggerRequest.decode(value),
+    responseSerialize: (value: Trigger): Buffer => Buffer.from(Trigger.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Trigger => Trigger.decode(value),
+  },
+  listTriggers: {
+    path: "/wasmatrix.v1.ControlPlane/ListTriggers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTriggersRequest): Buffer => Buffer.from(ListTriggersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTriggersRequest => ListTriggersRequest.decode(value),
+    responseSerialize: (value: ListTriggersResponse): Buffer =>
+      Buffer.from(ListTriggersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTriggersResponse => ListTriggersResponse.decode(value),
+  },
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment: {
+    path: "/wasmatrix.v1.ControlPlane/RecordDeployment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordDeploymentRequest): Buffer =>
+      Buffer.from(RecordDeploymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordDeploymentRequest => RecordDeploymentRequest.decode(value),
+    responseSerialize: (value: Fact): Buffer => Buffer.from(Fact.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Fact => Fact.decode(value),
+  },
 } as const;
 
 export interface ControlPlaneServer extends UntypedServiceImplementation {
@@ -2255,6 +3474,12 @@ export interface ControlPlaneServer extends UntypedServiceImplementation {
   createToken: handleUnaryCall<CreateTokenRequest, CreateTokenResponse>;
   listTokens: handleUnaryCall<Empty, ListTokensResponse>;
   revokeToken: handleUnaryCall<RevokeTokenRequest, TokenInfo>;
+  /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
+  addTrigger: handleUnaryCall<AddTriggerRequest, Trigger>;
+  removeTrigger: handleUnaryCall<RemoveTriggerRequest, Trigger>;
+  listTriggers: handleUnaryCall<ListTriggersRequest, ListTriggersResponse>;
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment: handleUnaryCall<RecordDeploymentRequest, Fact>;
 }
 
 export interface ControlPlaneClient extends Client {
@@ -2530,6 +3755,68 @@ export interface ControlPlaneClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TokenInfo) => void,
   ): ClientUnaryCall;
+  /** Triggers (docs/triggers.md): invocations started by a cron schedule or by queue messages. */
+  addTrigger(
+    request: AddTriggerRequest,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  addTrigger(
+    request: AddTriggerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  addTrigger(
+    request: AddTriggerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  removeTrigger(
+    request: RemoveTriggerRequest,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  removeTrigger(
+    request: RemoveTriggerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  removeTrigger(
+    request: RemoveTriggerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Trigger) => void,
+  ): ClientUnaryCall;
+  listTriggers(
+    request: ListTriggersRequest,
+    callback: (error: ServiceError | null, response: ListTriggersResponse) => void,
+  ): ClientUnaryCall;
+  listTriggers(
+    request: ListTriggersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTriggersResponse) => void,
+  ): ClientUnaryCall;
+  listTriggers(
+    request: ListTriggersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTriggersResponse) => void,
+  ): ClientUnaryCall;
+  /** `wasmatrix deploy` and `rollback`: records the app.deployed fact of a revision put in service. */
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
+  recordDeployment(
+    request: RecordDeploymentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Fact) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControlPlaneClient = makeGenericClientConstructor(
@@ -2540,6 +3827,14 @@ export const ControlPlaneClient = makeGenericClientConstructor(
   service: typeof ControlPlaneService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
@@ -2563,6 +3858,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

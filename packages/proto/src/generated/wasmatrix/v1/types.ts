@@ -114,6 +114,8 @@ export interface Instance {
   tenant: string;
   /** Capability calls of the guest refused (no assignment, no permission) since the instance started. */
   deniedCalls: number;
+  /** An Extism plugin's config and var cap, kept to start it again the same way. */
+  extism: ExtismPluginOptions | undefined;
 }
 
 export interface Instance_LabelsEntry {
@@ -132,6 +134,19 @@ export interface Instance_RequiredNodeLabelsEntry {
 }
 
 export interface Instance_PreferredNodeLabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** Settings of an Extism plugin (a module importing extism:host/env); other modules ignore them. */
+export interface ExtismPluginOptions {
+  /** What the plugin's config_get reads. */
+  config: { [key: string]: string };
+  /** Cap on the bytes all of its vars hold; zero means the default (1 MiB). */
+  maxVarBytes: number;
+}
+
+export interface ExtismPluginOptions_ConfigEntry {
   key: string;
   value: string;
 }
@@ -180,6 +195,8 @@ export interface LogLine {
   stream: string;
   text: string;
   atMs: number;
+  /** Which run of the instance wrote it: 1 for the first, 2 after the first restart, and so on. */
+  run: number;
 }
 
 export interface StartInstanceRequest {
@@ -199,6 +216,12 @@ export interface StartInstanceRequest {
   preferredNodeLabels: { [key: string]: string };
   /** The tenant to start it in (admins only; a tenant token implies its own). Empty: "default". */
   tenant: string;
+  /**
+   * An OCI reference (`oci://host[:port]/repo[:tag][@sha256:…]`) the control plane pulls the
+   * module from, verified by digest, when `module` is empty.
+   */
+  moduleRef: string;
+  extism: ExtismPluginOptions | undefined;
 }
 
 export interface StartInstanceRequest_EnvEntry {
@@ -252,8 +275,14 @@ export interface ListInstancesResponse {
 export interface StreamLogsRequest {
   instanceId: string;
   follow: boolean;
-  /** Retained lines to send first; zero means all. */
+  /** Retained lines to send first; zero means all. Counted after the filters below. */
   tail: number;
+  /** Only lines of this run (LogLine.run); zero means every run. */
+  run: number;
+  /** Only lines written at or after this time (ms since the epoch); zero means all. */
+  sinceMs: number;
+  /** Only lines containing this text (a plain substring, not a pattern); empty means all. */
+  grep: string;
 }
 
 /** A capability provider process: which capability it serves and where. */
@@ -1195,6 +1224,7 @@ function createBaseInstance(): Instance {
     preferredNodeLabels: {},
     tenant: "",
     deniedCalls: 0,
+    extism: undefined,
   };
 }
 
@@ -1256,6 +1286,9 @@ export const Instance: MessageFns<Instance> = {
     }
     if (message.deniedCalls !== 0) {
       writer.uint32(808).uint32(message.deniedCalls);
+    }
+    if (message.extism !== undefined) {
+      ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
     }
     return writer;
   },
@@ -1437,6 +1470,14 @@ export const Instance: MessageFns<Instance> = {
             message.deniedCalls = reader.uint32();
             continue;
           }
+          case 220: {
+            if (tag !== 1762) {
+              break;
+            }
+
+            message.extism = ExtismPluginOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1584,6 +1625,7 @@ export const Instance: MessageFns<Instance> = {
         : isSet(object.denied_calls)
         ? globalThis.Number(object.denied_calls)
         : 0,
+      extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
     };
   },
 
@@ -1670,6 +1712,9 @@ export const Instance: MessageFns<Instance> = {
     if (message.deniedCalls !== 0) {
       obj.deniedCalls = Math.round(message.deniedCalls);
     }
+    if (message.extism !== undefined) {
+      obj.extism = ExtismPluginOptions.toJSON(message.extism);
+    }
     return obj;
   },
 
@@ -1731,6 +1776,9 @@ export const Instance: MessageFns<Instance> = {
       }, {});
     message.tenant = object.tenant ?? "";
     message.deniedCalls = object.deniedCalls ?? 0;
+    message.extism = (object.extism !== undefined && object.extism !== null)
+      ? ExtismPluginOptions.fromPartial(object.extism)
+      : undefined;
     return message;
   },
 };
@@ -2077,6 +2125,212 @@ export const Instance_PreferredNodeLabelsEntry: MessageFns<Instance_PreferredNod
     object: I,
   ): Instance_PreferredNodeLabelsEntry {
     const message = createBaseInstance_PreferredNodeLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseExtismPluginOptions(): ExtismPluginOptions {
+  return { config: {}, maxVarBytes: 0 };
+}
+
+export const ExtismPluginOptions: MessageFns<ExtismPluginOptions> = {
+  encode(message: ExtismPluginOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.config).forEach(([key, value]: [string, string]) => {
+      ExtismPluginOptions_ConfigEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    if (message.maxVarBytes !== 0) {
+      writer.uint32(16).uint64(message.maxVarBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtismPluginOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtismPluginOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = ExtismPluginOptions_ConfigEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.config[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxVarBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtismPluginOptions {
+    return {
+      config: isObject(object.config)
+        ? (globalThis.Object.entries(object.config) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      maxVarBytes: isSet(object.maxVarBytes)
+        ? globalThis.Number(object.maxVarBytes)
+        : isSet(object.max_var_bytes)
+        ? globalThis.Number(object.max_var_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExtismPluginOptions): unknown {
+    const obj: any = {};
+    if (message.config) {
+      const entries = globalThis.Object.entries(message.config) as [string, string][];
+      if (entries.length > 0) {
+        obj.config = {};
+        entries.forEach(([k, v]) => {
+          obj.config[k] = v;
+        });
+      }
+    }
+    if (message.maxVarBytes !== 0) {
+      obj.maxVarBytes = Math.round(message.maxVarBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtismPluginOptions>, I>>(base?: I): ExtismPluginOptions {
+    return ExtismPluginOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtismPluginOptions>, I>>(object: I): ExtismPluginOptions {
+    const message = createBaseExtismPluginOptions();
+    message.config = (globalThis.Object.entries(object.config ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.maxVarBytes = object.maxVarBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseExtismPluginOptions_ConfigEntry(): ExtismPluginOptions_ConfigEntry {
+  return { key: "", value: "" };
+}
+
+export const ExtismPluginOptions_ConfigEntry: MessageFns<ExtismPluginOptions_ConfigEntry> = {
+  encode(message: ExtismPluginOptions_ConfigEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtismPluginOptions_ConfigEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtismPluginOptions_ConfigEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtismPluginOptions_ConfigEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ExtismPluginOptions_ConfigEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtismPluginOptions_ConfigEntry>, I>>(base?: I): ExtismPluginOptions_ConfigEntry {
+    return ExtismPluginOptions_ConfigEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtismPluginOptions_ConfigEntry>, I>>(
+    object: I,
+  ): ExtismPluginOptions_ConfigEntry {
+    const message = createBaseExtismPluginOptions_ConfigEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -2637,7 +2891,7 @@ export const Node_LabelsEntry: MessageFns<Node_LabelsEntry> = {
 };
 
 function createBaseLogLine(): LogLine {
-  return { instanceId: "", stream: "", text: "", atMs: 0 };
+  return { instanceId: "", stream: "", text: "", atMs: 0, run: 0 };
 }
 
 export const LogLine: MessageFns<LogLine> = {
@@ -2653,6 +2907,9 @@ export const LogLine: MessageFns<LogLine> = {
     }
     if (message.atMs !== 0) {
       writer.uint32(32).uint64(message.atMs);
+    }
+    if (message.run !== 0) {
+      writer.uint32(1920).uint32(message.run);
     }
     return writer;
   },
@@ -2702,6 +2959,14 @@ export const LogLine: MessageFns<LogLine> = {
             message.atMs = longToNumber(reader.uint64());
             continue;
           }
+          case 240: {
+            if (tag !== 1920) {
+              break;
+            }
+
+            message.run = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2728,6 +2993,7 @@ export const LogLine: MessageFns<LogLine> = {
         : isSet(object.at_ms)
         ? globalThis.Number(object.at_ms)
         : 0,
+      run: isSet(object.run) ? globalThis.Number(object.run) : 0,
     };
   },
 
@@ -2745,6 +3011,9 @@ export const LogLine: MessageFns<LogLine> = {
     if (message.atMs !== 0) {
       obj.atMs = Math.round(message.atMs);
     }
+    if (message.run !== 0) {
+      obj.run = Math.round(message.run);
+    }
     return obj;
   },
 
@@ -2757,6 +3026,7 @@ export const LogLine: MessageFns<LogLine> = {
     message.stream = object.stream ?? "";
     message.text = object.text ?? "";
     message.atMs = object.atMs ?? 0;
+    message.run = object.run ?? 0;
     return message;
   },
 };
@@ -2775,6 +3045,8 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     requiredNodeLabels: {},
     preferredNodeLabels: {},
     tenant: "",
+    moduleRef: "",
+    extism: undefined,
   };
 }
 
@@ -2815,6 +3087,12 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     });
     if (message.tenant !== "") {
       writer.uint32(802).string(message.tenant);
+    }
+    if (message.moduleRef !== "") {
+      writer.uint32(2082).string(message.moduleRef);
+    }
+    if (message.extism !== undefined) {
+      ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
     }
     return writer;
   },
@@ -2940,6 +3218,22 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             message.tenant = reader.string();
             continue;
           }
+          case 260: {
+            if (tag !== 2082) {
+              break;
+            }
+
+            message.moduleRef = reader.string();
+            continue;
+          }
+          case 220: {
+            if (tag !== 1762) {
+              break;
+            }
+
+            message.extism = ExtismPluginOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3058,6 +3352,12 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         )
         : {},
       tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      moduleRef: isSet(object.moduleRef)
+        ? globalThis.String(object.moduleRef)
+        : isSet(object.module_ref)
+        ? globalThis.String(object.module_ref)
+        : "",
+      extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
     };
   },
 
@@ -3123,6 +3423,12 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     if (message.tenant !== "") {
       obj.tenant = message.tenant;
     }
+    if (message.moduleRef !== "") {
+      obj.moduleRef = message.moduleRef;
+    }
+    if (message.extism !== undefined) {
+      obj.extism = ExtismPluginOptions.toJSON(message.extism);
+    }
     return obj;
   },
 
@@ -3175,6 +3481,10 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         return acc;
       }, {});
     message.tenant = object.tenant ?? "";
+    message.moduleRef = object.moduleRef ?? "";
+    message.extism = (object.extism !== undefined && object.extism !== null)
+      ? ExtismPluginOptions.fromPartial(object.extism)
+      : undefined;
     return message;
   },
 };
@@ -4006,7 +4316,7 @@ export const ListInstancesResponse: MessageFns<ListInstancesResponse> = {
 };
 
 function createBaseStreamLogsRequest(): StreamLogsRequest {
-  return { instanceId: "", follow: false, tail: 0 };
+  return { instanceId: "", follow: false, tail: 0, run: 0, sinceMs: 0, grep: "" };
 }
 
 export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
@@ -4019,6 +4329,15 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     }
     if (message.tail !== 0) {
       writer.uint32(24).uint32(message.tail);
+    }
+    if (message.run !== 0) {
+      writer.uint32(1920).uint32(message.run);
+    }
+    if (message.sinceMs !== 0) {
+      writer.uint32(1928).uint64(message.sinceMs);
+    }
+    if (message.grep !== "") {
+      writer.uint32(1938).string(message.grep);
     }
     return writer;
   },
@@ -4060,6 +4379,30 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
             message.tail = reader.uint32();
             continue;
           }
+          case 240: {
+            if (tag !== 1920) {
+              break;
+            }
+
+            message.run = reader.uint32();
+            continue;
+          }
+          case 241: {
+            if (tag !== 1928) {
+              break;
+            }
+
+            message.sinceMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 242: {
+            if (tag !== 1938) {
+              break;
+            }
+
+            message.grep = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4081,6 +4424,13 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
         : "",
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
       tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
+      run: isSet(object.run) ? globalThis.Number(object.run) : 0,
+      sinceMs: isSet(object.sinceMs)
+        ? globalThis.Number(object.sinceMs)
+        : isSet(object.since_ms)
+        ? globalThis.Number(object.since_ms)
+        : 0,
+      grep: isSet(object.grep) ? globalThis.String(object.grep) : "",
     };
   },
 
@@ -4095,6 +4445,15 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     if (message.tail !== 0) {
       obj.tail = Math.round(message.tail);
     }
+    if (message.run !== 0) {
+      obj.run = Math.round(message.run);
+    }
+    if (message.sinceMs !== 0) {
+      obj.sinceMs = Math.round(message.sinceMs);
+    }
+    if (message.grep !== "") {
+      obj.grep = message.grep;
+    }
     return obj;
   },
 
@@ -4106,6 +4465,9 @@ export const StreamLogsRequest: MessageFns<StreamLogsRequest> = {
     message.instanceId = object.instanceId ?? "";
     message.follow = object.follow ?? false;
     message.tail = object.tail ?? 0;
+    message.run = object.run ?? 0;
+    message.sinceMs = object.sinceMs ?? 0;
+    message.grep = object.grep ?? "";
     return message;
   },
 };
