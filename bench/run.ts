@@ -11,6 +11,7 @@ import { type SuiteResult, textTable } from "./report.js";
 import { securitySuite } from "./security.js";
 import { signAuditSuite } from "./sign-audit.js";
 import type { Suite } from "./suite.js";
+import { authSuite } from "./suites/auth.js";
 import { embeddedSuite } from "./suites/embedded.js";
 import { extismSuite } from "./suites/extism-plugins.js";
 import { gatewaySuite } from "./suites/gateway.js";
@@ -29,6 +30,7 @@ const SUITES: Suite[] = [
   capabilitiesSuite,
   soakSuite,
   outputFloodSuite,
+  authSuite,
   registrySuite,
   extismSuite,
   securitySuite,

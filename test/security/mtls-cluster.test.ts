@@ -225,6 +225,7 @@ describe("an mTLS cluster", () => {
         nodeId: "n9",
         atMs: Date.now(),
         dataJson: "{}",
+        tenant: "",
       };
       expect(
         (await n1.reportStatus({ nodeId: "n1", instances: [], facts: [forged], partial: true })).known,

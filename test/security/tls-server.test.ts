@@ -25,7 +25,7 @@ describe("a gRPC server with mutual TLS", () => {
     await issueCertificate(dir, { kind: "node", id: "n1" });
     await issueCertificate(dir, { kind: "client", name: "alice" });
     const service: pb.CapabilityProviderServer = {
-      call: pb.unary(async (_request: pb.ProviderCallRequest, caller) => {
+      call: pb.unary(async (_request: pb.ProviderCallRequest, { caller }) => {
         seen.push(caller);
         return { payload: Buffer.from("ok") };
       }),
@@ -145,5 +145,106 @@ describe("the certs module", () => {
     expect((await failure(issueCertificate(dir, { kind: "node", id: "a b" }))).code).toBe(
       ErrorCode.INVALID_REQUEST,
     );
+  });
+});
+
+/**
+ * Tokens and certificates on one server: the caller is both, the token rules (core api-access.ts)
+ * run first and the identity rules (core identity-rules.ts) after them, in the one admission
+ * every server runs (proto access.ts).
+ */
+describe("a gRPC server with mutual TLS and API tokens", () => {
+  let dir: string;
+  let server: pb.RunningServer;
+  const seen: pb.CallContext[] = [];
+  const tls = (base: string) =>
+    pb.loadTls({ ca: join(dir, "ca.crt"), cert: join(dir, `${base}.crt`), key: join(dir, `${base}.key`) })!;
+  const access: pb.ServerAccess = {
+    policy: { requireCredentials: true },
+    async identify({ metadata }) {
+      const token = pb.bearerToken(metadata);
+      return token === "reader-token" ? { token: { tokenId: "tok_reader", role: "reader" } } : {};
+    },
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "wasmatrix-tls-auth-"));
+    await initAuthority(dir);
+    await issueCertificate(dir, { kind: "control-plane" });
+    await issueCertificate(dir, { kind: "node", id: "n1" });
+    await issueCertificate(dir, { kind: "client", name: "alice" });
+    const implementation = {
+      listNodes: pb.unary(async (_request: pb.ListNodesRequest, context) => {
+        seen.push(context);
+        return { nodes: [] };
+      }),
+      startInstance: pb.unary(async (_request: pb.StartInstanceRequest, context) => {
+        seen.push(context);
+        return pb.Instance.fromPartial({});
+      }),
+      registerNode: pb.unary(async (_request: pb.RegisterNodeRequest, context) => {
+        seen.push(context);
+        return pb.RegisterNodeResponse.fromPartial({});
+      }),
+    };
+    server = await pb.startGrpcServer(
+      "127.0.0.1:0",
+      [{ definition: pb.ControlPlaneService, implementation }],
+      { tls: tls("control-plane"), access },
+    );
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const dial = (base: string, token?: string) =>
+    pb.connectControlPlane(server.address, { tls: tls(base), ...(token === undefined ? {} : { token }) });
+
+  it("tells a handler both the certificate and the token of its caller", async () => {
+    const alice = dial("client-alice", "reader-token");
+    try {
+      await alice.listNodes();
+    } finally {
+      alice.close();
+    }
+    expect(seen.at(-1)).toEqual({
+      caller: {
+        certificate: { kind: "client", name: "alice" },
+        token: { tokenId: "tok_reader", role: "reader" },
+      },
+      scope: {},
+    });
+  });
+
+  it("refuses a client certificate without a token, and a token whose role may not call", async () => {
+    const before = seen.length;
+    const bare = dial("client-alice");
+    const reader = dial("client-alice", "reader-token");
+    try {
+      expect((await failure(bare.listNodes())).code).toBe(ErrorCode.UNAUTHENTICATED);
+      expect((await failure(reader.startInstance(pb.StartInstanceRequest.fromPartial({})))).code).toBe(
+        ErrorCode.PERMISSION_DENIED,
+      );
+    } finally {
+      bare.close();
+      reader.close();
+    }
+    expect(seen.length).toBe(before);
+  });
+
+  it("still holds a node certificate to its own id after the token rules let it through", async () => {
+    const node = dial("node-n1");
+    const register = (nodeId: string) =>
+      node.registerNode(pb.RegisterNodeRequest.fromPartial({ node: { nodeId } }));
+    try {
+      const before = seen.length;
+      expect((await failure(register("n2"))).code).toBe(ErrorCode.PERMISSION_DENIED);
+      expect(seen.length).toBe(before);
+      await register("n1");
+      expect(seen.at(-1)?.caller).toEqual({ certificate: { kind: "node", id: "n1" } });
+    } finally {
+      node.close();
+    }
   });
 });

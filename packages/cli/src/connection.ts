@@ -17,6 +17,8 @@ export const GUEST_TIMEOUT_MS = 120_000;
 export interface ServerOptions {
   /** Filled by withClient from the flag, the environment, the context or the default. */
   server?: string;
+  /** `--token` or WASMATRIX_TOKEN; without either, the context's token. */
+  token?: string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -71,9 +73,9 @@ export function tlsFromOptions(options: { tlsCa?: string; tlsCert?: string; tlsK
 }
 
 /**
- * Adds `--server <address>` (env WASMATRIX_SERVER) and the TLS flags to a command that talks to
- * a server. Without them, the current context (`wasmatrix context use`) says; without one, the
- * loopback default.
+ * Adds `--server <address>` (env WASMATRIX_SERVER), `--token <token>` (env WASMATRIX_TOKEN, sent
+ * as `authorization: Bearer …`) and the TLS flags to a command that talks to a server. Without
+ * them, the current context (`wasmatrix context use`) says; without one, the loopback default.
  */
 export function withServerOption(command: Command): Command {
   command.addOption(
@@ -82,6 +84,12 @@ export function withServerOption(command: Command): Command {
       `control-plane address (host:port); default: the current context's, else ${DEFAULT_API_ADDRESS}`,
     ).env("WASMATRIX_SERVER"),
   );
+  command.addOption(
+    new Option(
+      "--token <token>",
+      "API token of a server started with --auth; default: the current context's",
+    ).env("WASMATRIX_TOKEN"),
+  );
   for (const option of tlsOptions()) command.addOption(option);
   return command;
 }
@@ -89,7 +97,7 @@ export function withServerOption(command: Command): Command {
 export interface ResolvedConnection {
   server: string;
   tls: TlsMaterial | undefined;
-  /** The context's token, stored by `context add --token`; sending it is the token layer's. */
+  /** The API token to send: `--token`/WASMATRIX_TOKEN, else the context's (`context add --token`). */
   token?: string;
   /** The context the settings came from, when one did. */
   context?: string;
@@ -114,9 +122,14 @@ export async function resolveConnection(
   return {
     server: options.server ?? context?.server ?? DEFAULT_API_ADDRESS,
     tls: tlsFromOptions(files),
-    ...(context?.token === undefined ? {} : { token: context.token }),
+    ...tokenFrom(options.token, context?.token),
     ...(current === undefined ? {} : { context: current.name }),
   };
+}
+
+function tokenFrom(flag: string | undefined, stored: string | undefined): { token?: string } {
+  const token = flag !== undefined && flag !== "" ? flag : stored;
+  return token === undefined || token === "" ? {} : { token };
 }
 
 export interface ClusterCall {
@@ -140,7 +153,11 @@ export async function withClient(
   try {
     const resolved = await resolveConnection(options);
     options.server = resolved.server;
-    client = connect(resolved.server, { timeoutMs: call.timeoutMs ?? QUERY_TIMEOUT_MS, tls: resolved.tls });
+    client = connect(resolved.server, {
+      timeoutMs: call.timeoutMs ?? QUERY_TIMEOUT_MS,
+      tls: resolved.tls,
+      ...(resolved.token === undefined ? {} : { token: resolved.token }),
+    });
     const code = await body(client);
     process.exitCode = typeof code === "number" ? code : CLUSTER_EXIT.OK;
   } catch (error) {

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Logger } from "@wasmatrix/core/logger";
 import { type Command, Option } from "commander";
 import { CLUSTER_EXIT } from "./exit-codes.js";
@@ -129,4 +131,42 @@ export function formatBanner(
   if (tries.length > 0) lines.push("", "Try, in another terminal:", ...tries.map((t) => `  ${t}`));
   lines.push("", "Ctrl-C stops it.", "");
   return lines.join("\n");
+}
+
+export interface AuthOptions {
+  auth?: boolean;
+  stateDir?: string;
+}
+
+/** Where `up --auth` and `control-plane --auth` keep the token signing key unless --state-dir says. */
+export function defaultStateDir(): string {
+  return join(process.env["XDG_STATE_HOME"] ?? join(homedir(), ".local", "state"), "wasmatrix");
+}
+
+/** `--auth` and `--state-dir` of `up` and `control-plane`. */
+export const authOptions = (): Option[] => [
+  new Option(
+    "--auth",
+    "require an API token (authorization: Bearer …) on every call; the first start writes an admin token to <state-dir>/admin.token",
+  ).env("WASMATRIX_AUTH"),
+  new Option(
+    "--state-dir <dir>",
+    "where the token signing key, token list and revocations live (mode 0600 files)",
+  )
+    .env("WASMATRIX_STATE_DIR")
+    .default(defaultStateDir()),
+];
+
+/** The `auth` option of a daemon or `up`: none without --auth. */
+export function authConfig(options: AuthOptions): { auth?: { stateDir: string } } {
+  return options.auth === true && options.stateDir !== undefined
+    ? { auth: { stateDir: options.stateDir } }
+    : {};
+}
+
+/** What a daemon started with --auth says about its tokens, for its banner. */
+export function authBannerLine(adminTokenPath: string | undefined, stateDir: string | undefined): string {
+  return adminTokenPath !== undefined
+    ? `on; first admin token written to ${adminTokenPath} (mode 0600): export WASMATRIX_TOKEN=$(cat ${adminTokenPath})`
+    : `on; tokens signed with the key in ${stateDir ?? "the state dir"}`;
 }

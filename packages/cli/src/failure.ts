@@ -32,7 +32,22 @@ export class UsageError extends Error {
   }
 }
 
+/** A PERMISSION_DENIED of the API's access table (it names the RPC), not of an instance's capabilities. */
+const isAccessRefusal = (error: WasmatrixError): boolean =>
+  error.code === "PERMISSION_DENIED" && typeof error.details["rpc"] === "string";
+/** A token refusal names the token's role; an mTLS identity refusal names none (core api-access.ts, identity-rules.ts). */
+const accessHint = (error: WasmatrixError): string | undefined =>
+  !isAccessRefusal(error)
+    ? undefined
+    : typeof error.details["role"] === "string"
+      ? ACCESS_HINT
+      : IDENTITY_HINT;
+const ACCESS_HINT =
+  "your token's role or tenant does not allow this; an admin can issue another with `wasmatrix token create --role <role>`";
+
 const HINTS: Partial<Record<ErrorCode, string>> = {
+  UNAUTHENTICATED:
+    "pass --token or set WASMATRIX_TOKEN; the first `wasmatrix up --auth` (or control-plane --auth) wrote an admin token to <state-dir>/admin.token",
   INSTANCE_NOT_FOUND: "`wasmatrix ps --all` lists every instance the server knows, ended ones included",
   NODE_NOT_FOUND: "`wasmatrix nodes` lists the nodes",
   ALREADY_EXISTS: "stop it with `wasmatrix stop <id>`, or pick another --id",
@@ -73,8 +88,7 @@ export function failureFrom(error: unknown, context: { instanceId?: string } = {
   if (isUnreachable(failure)) {
     return { exitCode: CLUSTER_EXIT.UNAVAILABLE, message: failure.message, hint: UNREACHABLE_HINT };
   }
-  const identityRefusal = failure.code === "PERMISSION_DENIED" && typeof failure.details["rpc"] === "string";
-  const template = identityRefusal ? IDENTITY_HINT : HINTS[failure.code];
+  const template = accessHint(failure) ?? HINTS[failure.code];
   const hint =
     template === undefined || context.instanceId === undefined
       ? template

@@ -56,6 +56,8 @@ export function instanceJson(instance: pb.Instance) {
     moduleDigest: instance.moduleDigest,
     restartPolicy: restartPolicyText(instance.restartPolicy),
     restarts: instance.restarts,
+    tenant: instance.tenant === "" ? "default" : instance.tenant,
+    deniedCalls: instance.deniedCalls,
     assignments: instance.assignments.map(assignmentJson),
     limits: instance.limits ?? null,
     labels: { ...instance.labels },

@@ -27,6 +27,8 @@ function instance(fields: Partial<pb.Instance>): pb.Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
+    deniedCalls: 0,
     extism: undefined,
     ...fields,
   };
@@ -55,6 +57,7 @@ describe("rendering", () => {
       nodeId: "node-1",
       atMs: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
       dataJson: '{"capability":"keyvalue"}',
+      tenant: "",
     });
     expect(line).toMatch(
       /^7 {8}2025-01-02T03:04:05\.006Z {2}capability\.revoked +echo +node-1 +\{"capability":"keyvalue"\}$/,
@@ -79,6 +82,7 @@ describe("rendering", () => {
             instanceId: instanceId ?? "",
             nodeId: nodeId ?? "",
             atMs: Date.UTC(2025, 0, 2),
+            tenant: "",
             dataJson: '{"a":1}',
           });
           const header = factHeader();

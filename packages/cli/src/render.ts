@@ -152,6 +152,8 @@ export function instanceDetails(query: pb.QueryInstanceResponse, now: number): s
       ["MODULE", i.moduleDigest],
       ["RESTART POLICY", restartPolicyText(i.restartPolicy)],
       ["RESTARTS", i.restarts],
+      ["TENANT", i.tenant === "" ? "default" : i.tenant],
+      ["DENIED CALLS", i.deniedCalls],
       ["CREATED", `${formatTimestamp(i.createdAtMs)} (${formatAgo(i.createdAtMs, now)})`],
       ["UPDATED", `${formatTimestamp(i.updatedAtMs)} (${formatAgo(i.updatedAtMs, now)})`],
       ["LABELS", formatLabels(i.labels)],

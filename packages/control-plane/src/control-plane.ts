@@ -2,6 +2,7 @@ import {
   ANONYMOUS,
   type Caller,
   countBy,
+  DEFAULT_TENANT,
   ErrorCode,
   type Fact,
   FactLog,
@@ -12,6 +13,7 @@ import {
   type Metrics,
   type ModuleDigest,
   noopMetrics,
+  tenantOf,
   WasmatrixError,
   withAssignment,
   withoutAssignment,
@@ -36,7 +38,6 @@ import {
 import { ProviderTable } from "./provider-table.js";
 import { MemoryRouteStore, RouteTable } from "./route-table.js";
 import { ModuleSignatures } from "./signatures.js";
-import { tenantOf } from "./tenant.js";
 import { Triggers } from "./triggers/triggers.js";
 import { watchFacts } from "./watch-facts.js";
 
@@ -345,6 +346,12 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     return { instance, recentFacts: recent.slice(-limit).map(factToProto) };
   }
 
+  /** The tenant of an instance in the table, or undefined for an id it does not hold. */
+  tenantOfInstance(instanceId: string): string | undefined {
+    const instance = this.nodes.instances.get(instanceId);
+    return instance === undefined ? undefined : tenantOf(instance.tenant);
+  }
+
   async listInstances(request: pb.ListInstancesRequest): Promise<pb.ListInstancesResponse> {
     return { instances: this.nodes.instances.select(request) };
   }
@@ -512,7 +519,8 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     run: () => Promise<T>,
     details: (result: T) => Record<string, unknown> = () => ({}),
   ): Promise<T> {
-    const entry = { caller, action, target, tenant: tenantOf(target) };
+    // Read after the action too: a start's instance has its tenant only once it exists.
+    const entry = () => ({ caller, action, target, tenant: this.tenantOfInstance(target) ?? DEFAULT_TENANT });
     let result: T;
     try {
       result = await run();
@@ -520,14 +528,14 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
       const failure = WasmatrixError.from(error);
       await this.audit
         .append({
-          ...entry,
+          ...entry(),
           outcome: FAILURES.has(failure.code) ? "failed" : "refused",
           details: { code: failure.code, message: failure.message, ...reasonOf(failure) },
         })
         .catch(() => undefined);
       throw error;
     }
-    await this.audit.append({ ...entry, outcome: "ok", details: details(result) });
+    await this.audit.append({ ...entry(), outcome: "ok", details: details(result) });
     return result;
   }
 

@@ -1,14 +1,21 @@
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import { ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { ErrorCode, type Role, WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
+import type { CallContext } from "@wasmatrix/proto";
 import { cancellableUnary, streaming, unary } from "@wasmatrix/proto";
+import { type TenantLookup, TenantView } from "./tenant-view.js";
+import type { TokenAuthority, TokenRecord } from "./tokens/token-authority.js";
 
 export interface ControlPlaneHooks {
-  registerNode?(request: pb.RegisterNodeRequest): Promise<pb.RegisterNodeResponse>;
+  registerNode?(request: pb.RegisterNodeRequest, context?: CallContext): Promise<pb.RegisterNodeResponse>;
   reportStatus?(request: pb.ReportStatusRequest): Promise<pb.ReportStatusResponse>;
-  deregisterNode?(request: pb.DeregisterNodeRequest): Promise<pb.Empty>;
+  deregisterNode?(request: pb.DeregisterNodeRequest, context?: CallContext): Promise<pb.Empty>;
   registerProvider?(request: pb.RegisterProviderRequest): Promise<pb.Empty>;
   listProviders?(): Promise<pb.ListProvidersResponse>;
+  /** Whose instance an id names, for tenant tokens; without it every instance is "default"'s. */
+  tenantOfInstance?: TenantLookup;
+  /** Issues, lists and revokes API tokens; without it (no --auth) the token RPCs are refused. */
+  tokens?: TokenAuthority;
 }
 
 function notHere(what: string): () => Promise<never> {
@@ -25,14 +32,22 @@ export function controlPlaneService(
   api: pb.ControlPlaneApi,
   hooks: ControlPlaneHooks = {},
 ): UntypedServiceImplementation {
+  const view = new TenantView(api, hooks.tenantOfInstance ?? (() => "default"));
+  const tokens = (): TokenAuthority => {
+    if (hooks.tokens !== undefined) return hooks.tokens;
+    throw new WasmatrixError(
+      ErrorCode.FAILED_PRECONDITION,
+      "this server runs without --auth: it neither needs nor issues API tokens; start it with --auth",
+    );
+  };
   const handlers: pb.ControlPlaneServer = {
-    startInstance: unary((r) => api.startInstance(r)),
-    stopInstance: unary((r) => api.stopInstance(r)),
-    queryInstance: unary((r) => api.queryInstance(r)),
-    listInstances: unary((r) => api.listInstances(r)),
-    invoke: cancellableUnary((r, signal) => api.invoke(r, signal)),
-    assignCapability: unary((r) => api.assignCapability(r)),
-    revokeCapability: unary((r) => api.revokeCapability(r)),
+    startInstance: unary((r, c) => view.startInstance(r, c)),
+    stopInstance: unary((r, c) => view.stopInstance(r, c)),
+    queryInstance: unary((r, c) => view.queryInstance(r, c)),
+    listInstances: unary((r, c) => view.listInstances(r, c)),
+    invoke: cancellableUnary((r, signal, c) => view.invoke(r, c, signal)),
+    assignCapability: unary((r, c) => view.assignCapability(r, c)),
+    revokeCapability: unary((r, c) => view.revokeCapability(r, c)),
     listNodes: unary(() => api.listNodes()),
     serverInfo: unary(() => api.serverInfo()),
     recordDeployment: unary((r) => api.recordDeployment(r)),
@@ -43,13 +58,34 @@ export function controlPlaneService(
     removeRoute: unary((r) => api.removeRoute(r)),
     listRoutes: unary(() => api.listRoutes()),
     readAudit: unary((r) => api.readAudit(r)),
-    watchEvents: streaming((r, signal) => api.watchEvents(r, signal)),
-    streamLogs: streaming((r, signal) => api.streamLogs(r, signal)),
+    watchEvents: streaming((r, signal, c) => view.watchEvents(r, signal, c)),
+    streamLogs: streaming((r, signal, c) => view.streamLogs(r, signal, c)),
     registerNode: unary(hooks.registerNode ?? notHere("RegisterNode")),
     reportStatus: unary(hooks.reportStatus ?? notHere("ReportStatus")),
     deregisterNode: unary(hooks.deregisterNode ?? notHere("DeregisterNode")),
     registerProvider: unary(hooks.registerProvider ?? notHere("RegisterProvider")),
     listProviders: unary(hooks.listProviders ?? (async () => ({ providers: [] }))),
+    createToken: unary(async (r: pb.CreateTokenRequest) => {
+      const issued = await tokens().issue({
+        role: r.role as Role,
+        ...(r.tenant === "" ? {} : { tenant: r.tenant }),
+        ...(r.expiresInMs === 0 ? {} : { expiresInMs: r.expiresInMs }),
+      });
+      return { token: issued.token, info: tokenInfo({ ...issued.record, revoked: false }) };
+    }),
+    listTokens: unary(async () => ({ tokens: (await tokens().list()).map(tokenInfo) })),
+    revokeToken: unary(async (r: pb.RevokeTokenRequest) => tokenInfo(await tokens().revoke(r.tokenId))),
   };
   return handlers as unknown as UntypedServiceImplementation;
+}
+
+function tokenInfo(record: TokenRecord & { revoked: boolean }): pb.TokenInfo {
+  return {
+    tokenId: record.tokenId,
+    role: record.role,
+    tenant: record.tenant ?? "",
+    expiresAtMs: record.expiresAt ?? 0,
+    createdAtMs: record.createdAt,
+    revoked: record.revoked,
+  };
 }

@@ -13,6 +13,8 @@ export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
 export { FileRouteStore, MemoryRouteStore, type RouteStore, RouteTable } from "./route-table.js";
 export { ModuleSignatures } from "./signatures.js";
 export { StaticNodes } from "./static-nodes.js";
+export { type TenantLookup, TenantView } from "./tenant-view.js";
+export * from "./tokens/index.js";
 export type { Clock } from "./triggers/clock.js";
 export { systemClock } from "./triggers/clock.js";
 export { type CronSchedule, parseCron } from "./triggers/cron.js";

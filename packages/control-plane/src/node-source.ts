@@ -1,4 +1,4 @@
-import type { Fact } from "@wasmatrix/core";
+import type { Caller, Fact } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import type { NodeApi } from "./node-table.js";
 
@@ -17,12 +17,13 @@ export interface NodeSource {
 /** What a node source tells the control plane (ControlPlane implements it). */
 export interface NodeSink {
   /** A node joins, or rejoins; `local` marks one that runs in the control plane's own process. */
-  registerNode(node: pb.Node, api: NodeApi, options?: { local?: boolean }): void;
+  /** `caller`: who registered it, for the audit log. */
+  registerNode(node: pb.Node, api: NodeApi, options?: { local?: boolean; caller?: Caller }): void;
   /** A node's instance table, whole or only what changed; false for a node to register again. */
   reportStatus(nodeId: string, instances: pb.Instance[], options?: { partial?: boolean }): boolean;
   /** One instance changed on a node. */
   reportInstance(instance: pb.Instance): void;
-  deregisterNode(nodeId: string): void;
+  deregisterNode(nodeId: string, caller?: Caller): void;
   nodeLost(nodeId: string): Promise<void>;
   recordFacts(facts: Iterable<Fact>): void;
   recordProtoFacts(facts: pb.Fact[]): void;

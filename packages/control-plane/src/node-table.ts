@@ -190,13 +190,7 @@ export class NodeTable {
   /** The instance as last reported, or an error saying how to find the right id. */
   instance(instanceId: string): pb.Instance {
     const instance = this.instances.get(instanceId);
-    if (instance === undefined) {
-      throw new WasmatrixError(
-        ErrorCode.INSTANCE_NOT_FOUND,
-        `no instance '${instanceId}'; list instances with: wasmatrix ps`,
-        { instanceId },
-      );
-    }
+    if (instance === undefined) throw instanceNotFound(instanceId);
     return instance;
   }
 
@@ -270,4 +264,16 @@ export class NodeTable {
   close(): void {
     for (const entry of this.nodes.values()) entry.api.close?.();
   }
+}
+
+/**
+ * The one answer for an id the caller may not see: a truly unknown id and another tenant's
+ * instance get the same words and details, so no id leaks across tenants.
+ */
+export function instanceNotFound(instanceId: string): WasmatrixError {
+  return new WasmatrixError(
+    ErrorCode.INSTANCE_NOT_FOUND,
+    `no instance '${instanceId}'; list instances with: wasmatrix ps`,
+    { instanceId },
+  );
 }

@@ -32,7 +32,8 @@ export class RegisteredNodes implements NodeSource {
     { tls, metrics }: { tls?: TlsMaterial | undefined; metrics?: Metrics | undefined } = {},
   ) {
     this.hooks = {
-      async registerNode(request) {
+      async registerNode(request, context) {
+        const caller = context?.caller ?? ANONYMOUS;
         const node = request.node;
         try {
           pb.checkProtocolVersion(request.protocolVersion);
@@ -46,7 +47,7 @@ export class RegisteredNodes implements NodeSource {
           const refusal = WasmatrixError.from(error);
           await sink.audit
             .append({
-              caller: ANONYMOUS,
+              caller,
               action: "node.register",
               target: node?.nodeId ?? "",
               outcome: "refused",
@@ -62,6 +63,7 @@ export class RegisteredNodes implements NodeSource {
             ...(tls === undefined ? {} : { tls, peer: { kind: "node" as const, id: node.nodeId } }),
             ...(metrics === undefined ? {} : { metrics }),
           }),
+          { caller },
         );
         logger.info({ nodeId: node.nodeId, address: node.address, labels: node.labels }, "node registered");
         return { heartbeatIntervalMs: sink.heartbeatIntervalMs, protocolVersion: pb.PROTOCOL_VERSION };
@@ -80,8 +82,8 @@ export class RegisteredNodes implements NodeSource {
         if (known) sink.recordProtoFacts(own);
         return { known, providers: known ? await sink.liveProviders() : [] };
       },
-      async deregisterNode(request) {
-        sink.deregisterNode(request.nodeId);
+      async deregisterNode(request, context) {
+        sink.deregisterNode(request.nodeId, context?.caller ?? ANONYMOUS);
         return {};
       },
     };

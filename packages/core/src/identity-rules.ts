@@ -52,6 +52,10 @@ export const IDENTITY_RULES: Readonly<Record<string, IdentityRule>> = {
   "ControlPlane.RemoveRoute": USER,
   "ControlPlane.ListRoutes": USER,
   "ControlPlane.ReadAudit": USER,
+  // Tokens are managed by people (an admin token, api-access.ts), never by a daemon.
+  "ControlPlane.CreateToken": USER,
+  "ControlPlane.ListTokens": USER,
+  "ControlPlane.RevokeToken": USER,
   "NodeAgent.StartInstance": CONTROL,
   "NodeAgent.StopInstance": CONTROL,
   "NodeAgent.QueryStatus": CONTROL,

@@ -1,3 +1,4 @@
+export * from "./api-access.js";
 export * from "./audit-chain.js";
 export * from "./authorization.js";
 export * from "./caller.js";
@@ -17,6 +18,7 @@ export * from "./permissions.js";
 export * from "./restart-policy.js";
 export * from "./routes.js";
 export * from "./status.js";
+export * from "./tenants.js";
 export * from "./text.js";
 export * from "./triggers.js";
 export type * from "./type-utils.js";

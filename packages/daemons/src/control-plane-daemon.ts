@@ -9,7 +9,9 @@ import {
   FileRouteStore,
   RegisteredNodes,
   StaticNodes,
+  TokenAuthority,
   type TriggersOptions,
+  tokenAccess,
 } from "@wasmatrix/control-plane";
 import {
   DEFAULT_API_ADDRESS,
@@ -23,6 +25,7 @@ import { EtcdMetadata } from "@wasmatrix/etcd";
 import { TriggerSubscriptions } from "@wasmatrix/node-agent";
 import * as pb from "@wasmatrix/proto";
 import { MessagingProvider } from "@wasmatrix/providers";
+import { EtcdRevocations } from "./etcd-revocations.js";
 
 export interface ControlPlaneDaemonOptions {
   listen?: string;
@@ -53,6 +56,11 @@ export interface ControlPlaneDaemonOptions {
   /** The audit log's file (`<state dir>/audit.jsonl`); default: no audit log. */
   auditFile?: string;
   logger?: Logger;
+  /**
+   * Require an API token on every call (`--auth`): the signing key, token registry and
+   * revocations live in `stateDir`; control planes sharing the key verify each other's tokens.
+   */
+  auth?: { stateDir: string };
   /** Where heartbeats, node losses, node and provider gauges and gRPC latencies go. */
   metrics?: Metrics;
 }
@@ -60,6 +68,8 @@ export interface ControlPlaneDaemonOptions {
 export interface ControlPlaneDaemon {
   readonly controlPlane: ControlPlane;
   readonly address: string;
+  /** With `auth`: the token authority (its `adminTokenPath` is set on the first start). */
+  readonly tokens: TokenAuthority | undefined;
   close(): Promise<void>;
 }
 
@@ -110,7 +120,11 @@ export async function startControlPlaneDaemon(
     tls: options.tls,
     metrics: options.metrics,
   });
+  const tokens =
+    options.auth === undefined ? undefined : await openTokens(options.auth, options.etcdEndpoints);
   const service = controlPlaneService(controlPlane, {
+    tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+    ...(tokens === undefined ? {} : { tokens }),
     ...registered.hooks,
     async registerProvider(request) {
       pb.checkProtocolVersion(request.protocolVersion);
@@ -130,6 +144,7 @@ export async function startControlPlaneDaemon(
       tls: options.tls,
       insecure: options.insecure,
       what: "the control-plane API",
+      access: tokenAccess(tokens),
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     },
   );
@@ -157,6 +172,7 @@ export async function startControlPlaneDaemon(
       await controlPlane.close();
       await messaging?.close();
       await server.close();
+      tokens?.close();
       throw new WasmatrixError(
         ErrorCode.NODE_UNAVAILABLE,
         `cannot read nodes from etcd at ${options.etcdEndpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
@@ -172,6 +188,7 @@ export async function startControlPlaneDaemon(
   return {
     controlPlane,
     address: server.address,
+    tokens,
     async close() {
       staticNodes.close();
       await etcd?.close();
@@ -179,6 +196,28 @@ export async function startControlPlaneDaemon(
       await messaging?.close();
       await metadata?.close();
       await server.close();
+      tokens?.close();
     },
   };
+}
+
+/** The token authority; with etcd, its revocations live there (shared by every control plane on it). */
+async function openTokens(
+  auth: { stateDir: string },
+  etcdEndpoints: string[] | undefined,
+): Promise<TokenAuthority> {
+  if (etcdEndpoints === undefined || etcdEndpoints.length === 0) return TokenAuthority.open(auth);
+  const metadata = await EtcdMetadata.connect({ endpoints: etcdEndpoints });
+  try {
+    const revocations = await EtcdRevocations.open(metadata, { owns: true });
+    return await TokenAuthority.open({ ...auth, revocations });
+  } catch (error) {
+    await metadata.close();
+    throw new WasmatrixError(
+      ErrorCode.NODE_UNAVAILABLE,
+      `cannot read token revocations from etcd at ${etcdEndpoints.join(",")}: ${(error as Error).message}; is etcd running there?`,
+      { endpoints: etcdEndpoints },
+      { cause: error },
+    );
+  }
 }

@@ -43,6 +43,11 @@ export interface NodeDaemonOptions extends Omit<NodeAgentOptions, "logger"> {
    */
   controlPlane?: string;
   /**
+   * An API token for a control plane started with --auth (an admin's, until TLS gives daemons a
+   * certificate identity of their own).
+   */
+  controlPlaneToken?: string;
+  /**
    * etcd client URLs: the node registers itself there under a lease, and control planes watching
    * etcd find it and poll it. With etcd and no `controlPlane`, the node reports to nobody.
    */
@@ -129,6 +134,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
           agent,
           api,
           connectControlPlane(options.controlPlane, {
+            ...tokenOption(options.controlPlaneToken),
             tls: options.tls,
             ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
             ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
@@ -367,8 +373,13 @@ class Reporter {
 
   private unreachable(error: unknown): void {
     const wrapped = WasmatrixError.from(error);
-    if (wrapped.code === "INCOMPATIBLE_VERSION") {
-      this.logger.error({ error: wrapped.message }, "control plane refused this node");
+    // Refusals that retrying cannot fix: a person must act (upgrade, or pass --token).
+    if (
+      wrapped.code === "INCOMPATIBLE_VERSION" ||
+      wrapped.code === "UNAUTHENTICATED" ||
+      wrapped.code === "PERMISSION_DENIED"
+    ) {
+      this.logger.error({ error: wrapped.message, code: wrapped.code }, "control plane refused this node");
     } else if (!this.unreachableLogged) {
       this.logger.warn({ error: wrapped.message }, "control plane unreachable; will keep reporting");
     }
@@ -385,4 +396,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no answer from etcd within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+function tokenOption(token: string | undefined): { token?: string } {
+  return token === undefined || token === "" ? {} : { token };
 }

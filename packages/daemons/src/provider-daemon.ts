@@ -28,6 +28,11 @@ export interface ProviderDaemonOptions {
   advertise?: string;
   /** The control plane it registers with; node agents learn of it there. */
   controlPlane?: string;
+  /**
+   * An API token for a control plane started with --auth (an admin's, until TLS gives daemons a
+   * certificate identity of their own).
+   */
+  controlPlaneToken?: string;
   /** etcd: the provider's record lives under a lease there, and it learns the nodes it serves there. */
   etcdEndpoints?: string[];
   /** NATS: keyvalue on JetStream, and what messaging needs. */
@@ -89,6 +94,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
       ? null
       : connectControlPlane(options.controlPlane, {
           timeoutMs: 5_000,
+          ...tokenOption(options.controlPlaneToken),
           tls: options.tls,
           ...(options.tls === undefined ? {} : { peer: { kind: "control-plane" } }),
         });
@@ -111,7 +117,7 @@ export async function startProviderDaemon(options: ProviderDaemonOptions): Promi
     lastHeartbeatMs: 0,
   };
   const service: pb.CapabilityProviderServer = {
-    call: pb.unary((request: pb.ProviderCallRequest, caller) =>
+    call: pb.unary((request: pb.ProviderCallRequest, { caller }) =>
       serve(
         provider,
         request,
@@ -247,4 +253,8 @@ async function registerInEtcd(
       await metadata.close();
     },
   };
+}
+
+function tokenOption(token: string | undefined): { token?: string } {
+  return token === undefined || token === "" ? {} : { token };
 }

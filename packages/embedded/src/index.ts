@@ -1,4 +1,11 @@
-import { AuditLog, ControlPlane, controlPlaneService, LocalNodeSource } from "@wasmatrix/control-plane";
+import {
+  AuditLog,
+  ControlPlane,
+  controlPlaneService,
+  LocalNodeSource,
+  TokenAuthority,
+  tokenAccess,
+} from "@wasmatrix/control-plane";
 import { DEFAULT_API_ADDRESS, type Metrics, type TrustedKeys } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
 import {
@@ -24,6 +31,11 @@ export interface EmbeddedOptions {
   nats?: string;
   /** Providers to serve instead of the default ones. */
   providers?: CapabilityProvider[];
+  /**
+   * Require an API token on every gRPC call (`up --auth`): the signing key, token registry and
+   * revocations live in `stateDir`. The in-process `client` is not affected.
+   */
+  auth?: { stateDir: string };
   /** Where the node, the control plane and the gRPC server report metrics. Default: nowhere. */
   metrics?: Metrics;
   /** Accept only modules signed by one of these keys (checked by the control plane, before compiling). */
@@ -37,6 +49,8 @@ export interface Embedded {
   readonly client: pb.ControlPlaneApi;
   readonly controlPlane: ControlPlane;
   readonly agent: NodeAgent;
+  /** With `auth`: the token authority, and where this start wrote the first admin token (first start only). */
+  readonly tokens: TokenAuthority | undefined;
   /** Serves the API over gRPC (what `wasmatrix up` does). */
   /**
    * Serves the API over gRPC. With `tls`, clients need a certificate of its CA; without, a
@@ -105,17 +119,24 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     onInstance: (listener) => agent.onChange((view) => listener(viewToProto(view))),
   });
   node.start();
+  const tokens = options.auth === undefined ? undefined : await TokenAuthority.open(options.auth);
   let server: RunningServer | null = null;
   return {
     client: controlPlane,
     controlPlane,
     agent,
+    tokens,
     async serve(address = DEFAULT_API_ADDRESS, security = {}) {
+      const service = controlPlaneService(controlPlane, {
+        tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+        ...(tokens === undefined ? {} : { tokens }),
+      });
       server = await startGrpcServer(
         address,
-        [{ definition: pb.ControlPlaneService, implementation: controlPlaneService(controlPlane) }],
+        [{ definition: pb.ControlPlaneService, implementation: service }],
         {
           logger,
+          access: tokenAccess(tokens),
           tls: security.tls,
           insecure: security.insecure,
           what: "the API",
@@ -126,6 +147,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     },
     async close() {
       await server?.close();
+      tokens?.close();
       await controlPlane.close();
       await agent.close();
       await local.close();

@@ -10,6 +10,8 @@ export {
   PROVIDERS_PREFIX,
   parseKey,
   providerKey,
+  REVOCATIONS_PREFIX,
+  revocationKey,
   TICKS_PREFIX,
   TRIGGERS_PREFIX,
   tickKey,

@@ -16,7 +16,7 @@ import {
 // Written independently of keys.ts: the whole of what may be written to etcd, as one expression.
 const ID = `[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ID_LENGTH - 1}}`;
 const ORACLE = new RegExp(
-  `^/wasmatrix/v1/((nodes|providers|triggers)/${ID}|ticks/${ID}/(0|[1-9][0-9]{0,15}))$`,
+  `^/wasmatrix/v1/((nodes|providers|triggers)/${ID}|ticks/${ID}/(0|[1-9][0-9]{0,15})|revocations/tok_[A-Za-z0-9_-]{1,64})$`,
 );
 
 function refusal(key: unknown): WasmatrixError | null {
@@ -55,6 +55,9 @@ const root = fc.constantFrom(
 const kind = fc.constantFrom(
   "nodes",
   "providers",
+  "revocations",
+  "revocation",
+  "revocations/tok_x/data",
   "triggers",
   "ticks",
   "ticks/t",
@@ -83,7 +86,7 @@ const nearMiss = fc
 const anyKey = fc.oneof(nearMiss, fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 80 }));
 
 describe("the etcd key guard", () => {
-  it("refuses, with INVALID_REQUEST, every key outside the node, provider, trigger and tick prefixes", () => {
+  it("refuses, with INVALID_REQUEST, every key outside the node, provider, trigger, tick and revocation prefixes", () => {
     fc.assert(
       fc.property(anyKey, (key) => {
         const error = refusal(key);

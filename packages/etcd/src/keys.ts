@@ -2,8 +2,9 @@ import { ErrorCode, NodeId, ProviderId, TriggerName, truncate, WasmatrixError } 
 
 /**
  * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease;
- * one per trigger definition (docs/triggers.md), and one per claimed cron tick, under a short
- * lease. Instance state, logs and facts have no key here, and `assertAllowedKey` is the one door
+ * one per trigger definition (docs/triggers.md), one per claimed cron tick, under a short lease;
+ * and one per revoked API token id (no lease: a revocation is for good). Instance state, logs,
+ * facts and desired state have no key here, and `assertAllowedKey` is the one door
  * every write goes through, so they cannot get one by accident.
  */
 
@@ -12,14 +13,19 @@ export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
 export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
 export const TRIGGERS_PREFIX = `${KEY_ROOT}triggers/`;
 export const TICKS_PREFIX = `${KEY_ROOT}ticks/`;
+export const REVOCATIONS_PREFIX = `${KEY_ROOT}revocations/`;
 export const ALLOWED_PREFIXES: readonly string[] = [
   NODES_PREFIX,
   PROVIDERS_PREFIX,
   TRIGGERS_PREFIX,
   TICKS_PREFIX,
+  REVOCATIONS_PREFIX,
 ];
 
-export type KeyKind = "node" | "provider" | "trigger" | "tick";
+export type KeyKind = "node" | "provider" | "trigger" | "tick" | "revocation";
+
+/** API token ids as the control plane makes them (`tok_` and base64url). */
+const TOKEN_ID = /^tok_[A-Za-z0-9_-]{1,64}$/;
 
 const TICK_TIME = /^(0|[1-9][0-9]{0,15})$/;
 
@@ -37,6 +43,16 @@ export function nodeKey(nodeId: string): string {
 /** The key of a provider's record. INVALID_REQUEST for an id that is not a valid ProviderId. */
 export function providerKey(providerId: string): string {
   return `${PROVIDERS_PREFIX}${ProviderId.parse(providerId)}`;
+}
+
+/** The key of a revoked token id. INVALID_REQUEST for an id that is not a token id. */
+export function revocationKey(tokenId: string): string {
+  if (!TOKEN_ID.test(tokenId)) {
+    throw new WasmatrixError(ErrorCode.INVALID_REQUEST, `'${truncate(tokenId, 80)}' is not an API token id`, {
+      tokenId: truncate(tokenId, 80),
+    });
+  }
+  return `${REVOCATIONS_PREFIX}${tokenId}`;
 }
 
 /** The key of a trigger's definition. INVALID_REQUEST for a name that is not a trigger name. */
@@ -66,6 +82,10 @@ export function parseKey(key: unknown): ParsedKey | null {
     const id = key.slice(PROVIDERS_PREFIX.length);
     return ProviderId.isValid(id) ? { kind: "provider", id } : null;
   }
+  if (key.startsWith(REVOCATIONS_PREFIX)) {
+    const id = key.slice(REVOCATIONS_PREFIX.length);
+    return TOKEN_ID.test(id) ? { kind: "revocation", id } : null;
+  }
   if (key.startsWith(TRIGGERS_PREFIX)) {
     const id = key.slice(TRIGGERS_PREFIX.length);
     return NodeId.isValid(id) ? { kind: "trigger", id } : null;
@@ -82,7 +102,7 @@ export function parseKey(key: unknown): ParsedKey | null {
 }
 
 /**
- * Refuses, with INVALID_REQUEST, any key that is not a node or provider key. Pure, so it can be
+ * Refuses, with INVALID_REQUEST, any key that is not a node, provider, trigger, tick or revocation key. Pure, so it can be
  * property-tested; called before every put and delete this package makes.
  */
 export function assertAllowedKey(key: unknown): ParsedKey {
@@ -91,7 +111,7 @@ export function assertAllowedKey(key: unknown): ParsedKey {
   const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
   throw new WasmatrixError(
     ErrorCode.INVALID_REQUEST,
-    `etcd holds only node, provider and trigger metadata: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger> or ${TICKS_PREFIX}<trigger>/<ms>; instance state, logs and facts never go to etcd`,
+    `etcd holds only node, provider and trigger metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger>, ${TICKS_PREFIX}<trigger>/<ms> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
 }

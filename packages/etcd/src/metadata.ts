@@ -6,7 +6,10 @@ import {
   NODES_PREFIX,
   nodeKey,
   PROVIDERS_PREFIX,
+  parseKey,
   providerKey,
+  REVOCATIONS_PREFIX,
+  revocationKey,
   TRIGGERS_PREFIX,
   tickKey,
   triggerKey,
@@ -150,6 +153,22 @@ export class EtcdMetadata {
     return this.watch(PROVIDERS_PREFIX, handlers, (key, value) => {
       const record = decodeProviderRecord(key, value);
       return { id: record.providerId, record };
+    });
+  }
+
+  /** Records an API token id as revoked, for good (no lease): every control plane watching refuses it. */
+  async putRevocation(tokenId: string): Promise<void> {
+    const key = revocationKey(tokenId);
+    assertAllowedKey(key);
+    await this.client.put(key).value(JSON.stringify({ tokenId, revokedAtMs: Date.now() }));
+  }
+
+  /** The revoked token ids now (as puts), then every new one. */
+  watchRevocations(handlers: PrefixWatchHandlers<string>): Promise<PrefixWatch> {
+    return this.watch(REVOCATIONS_PREFIX, handlers, (key) => {
+      const parsed = parseKey(key);
+      if (parsed?.kind !== "revocation") throw new Error(`'${key.slice(0, 160)}' is not a revocation key`);
+      return { id: parsed.id, record: parsed.id };
     });
   }
 

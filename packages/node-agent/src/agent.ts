@@ -1,6 +1,7 @@
 import {
   type CapabilityAssignment,
   countBy,
+  DEFAULT_TENANT,
   ErrorCode,
   type Fact,
   FactLog,
@@ -61,6 +62,8 @@ export interface StartSpec {
   assignments?: CapabilityAssignment[];
   labels?: Record<string, string>;
   placement?: Placement;
+  /** @default DEFAULT_TENANT */
+  tenant?: string;
   /** Messaging subjects whose messages are delivered to the instance as invocations. */
   subscriptions?: SubscriptionSpec[];
   /** An Extism plugin's config and var cap. */
@@ -210,7 +213,7 @@ export class NodeAgent {
 
   private async startChecked(instanceId: InstanceId, spec: StartSpec): Promise<InstanceView> {
     // Refused up front (no --data-dir), rather than as a crash of the first run.
-    preopensFor(this.options.dataDir, instanceId, spec.assignments ?? []);
+    preopensFor(this.options.dataDir, spec.tenant ?? DEFAULT_TENANT, instanceId, spec.assignments ?? []);
     this.checkSignature(instanceId, spec);
     const compiled = await this.compile(spec);
     const kind = spec.kind ?? (compiled.kinds.includes("reactor") ? "reactor" : "command");
@@ -232,6 +235,7 @@ export class NodeAgent {
         assignments: (spec.assignments ?? []).map((a) => ({ ...a })),
         labels: spec.labels ?? {},
         placement: spec.placement ?? { required: {}, preferred: {} },
+        tenant: spec.tenant ?? DEFAULT_TENANT,
         ...(spec.extism === undefined ? {} : { extism: spec.extism }),
         admission: resolveAdmission(spec.admission),
       },
@@ -245,7 +249,12 @@ export class NodeAgent {
         record: (fact) => this.record(fact),
         changed: (view) => this.changed(view),
         filesystem: (definition) => ({
-          preopens: preopensFor(this.options.dataDir, definition.instanceId, definition.assignments),
+          preopens: preopensFor(
+            this.options.dataDir,
+            definition.tenant,
+            definition.instanceId,
+            definition.assignments,
+          ),
           quota: { ...DEFAULT_INSTANCE_QUOTA, ...this.options.filesystemQuota },
         }),
       },

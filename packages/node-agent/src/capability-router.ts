@@ -2,11 +2,13 @@ import {
   authorizeRequest,
   type CapabilityAssignment,
   DEFAULT_BINDING,
+  DEFAULT_TENANT,
   ErrorCode,
   LOCAL_PROVIDER,
   type Metrics,
   noopMetrics,
   resolveAssignment,
+  tenantScope,
   WasmatrixError,
 } from "@wasmatrix/core";
 import type { CapabilityProvider } from "@wasmatrix/providers";
@@ -16,6 +18,8 @@ import type { HostCallRequest, HostCallRouter } from "@wasmatrix/runtime";
 export interface RoutingState {
   readonly assignments: readonly CapabilityAssignment[];
   readonly counters: CallCounters;
+  /** @default DEFAULT_TENANT */
+  readonly tenant?: string;
   /** Absolute time (ms since epoch) by which the guest's current run or invocation must end. */
   readonly deadline: () => number;
 }
@@ -30,10 +34,17 @@ export interface CallCounters {
  * Keyvalue data of an assignment lives in a scope: the `default` binding is private to the
  * instance (and survives its restarts, which keep the id); a named binding is shared by every
  * instance assigned that binding. Nothing else can name a scope, so instances without a shared
- * assignment never see each other's keys.
+ * assignment never see each other's keys. A tenant's scopes sit under its own prefix
+ * (core's `tenantScope`), so a named binding is shared within a tenant only.
  */
-export function scopeOf(instanceId: string, assignment: CapabilityAssignment): string {
-  return assignment.binding === DEFAULT_BINDING ? `instance/${instanceId}` : `binding/${assignment.binding}`;
+export function scopeOf(
+  instanceId: string,
+  assignment: CapabilityAssignment,
+  tenant: string = DEFAULT_TENANT,
+): string {
+  const scope =
+    assignment.binding === DEFAULT_BINDING ? `instance/${instanceId}` : `binding/${assignment.binding}`;
+  return tenantScope(tenant, scope);
 }
 
 /**
@@ -68,7 +79,7 @@ export class CapabilityRouter implements HostCallRouter {
         binding: assignment.binding,
         operation: request.operation,
         payload: request.payload,
-        scope: scopeOf(instanceId, assignment),
+        scope: scopeOf(instanceId, assignment, state.tenant),
         permissions: assignment.permissions,
         remainingMs: Math.max(1, state.deadline() - Date.now()),
       });

@@ -1,3 +1,4 @@
+import { tenantOf } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import {
   assignmentFromProto,
@@ -83,6 +84,8 @@ export function viewToProto(view: InstanceView): pb.Instance {
     env: view.env,
     requiredNodeLabels: view.placement.required,
     preferredNodeLabels: view.placement.preferred,
+    tenant: view.tenant,
+    deniedCalls: view.calls.denied,
     extism:
       view.extism === undefined
         ? undefined
@@ -104,6 +107,7 @@ export function startSpecFromProto(request: pb.StartInstanceRequest): StartSpec 
   if (request.instanceId !== "") spec.instanceId = request.instanceId;
   if (request.module.byteLength > 0) spec.module = request.module;
   if (request.moduleDigest !== "") spec.moduleDigest = request.moduleDigest;
+  spec.tenant = tenantOf(request.tenant);
   if (request.extism !== undefined) {
     spec.extism = {
       config: request.extism.config,

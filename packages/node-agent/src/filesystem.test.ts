@@ -103,7 +103,12 @@ describe.skipIf(!toolchain)("the filesystem capability on a node", () => {
     await agent.stop("notes");
     await agent.start({ instanceId: "notes", module, kind: "reactor", assignments });
     expect(await call("notes", "list")).toBe("first\nsecond\n");
-    const host = join(instanceDirectory(dataDir, "notes"), "fs", encodeURIComponent("/data"), "notes.txt");
+    const host = join(
+      instanceDirectory(dataDir, "default", "notes"),
+      "fs",
+      encodeURIComponent("/data"),
+      "notes.txt",
+    );
     expect(readFileSync(host, "utf8")).toBe("first\nsecond\n");
   });
 

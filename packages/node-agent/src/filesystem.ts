@@ -11,21 +11,13 @@ export const DEFAULT_INSTANCE_QUOTA: Required<FilesystemQuota> = {
 };
 
 /**
- * The tenant an instance belongs to, for its directory. Every instance is in "default" until
- * instances carry a tenant; this is the one place to change when they do.
- */
-export function tenantOf(_instanceId: string): string {
-  return "default";
-}
-
-/**
  * Where an instance's directories live on this node: one per guest path it is granted, under
  * `<data-dir>/tenants/<tenant>/instances/<instance>/fs/`. Ids use [A-Za-z0-9._-] and cannot be
  * `.` or `..`; guest paths are encoded into one component, so `/data` and `/data/sub` are two
  * separate directories and no guest path can name another instance's.
  */
-export function instanceDirectory(dataDir: string, instanceId: string): string {
-  return join(dataDir, "tenants", tenantOf(instanceId), "instances", instanceId);
+export function instanceDirectory(dataDir: string, tenant: string, instanceId: string): string {
+  return join(dataDir, "tenants", tenant, "instances", instanceId);
 }
 
 /**
@@ -35,6 +27,7 @@ export function instanceDirectory(dataDir: string, instanceId: string): string {
  */
 export function preopensFor(
   dataDir: string | undefined,
+  tenant: string,
   instanceId: string,
   assignments: readonly CapabilityAssignment[],
 ): Preopen[] {
@@ -57,7 +50,7 @@ export function preopensFor(
       { capability: "filesystem", instanceId },
     );
   }
-  const base = join(instanceDirectory(dataDir, instanceId), "fs");
+  const base = join(instanceDirectory(dataDir, tenant, instanceId), "fs");
   return [...writable].map(([guestPath, canWrite]) => {
     const hostPath = join(base, encodeURIComponent(guestPath));
     mkdirSync(hostPath, { recursive: true, mode: 0o700 });

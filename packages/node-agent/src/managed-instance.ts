@@ -46,6 +46,8 @@ export interface InstanceView {
   createdAt: number;
   updatedAt: number;
   labels: Record<string, string>;
+  /** The tenant it belongs to ("default" unless started in another). */
+  tenant: string;
   limits: InstanceLimits;
   admission: AdmissionLimits;
   args: string[];
@@ -90,6 +92,7 @@ export interface InstanceDefinition {
   assignments: CapabilityAssignment[];
   labels: Record<string, string>;
   placement: Placement;
+  tenant: string;
   extism?: ExtismConfig;
   admission: AdmissionLimits;
 }
@@ -143,6 +146,10 @@ export class ManagedInstance implements RoutingState {
     return this.definition.instanceId;
   }
 
+  get tenant(): string {
+    return this.definition.tenant;
+  }
+
   get assignments(): readonly CapabilityAssignment[] {
     return this.definition.assignments;
   }
@@ -174,6 +181,7 @@ export class ManagedInstance implements RoutingState {
       createdAt: this.createdAt,
       updatedAt: this.updatedAt,
       labels: { ...d.labels },
+      tenant: d.tenant,
       limits: { ...d.limits },
       admission: { ...d.admission },
       args: [...d.args],

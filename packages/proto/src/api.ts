@@ -1,3 +1,4 @@
+import type { Caller } from "@wasmatrix/core";
 import type {
   AddRouteRequest,
   AddTriggerRequest,
@@ -40,14 +41,14 @@ import type {
  * interchangeable to a caller. Failures are WasmatrixErrors.
  */
 export interface ControlPlaneApi {
-  startInstance(request: StartInstanceRequest): Promise<Instance>;
-  stopInstance(request: StopInstanceRequest): Promise<Instance>;
+  startInstance(request: StartInstanceRequest, caller?: Caller): Promise<Instance>;
+  stopInstance(request: StopInstanceRequest, caller?: Caller): Promise<Instance>;
   queryInstance(request: QueryInstanceRequest): Promise<QueryInstanceResponse>;
   listInstances(request: ListInstancesRequest): Promise<ListInstancesResponse>;
   /** `signal` aborting means the caller went away: a queued invocation is then dropped, never run. */
   invoke(request: InvokeRequest, signal?: AbortSignal): Promise<InvokeResponse>;
-  assignCapability(request: AssignCapabilityRequest): Promise<Instance>;
-  revokeCapability(request: RevokeCapabilityRequest): Promise<Instance>;
+  assignCapability(request: AssignCapabilityRequest, caller?: Caller): Promise<Instance>;
+  revokeCapability(request: RevokeCapabilityRequest, caller?: Caller): Promise<Instance>;
   listNodes(): Promise<ListNodesResponse>;
   serverInfo(): Promise<ServerInfoResponse>;
   /** Records the app.deployed fact of a revision `wasmatrix deploy` or `rollback` put in service. */

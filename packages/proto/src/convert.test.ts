@@ -234,6 +234,7 @@ describe("core ↔ protocol converters", () => {
             nodeId: "",
             atMs: 5,
             dataJson,
+            tenant: "",
           });
           expect(f).toMatchObject({ kind: "instance.started", instanceId: "i1", at: 5 });
           expect(f).not.toHaveProperty("nodeId");

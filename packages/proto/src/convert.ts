@@ -93,6 +93,8 @@ export function factToProto(fact: Fact): pb.Fact {
     nodeId: fact.nodeId ?? "",
     atMs: fact.at,
     dataJson: JSON.stringify(fact.data ?? {}),
+    // Filled where the instance's tenant is known: the control plane's API edge.
+    tenant: "",
   };
 }
 
@@ -157,6 +159,7 @@ export function startRequestFor(instance: pb.Instance, module?: Uint8Array): pb.
     labels: { ...instance.labels },
     requiredNodeLabels: { ...instance.requiredNodeLabels },
     preferredNodeLabels: { ...instance.preferredNodeLabels },
+    tenant: instance.tenant,
     // The bytes travel by digest: a tag may point elsewhere by now.
     moduleRef: "",
     extism: instance.extism,

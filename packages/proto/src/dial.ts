@@ -4,6 +4,7 @@
  */
 import { type CallOptions, type ClientReadableStream, Metadata, status } from "@grpc/grpc-js";
 import { type CertificateIdentity, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
+import { AUTHORIZATION_METADATA_KEY } from "./access.js";
 import type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 import { fromServiceError, isUnreachable } from "./errors.js";
 import * as cp from "./generated/wasmatrix/v1/control_plane.js";
@@ -16,6 +17,8 @@ import { channelCredentials, type TlsMaterial } from "./tls.js";
 export interface ClientOptions {
   /** Deadline for each unary call. Default 30 s (an invocation may take as long as its guest's limit). */
   timeoutMs?: number;
+  /** An API token, sent as `authorization: Bearer <token>` with every call. */
+  token?: string;
   /** Mutual TLS: the CA the server's certificate must chain to, and this process's own certificate. */
   tls?: TlsMaterial | undefined;
   /** Over TLS, the identity the server's certificate must name. */
@@ -34,6 +37,10 @@ export interface ControlPlaneConnection extends ControlPlaneApi {
   /** What provider processes call: announce themselves on every heartbeat. */
   registerProvider(request: cp.RegisterProviderRequest): Promise<t.Empty>;
   listProviders(): Promise<cp.ListProvidersResponse>;
+  /** API tokens (admin only). */
+  createToken(request: cp.CreateTokenRequest): Promise<cp.CreateTokenResponse>;
+  listTokens(): Promise<cp.ListTokensResponse>;
+  revokeToken(request: cp.RevokeTokenRequest): Promise<cp.TokenInfo>;
   close(): void;
 }
 
@@ -56,7 +63,7 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
   );
   const timeoutMs = options.timeoutMs ?? 30_000;
 
-  const { call, stream } = rpc(raw, timeoutMs);
+  const { call, stream } = rpc(raw, timeoutMs, fromServiceError, options.token);
 
   return {
     address,
@@ -84,8 +91,11 @@ export function connectControlPlane(address: string, options: ClientOptions = {}
     addRoute: (r) => call(raw.addRoute as Unary<cp.AddRouteRequest, cp.Route>, r),
     removeRoute: (r) => call(raw.removeRoute as Unary<cp.RemoveRouteRequest, cp.Route>, r),
     listRoutes: () => call(raw.listRoutes as Unary<t.Empty, cp.ListRoutesResponse>, {}),
-    watchEvents: (r, signal) => stream(() => raw.watchEvents(r), signal),
-    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    createToken: (r) => call(raw.createToken as Unary<cp.CreateTokenRequest, cp.CreateTokenResponse>, r),
+    listTokens: () => call(raw.listTokens as Unary<t.Empty, cp.ListTokensResponse>, {}),
+    revokeToken: (r) => call(raw.revokeToken as Unary<cp.RevokeTokenRequest, cp.TokenInfo>, r),
+    watchEvents: (r, signal) => stream((m) => raw.watchEvents(r, m), signal),
+    streamLogs: (r, signal) => stream((m) => raw.streamLogs(r, m), signal),
     close: () => raw.close(),
   };
 }
@@ -100,7 +110,13 @@ function rpc(
   raw: RawClient,
   timeoutMs: number,
   rebuild: (error: unknown) => WasmatrixError = fromServiceError,
+  token?: string,
 ) {
+  const metadata = () => {
+    const m = new Metadata();
+    if (token !== undefined && token !== "") m.set(AUTHORIZATION_METADATA_KEY, `Bearer ${token}`);
+    return m;
+  };
   /** With `signal`, aborting cancels the call: the server sees it and drops queued work. */
   function call<Req, Res>(method: Unary<Req, Res>, request: Req, signal?: AbortSignal): Promise<Res> {
     return new Promise((resolve, reject) => {
@@ -108,7 +124,7 @@ function rpc(
       const pending = method.call(
         raw,
         request,
-        new Metadata(),
+        metadata(),
         { deadline: Date.now() + timeoutMs },
         (error, response) => {
           signal?.removeEventListener("abort", cancel);
@@ -119,8 +135,11 @@ function rpc(
     });
   }
 
-  async function* stream<T>(open: () => ClientReadableStream<T>, signal?: AbortSignal): AsyncIterable<T> {
-    const s = open();
+  async function* stream<T>(
+    open: (metadata: Metadata) => ClientReadableStream<T>,
+    signal?: AbortSignal,
+  ): AsyncIterable<T> {
+    const s = open(metadata());
     const cancel = () => s.cancel();
     signal?.addEventListener("abort", cancel);
     try {
@@ -189,7 +208,7 @@ export function connectNode(address: string, options: ClientOptions = {}): NodeC
     setAssignments: (r) => call(raw.setAssignments as Unary<na.SetAssignmentsRequest, t.Instance>, r),
     nodeInfo: () => call(raw.nodeInfo as Unary<t.Empty, t.Node>, {}),
     listFacts: (r) => call(raw.listFacts as Unary<NodeFactsRequest, { facts: t.Fact[] }>, r),
-    streamLogs: (r, signal) => stream(() => raw.streamLogs(r), signal),
+    streamLogs: (r, signal) => stream((m) => raw.streamLogs(r, m), signal),
     close: () => raw.close(),
   };
 }

@@ -63,10 +63,11 @@ export function guardService(
 }
 
 /**
- * Decides, before any handler runs, whether this caller may make this call (the mTLS identity
- * rules, tls.ts); it throws the refusal. `path` is the gRPC method path.
+ * Decides, before any handler runs, whether this caller may make this call (access.ts: the API
+ * token rules, then the mTLS identity rules); it rejects with the refusal. `path` is the gRPC
+ * method path.
  */
-export type Admission = (path: string, call: ServerUnaryCall<unknown, unknown>) => void;
+export type Admission = (path: string, call: ServerUnaryCall<unknown, unknown>) => Promise<void>;
 
 function implementationByOriginalName(
   implementation: UntypedServiceImplementation,
@@ -93,22 +94,22 @@ function guardUnary(
         logger.error({ err: thrown, rpc: path }, "sending an answer failed");
       }
     };
-    if (call.request instanceof RefusedRequest) {
-      answer(toServiceError(call.request.error));
-      return;
-    }
-    try {
-      admit?.(path, call);
-    } catch (error) {
-      answer(toServiceError(error));
-      return;
-    }
-    try {
-      const result: unknown = handler(call, answer);
-      if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
-    } catch (error) {
-      answer(internal(error));
-    }
+    const run = () => {
+      if (call.request instanceof RefusedRequest) {
+        answer(toServiceError(call.request.error));
+        return;
+      }
+      try {
+        const result: unknown = handler(call, answer);
+        if (isPromise(result)) result.catch((error: unknown) => answer(internal(error)));
+      } catch (error) {
+        answer(internal(error));
+      }
+    };
+    if (admit === undefined) return run();
+    // Who calls is settled before the body is looked at: a caller without credentials learns
+    // nothing, not even whether its request decodes. Refusals are answers, not bugs.
+    return admit(path, call).then(run, (error: unknown) => answer(toServiceError(error)));
   };
 }
 
@@ -129,22 +130,22 @@ function guardStream(
         logger.error({ err: thrown, rpc: path }, "ending a stream with its error failed");
       }
     };
-    if (call.request instanceof RefusedRequest) {
-      fail(toServiceError(call.request.error));
-      return;
-    }
-    try {
-      admit?.(path, call as unknown as ServerUnaryCall<unknown, unknown>);
-    } catch (error) {
-      fail(toServiceError(error));
-      return;
-    }
-    try {
-      const result: unknown = handler(call);
-      if (isPromise(result)) result.catch((error: unknown) => fail(internal(error)));
-    } catch (error) {
-      fail(internal(error));
-    }
+    const run = () => {
+      if (call.request instanceof RefusedRequest) {
+        fail(toServiceError(call.request.error));
+        return;
+      }
+      try {
+        const result: unknown = handler(call);
+        if (isPromise(result)) result.catch((error: unknown) => fail(internal(error)));
+      } catch (error) {
+        fail(internal(error));
+      }
+    };
+    if (admit === undefined) return run();
+    return admit(path, call as unknown as ServerUnaryCall<unknown, unknown>).then(run, (error: unknown) =>
+      fail(toServiceError(error)),
+    );
   };
 }
 

@@ -1,3 +1,4 @@
+export * from "./access.js";
 export type { ControlPlaneApi, NodeAgentApi } from "./api.js";
 export * from "./convert.js";
 export * from "./dial.js";
@@ -10,11 +11,14 @@ export {
   ControlPlaneClient,
   type ControlPlaneServer,
   ControlPlaneService,
+  CreateTokenRequest,
+  CreateTokenResponse,
   DeregisterNodeRequest,
   ListNodesRequest,
   ListNodesResponse,
   ListProvidersResponse,
   ListRoutesResponse,
+  ListTokensResponse,
   ListTriggersRequest,
   ListTriggersResponse,
   QueryInstanceRequest,
@@ -30,8 +34,10 @@ export {
   ReportStatusRequest,
   ReportStatusResponse,
   RevokeCapabilityRequest,
+  RevokeTokenRequest,
   Route,
   ServerInfoResponse,
+  TokenInfo,
   Trigger,
   TriggerCounters,
   WatchEventsRequest,

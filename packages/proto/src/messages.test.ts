@@ -99,6 +99,8 @@ const instance: fc.Arbitrary<pb.Instance> = fc.record({
   env: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  tenant: shortText,
+  deniedCalls: u32,
   extism: optional(extism),
 });
 const provider: fc.Arbitrary<pb.Provider> = fc.record({
@@ -118,6 +120,7 @@ const fact: fc.Arbitrary<pb.Fact> = fc.record({
   nodeId: text,
   atMs: u64,
   dataJson: text,
+  tenant: shortText,
 });
 const node: fc.Arbitrary<pb.Node> = fc.record({
   nodeId: text,
@@ -149,6 +152,7 @@ const startInstanceRequest: fc.Arbitrary<pb.StartInstanceRequest> = fc.record({
   labels: map,
   requiredNodeLabels: map,
   preferredNodeLabels: map,
+  tenant: shortText,
   moduleRef: text,
   extism: optional(extism),
   moduleSignature: text,
@@ -163,6 +167,14 @@ const listInstancesResponse: fc.Arbitrary<pb.ListInstancesResponse> = fc.record(
   instances: list(instance),
 });
 const empty = fc.constant({});
+const tokenInfo: fc.Arbitrary<pb.TokenInfo> = fc.record({
+  tokenId: text,
+  role: shortText,
+  tenant: shortText,
+  expiresAtMs: u64,
+  createdAtMs: u64,
+  revoked: fc.boolean(),
+});
 
 /** Request and response arbitraries for each RPC, by the method's name in the service definition. */
 const trigger = fc.record({
@@ -264,6 +276,12 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
       enabled: fc.boolean(),
     }),
   ],
+  createToken: [
+    fc.record({ role: shortText, tenant: shortText, expiresInMs: u64 }),
+    fc.record({ token: text, info: optional(tokenInfo) }),
+  ],
+  listTokens: [empty, fc.record({ tokens: list(tokenInfo) })],
+  revokeToken: [fc.record({ tokenId: text }), tokenInfo],
   // NodeAgent-only methods.
   queryStatus: [fc.record({ instanceId: text }), instance],
   setAssignments: [fc.record({ instanceId: text, assignments: list(assignment) }), instance],

@@ -7,23 +7,24 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { assertListenAllowed, type Caller, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
+import { assertListenAllowed, ErrorCode, type Metrics, WasmatrixError } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
+import { admit, type CallContext, callContext, type ServerAccess } from "./access.js";
 import { toServiceError } from "./errors.js";
-import { guardService, statusGuard } from "./guard.js";
+import { type Admission, guardService, statusGuard } from "./guard.js";
 import { serverMetricsInterceptor } from "./rpc-metrics.js";
-import { callerOf, identityAdmission, serverCredentials, type TlsMaterial } from "./tls.js";
+import { serverCredentials, type TlsMaterial } from "./tls.js";
 
 /**
  * Adapts a promise-returning method to a grpc-js unary handler with wasmatrix error metadata.
- * The handler also gets who is calling, as far as the transport verified it.
+ * The handler also gets who is calling (certificate, token) and the scope it was admitted with.
  */
 export function unary<Req, Res>(
-  fn: (request: Req, caller: Caller) => Promise<Res>,
+  fn: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     // Returned so that the guard (guard.ts) answers whatever escapes the callback.
-    return fn(call.request, callerOf(call)).then(
+    return fn(call.request, callContext(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
@@ -32,12 +33,12 @@ export function unary<Req, Res>(
 
 /** `unary` for handlers that stop work when the caller cancels (or its deadline passes). */
 export function cancellableUnary<Req, Res>(
-  fn: (request: Req, signal: AbortSignal) => Promise<Res>,
+  fn: (request: Req, signal: AbortSignal, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
-    return fn(call.request, abort.signal).then(
+    return fn(call.request, abort.signal, callContext(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
@@ -46,7 +47,7 @@ export function cancellableUnary<Req, Res>(
 
 /** Adapts an async iterable to a server stream that honours back-pressure and cancellation. */
 export function streaming<Req, Res>(
-  fn: (request: Req, signal: AbortSignal) => AsyncIterable<Res>,
+  fn: (request: Req, signal: AbortSignal, context: CallContext) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const abort = new AbortController();
@@ -54,7 +55,7 @@ export function streaming<Req, Res>(
     call.on("close", () => abort.abort());
     const run = async () => {
       try {
-        for await (const item of fn(call.request, abort.signal)) {
+        for await (const item of fn(call.request, abort.signal, callContext(call))) {
           if (abort.signal.aborted) break;
           if (!call.write(item)) await once(call, "drain", { signal: abort.signal });
         }
@@ -90,9 +91,15 @@ export interface GrpcServerOptions {
   /** @default DEFAULT_MAX_RECEIVE_MESSAGE_BYTES */
   maxReceiveMessageBytes?: number;
   /**
+   * Who may call what (access.ts): every call is identified and checked against core's
+   * API_RULES before its handler runs. @default none: every call is let through, as on a
+   * loopback server without --auth.
+   */
+  access?: ServerAccess;
+  /**
    * Mutual TLS: every client must present a certificate of this CA, and every call passes the
-   * identity rules (core identity-rules.ts). Without it the server is plain gRPC, checks no
-   * identity, and may listen only on loopback unless `insecure`.
+   * identity rules (core identity-rules.ts) after the access rules. Without it the server is
+   * plain gRPC, checks no identity, and may listen only on loopback unless `insecure`.
    */
   tls?: TlsMaterial | undefined;
   /** The operator's --insecure: plain gRPC beyond loopback. */
@@ -118,7 +125,10 @@ export async function startGrpcServer(
     insecure: options.insecure ?? false,
   });
   const logger = options.logger ?? silentLogger;
-  const admit = options.tls === undefined ? undefined : identityAdmission;
+  const tls = options.tls !== undefined;
+  const access = options.access;
+  const admission: Admission | undefined =
+    access === undefined && !tls ? undefined : (path, call) => admit({ access, tls }, path, call);
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": 80 * 1024 * 1024,
@@ -128,7 +138,7 @@ export async function startGrpcServer(
     ],
   });
   for (const { definition, implementation } of services) {
-    const guarded = guardService(definition, implementation, logger, admit);
+    const guarded = guardService(definition, implementation, logger, admission);
     server.addService(guarded.definition, guarded.implementation);
   }
   const port = await new Promise<number>((resolve, reject) => {

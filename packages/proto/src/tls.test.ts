@@ -1,10 +1,10 @@
-import { ErrorCode, IDENTITY_RULES } from "@wasmatrix/core";
+import { ErrorCode, IDENTITY_RULES, rpcName } from "@wasmatrix/core";
 import { expectCode } from "@wasmatrix/core/test-support/expect-code";
 import { describe, expect, it } from "vitest";
 import { ControlPlaneService } from "./generated/wasmatrix/v1/control_plane.js";
 import { NodeAgentService } from "./generated/wasmatrix/v1/node_agent.js";
 import { CapabilityProviderService } from "./generated/wasmatrix/v1/provider.js";
-import { identityFromSubjectAltName, loadTls, rpcName, tlsFilesFrom } from "./tls.js";
+import { identityFromSubjectAltName, loadTls, tlsFilesFrom } from "./tls.js";
 
 describe("TLS identities", () => {
   it("are read from the URI entry of a certificate's subject alternative names", () => {

@@ -8,7 +8,6 @@ import { readFileSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ChannelCredentials, ServerCredentials } from "@grpc/grpc-js";
 import {
-  assertIdentity,
   type Caller,
   type CertificateIdentity,
   ErrorCode,
@@ -227,15 +226,4 @@ const identities = new WeakMap<AuthenticatedCall, CertificateIdentity | undefine
 export function callerOf(call: AuthenticatedCall): Caller {
   const certificate = certificateIdentityOf(call);
   return certificate === undefined ? {} : { certificate };
-}
-
-/** "/wasmatrix.v1.ControlPlane/StartInstance" -> "ControlPlane.StartInstance", the identity rules' key. */
-export function rpcName(path: string): string {
-  const [, service = "", method = ""] = /^\/(?:[\w.]+\.)?(\w+)\/(\w+)$/.exec(path) ?? [];
-  return `${service}.${method}`;
-}
-
-/** The admission (guard.ts) of a server with TLS: every call must pass the identity rules. */
-export function identityAdmission(path: string, call: AuthenticatedCall & { request: unknown }): void {
-  assertIdentity(rpcName(path), certificateIdentityOf(call), call.request);
 }

@@ -3,7 +3,11 @@ import { parseEndpoints } from "@wasmatrix/etcd";
 import { type Command, Option } from "commander";
 import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
 import {
+  type AuthOptions,
   applyConfigFile,
+  authBannerLine,
+  authConfig,
+  authOptions,
   configOption,
   formatBanner,
   type LogFormat,
@@ -30,7 +34,7 @@ import {
 } from "../security-options.js";
 import { formatElapsed } from "../time-format.js";
 
-interface ControlPlaneOptions extends DaemonSecurityOptions, MetricsFlags {
+interface ControlPlaneOptions extends AuthOptions, DaemonSecurityOptions, MetricsFlags {
   listen: string;
   heartbeatInterval?: number;
   staticNodes?: string[];
@@ -81,6 +85,8 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
+    .addOption(authOptions()[0]!)
+    .addOption(authOptions()[1]!)
     .addOption(
       new Option("--nats <url>", "NATS server(s), comma-separated, where queue triggers subscribe").env(
         "WASMATRIX_NATS",
@@ -117,6 +123,7 @@ Examples:
   wasmatrix control-plane --listen 127.0.0.1:7400
   wasmatrix control-plane --heartbeat-interval 500ms --static-nodes 10.0.0.5:7401,10.0.0.6:7401
   wasmatrix control-plane --etcd-endpoints 10.0.0.2:2379,10.0.0.3:2379
+  wasmatrix control-plane --auth --state-dir /var/lib/wasmatrix   # share the dir (its key) between control planes
   wasmatrix control-plane --metrics 127.0.0.1:9465
   wasmatrix control-plane --config /etc/wasmatrix/control-plane.json`,
     )
@@ -149,8 +156,12 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
       ...(options.routesFile === undefined ? {} : { routesFile: options.routesFile }),
       auditFile: auditFileIn(prepareStateDir(options.stateDir)),
       ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
+      ...authConfig(options),
     });
-    if (wantsBanner(options.logFormat)) print(banner(daemon.address, options));
+    const adminTokenPath = daemon.tokens?.adminTokenPath;
+    // Said in the log too: a daemon's stdout banner may go nowhere.
+    if (adminTokenPath !== undefined) logger.info({ path: adminTokenPath }, "wrote the first admin token");
+    if (wantsBanner(options.logFormat)) print(banner(daemon.address, options, adminTokenPath));
     const served = metrics;
     return runUntilSignalled(
       async () => {
@@ -168,7 +179,7 @@ async function controlPlane(options: ControlPlaneOptions): Promise<number> {
   }
 }
 
-function banner(address: string, options: ControlPlaneOptions): string {
+function banner(address: string, options: ControlPlaneOptions, adminTokenPath: string | undefined): string {
   const nodes =
     (options.etcdEndpoints ?? []).length > 0
       ? `found in etcd at ${options.etcdEndpoints!.join(",")}`
@@ -181,6 +192,7 @@ function banner(address: string, options: ControlPlaneOptions): string {
       ["server", address],
       ["nodes", nodes],
       ["heartbeat", `${formatElapsed(options.heartbeatInterval ?? 1_000)} (a node silent for 3 is lost)`],
+      ...(options.auth ? [["auth", authBannerLine(adminTokenPath, options.stateDir)] as const] : []),
     ],
     [
       ...(address === DEFAULT_API_ADDRESS ? [] : [`export WASMATRIX_SERVER=${address}`]),

@@ -29,6 +29,7 @@ import { parseCount } from "../units.js";
 
 interface NodeAgentOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
+  token?: string;
   etcdEndpoints?: string[];
   heartbeatInterval?: number;
   listen: string;
@@ -55,6 +56,11 @@ export function registerNodeAgent(program: Command): void {
         "--control-plane <address>",
         "control plane to register with (omit for a node on a static list)",
       ).env("WASMATRIX_CONTROL_PLANE"),
+    )
+    .addOption(
+      new Option("--token <token>", "API token for a control plane started with --auth").env(
+        "WASMATRIX_TOKEN",
+      ),
     )
     .addOption(
       new Option(
@@ -166,6 +172,7 @@ async function nodeAgent(options: NodeAgentOptions): Promise<number> {
       ...daemonSecurity(options),
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+      ...(options.token === undefined ? {} : { controlPlaneToken: options.token }),
       ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatIntervalMs: options.heartbeatInterval }),
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),

@@ -21,6 +21,7 @@ import { printError } from "../output.js";
 
 interface ProviderOptions extends DaemonSecurityOptions, MetricsFlags {
   controlPlane?: string;
+  token?: string;
   etcdEndpoints?: string[];
   listen: string;
   advertise?: string;
@@ -43,6 +44,11 @@ export function registerProvider(program: Command): void {
         "--control-plane <address>",
         `control plane to register with (default ${DEFAULT_API_ADDRESS} unless --etcd-endpoints)`,
       ).env("WASMATRIX_CONTROL_PLANE"),
+    )
+    .addOption(
+      new Option("--token <token>", "API token for a control plane started with --auth").env(
+        "WASMATRIX_TOKEN",
+      ),
     )
     .addOption(
       new Option(
@@ -122,6 +128,7 @@ async function provider(capability: ProvidedCapabilityKind, options: ProviderOpt
         ? {}
         : { controlPlane: DEFAULT_API_ADDRESS }),
       ...(options.controlPlane === undefined ? {} : { controlPlane: options.controlPlane }),
+      ...(options.token === undefined ? {} : { controlPlaneToken: options.token }),
       ...(options.etcdEndpoints === undefined ? {} : { etcdEndpoints: options.etcdEndpoints }),
       listen: options.listen,
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),

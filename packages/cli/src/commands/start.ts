@@ -55,6 +55,7 @@ interface StartOptions extends ServerOptions {
   label?: [string, string][];
   requireLabel?: [string, string][];
   preferLabel?: [string, string][];
+  tenant?: string;
   config?: [string, string][];
   extismManifest?: string;
   replicas?: number;
@@ -118,6 +119,10 @@ export function registerStart(program: Command): void {
         "--prefer-label <key=value>",
         "prefer nodes with this label (repeatable)",
         repeatable((t) => parsePair(t, "a node label")),
+      )
+      .option(
+        "--tenant <name>",
+        "the tenant the instance belongs to (admin tokens only; a tenant's token implies its own); default 'default'",
       )
       .option(
         "--config <KEY=VALUE>",
@@ -205,6 +210,7 @@ Examples:
         labels: pairsToRecord(options.label),
         requiredNodeLabels: pairsToRecord(options.requireLabel),
         preferredNodeLabels: pairsToRecord(options.preferLabel),
+        tenant: options.tenant ?? "",
       };
       const call = {
         timeoutMs: GUEST_TIMEOUT_MS,

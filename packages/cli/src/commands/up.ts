@@ -11,7 +11,15 @@ import {
 } from "@wasmatrix/proto";
 import type { Command } from "commander";
 import { type DaemonSecurityOptions, daemonSecurity, withDaemonSecurityOptions } from "../connection.js";
-import { logLevelOption, natsOption, runUntilSignalled } from "../daemon.js";
+import {
+  type AuthOptions,
+  authBannerLine,
+  authConfig,
+  authOptions,
+  logLevelOption,
+  natsOption,
+  runUntilSignalled,
+} from "../daemon.js";
 import { CLUSTER_EXIT } from "../exit-codes.js";
 import { failureFrom, formatFailure } from "../failure.js";
 import {
@@ -33,7 +41,7 @@ import {
 import { parseCount } from "../units.js";
 import { DEFAULT_HTTP_ADDRESS, gatewayTls } from "./gateway.js";
 
-interface UpOptions extends DaemonSecurityOptions, MetricsFlags {
+interface UpOptions extends AuthOptions, DaemonSecurityOptions, MetricsFlags {
   listen: string;
   nodeId?: string;
   labels?: Record<string, string>;
@@ -120,6 +128,8 @@ export function registerUp(program: Command): void {
     .addOption(trustedKeysOption())
     .addOption(stateDirOption())
     .addOption(logLevelOption())
+    .addOption(authOptions()[0]!)
+    .addOption(authOptions()[1]!)
     .addOption(metricsOption(UP_METRICS_ADDRESS))
     .addOption(metricsInstanceLabelsOption())
     .option(
@@ -136,13 +146,15 @@ publish and request, subscriptions, queue triggers) runs on an in-process bus. W
 --trusted-keys, only modules signed by one of those keys start (\`wasmatrix sign\`; --example
 needs its .sig too). Other commands reach it at the
 --listen address (set WASMATRIX_SERVER or --server when it is not ${DEFAULT_API_ADDRESS}).
-A non-loopback --listen needs mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix
-certs\`) or --insecure, which lets anyone who reaches the address use it (docs/security.md).
+Without --auth anyone who reaches the address may call the API. A non-loopback --listen needs
+mutual TLS (--tls-ca/--tls-cert/--tls-key, made by \`wasmatrix certs\`) or --insecure, which lets
+anyone who reaches the address use it (docs/security.md); use --auth with either.
 Ctrl-C or SIGTERM stops every instance (within --stop-deadline), closes the server and exits 0.
 
 Examples:
   wasmatrix up
   wasmatrix up --example
+  wasmatrix up --auth --state-dir ./state       # tokens required; ./state/admin.token on first start
   wasmatrix up --metrics 127.0.0.1:9500      # or --metrics off
   wasmatrix up --http 127.0.0.1:8081 --max-body 4MiB      # or --http off
   wasmatrix up --data-dir ./wasmatrix-data     # instances may then be given filesystem=fs:write:/data
@@ -195,6 +207,7 @@ async function up(options: UpOptions): Promise<number> {
       ...(options.nats === undefined ? {} : { nats: options.nats }),
       auditFile: auditFileIn(prepareStateDir(options.stateDir)),
       ...(options.trustedKeys === undefined ? {} : { trustedKeys: loadTrustedKeys(options.trustedKeys) }),
+      ...authConfig(options),
     });
     const server = await embedded.serve(options.listen, daemonSecurity(options));
     let httpAddress: string | null = null;
@@ -213,7 +226,16 @@ async function up(options: UpOptions): Promise<number> {
       closeGateway = () => gateway.close();
     }
     if (example !== null) await startExample(embedded.client, example);
-    print(banner(server.address, embedded.agent.nodeId, options, metrics.address, httpAddress));
+    print(
+      banner(
+        server.address,
+        embedded.agent.nodeId,
+        options,
+        metrics.address,
+        httpAddress,
+        embedded.tokens?.adminTokenPath,
+      ),
+    );
     logger.info({ address: server.address, nodeId: embedded.agent.nodeId }, "serving");
   } catch (error) {
     const failure = failureFrom(error);
@@ -255,6 +277,7 @@ function banner(
   options: UpOptions,
   metrics: string | null,
   http: string | null,
+  adminTokenPath?: string,
 ): string {
   const lines = [
     `wasmatrix is up: control plane, node agent and local providers in this process`,
@@ -263,6 +286,7 @@ function banner(
     `  metrics  ${metrics === null ? "off" : `http://${metrics}/metrics`}`,
     `  http     ${http === null ? "off" : `${options.httpTlsCert === undefined ? "http" : "https"}://${http} (wasmatrix route add …)`}`,
   ];
+  if (options.auth) lines.push(`  auth     ${authBannerLine(adminTokenPath, options.stateDir)}`);
   if (options.example)
     lines.push(`  example  instance '${EXAMPLE_ID}' (examples/build/echo_reactor.wasm, restart always)`);
   lines.push("", "Try, in another terminal:");

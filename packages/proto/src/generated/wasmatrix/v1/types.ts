@@ -117,6 +117,10 @@ export interface Instance {
   /** The placement constraints it was started with, kept for the same reason. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /** The tenant the instance belongs to; empty reads as "default". */
+  tenant: string;
+  /** Capability calls of the guest refused (no assignment, no permission) since the instance started. */
+  deniedCalls: number;
   /** An Extism plugin's config and var cap, kept to start it again the same way. */
   extism: ExtismPluginOptions | undefined;
 }
@@ -165,6 +169,8 @@ export interface Fact {
   atMs: number;
   /** Kind-specific fields (reason, exitCode, attempt, delayMs…) as a JSON object. */
   dataJson: string;
+  /** The tenant of the instance the fact is about; empty for node facts and "default". */
+  tenant: string;
 }
 
 export interface Node {
@@ -215,6 +221,8 @@ export interface StartInstanceRequest {
   /** Placement: nodes must carry every required label; preferred ones rank higher. */
   requiredNodeLabels: { [key: string]: string };
   preferredNodeLabels: { [key: string]: string };
+  /** The tenant to start it in (admins only; a tenant token implies its own). Empty: "default". */
+  tenant: string;
   /**
    * An OCI reference (`oci://host[:port]/repo[:tag][@sha256:…]`) the control plane pulls the
    * module from, verified by digest, when `module` is empty.
@@ -1270,6 +1278,8 @@ function createBaseInstance(): Instance {
     env: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
+    deniedCalls: 0,
     extism: undefined,
   };
 }
@@ -1327,6 +1337,12 @@ export const Instance: MessageFns<Instance> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       Instance_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
     });
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
+    }
+    if (message.deniedCalls !== 0) {
+      writer.uint32(808).uint32(message.deniedCalls);
+    }
     if (message.extism !== undefined) {
       ExtismPluginOptions.encode(message.extism, writer.uint32(1762).fork()).join();
     }
@@ -1494,6 +1510,22 @@ export const Instance: MessageFns<Instance> = {
             }
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 101: {
+            if (tag !== 808) {
+              break;
+            }
+
+            message.deniedCalls = reader.uint32();
+            continue;
+          }
           case 220: {
             if (tag !== 1762) {
               break;
@@ -1643,6 +1675,12 @@ export const Instance: MessageFns<Instance> = {
           {},
         )
         : {},
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      deniedCalls: isSet(object.deniedCalls)
+        ? globalThis.Number(object.deniedCalls)
+        : isSet(object.denied_calls)
+        ? globalThis.Number(object.denied_calls)
+        : 0,
       extism: isSet(object.extism) ? ExtismPluginOptions.fromJSON(object.extism) : undefined,
     };
   },
@@ -1724,6 +1762,12 @@ export const Instance: MessageFns<Instance> = {
         });
       }
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.deniedCalls !== 0) {
+      obj.deniedCalls = Math.round(message.deniedCalls);
+    }
     if (message.extism !== undefined) {
       obj.extism = ExtismPluginOptions.toJSON(message.extism);
     }
@@ -1786,6 +1830,8 @@ export const Instance: MessageFns<Instance> = {
         }
         return acc;
       }, {});
+    message.tenant = object.tenant ?? "";
+    message.deniedCalls = object.deniedCalls ?? 0;
     message.extism = (object.extism !== undefined && object.extism !== null)
       ? ExtismPluginOptions.fromPartial(object.extism)
       : undefined;
@@ -2348,7 +2394,7 @@ export const ExtismPluginOptions_ConfigEntry: MessageFns<ExtismPluginOptions_Con
 };
 
 function createBaseFact(): Fact {
-  return { seq: 0, source: "", sourceSeq: 0, kind: "", instanceId: "", nodeId: "", atMs: 0, dataJson: "" };
+  return { seq: 0, source: "", sourceSeq: 0, kind: "", instanceId: "", nodeId: "", atMs: 0, dataJson: "", tenant: "" };
 }
 
 export const Fact: MessageFns<Fact> = {
@@ -2376,6 +2422,9 @@ export const Fact: MessageFns<Fact> = {
     }
     if (message.dataJson !== "") {
       writer.uint32(66).string(message.dataJson);
+    }
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
     }
     return writer;
   },
@@ -2457,6 +2506,14 @@ export const Fact: MessageFns<Fact> = {
             message.dataJson = reader.string();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2499,6 +2556,7 @@ export const Fact: MessageFns<Fact> = {
         : isSet(object.data_json)
         ? globalThis.String(object.data_json)
         : "",
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
     };
   },
 
@@ -2528,6 +2586,9 @@ export const Fact: MessageFns<Fact> = {
     if (message.dataJson !== "") {
       obj.dataJson = message.dataJson;
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     return obj;
   },
 
@@ -2544,6 +2605,7 @@ export const Fact: MessageFns<Fact> = {
     message.nodeId = object.nodeId ?? "";
     message.atMs = object.atMs ?? 0;
     message.dataJson = object.dataJson ?? "";
+    message.tenant = object.tenant ?? "";
     return message;
   },
 };
@@ -3038,6 +3100,7 @@ function createBaseStartInstanceRequest(): StartInstanceRequest {
     labels: {},
     requiredNodeLabels: {},
     preferredNodeLabels: {},
+    tenant: "",
     moduleRef: "",
     extism: undefined,
     moduleSignature: "",
@@ -3079,6 +3142,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
     globalThis.Object.entries(message.preferredNodeLabels).forEach(([key, value]: [string, string]) => {
       StartInstanceRequest_PreferredNodeLabelsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
+    }
     if (message.moduleRef !== "") {
       writer.uint32(2082).string(message.moduleRef);
     }
@@ -3202,6 +3268,14 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
             if (entry11.value !== undefined) {
               message.preferredNodeLabels[entry11.key] = entry11.value;
             }
+            continue;
+          }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
             continue;
           }
           case 260: {
@@ -3345,6 +3419,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
           {},
         )
         : {},
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
       moduleRef: isSet(object.moduleRef)
         ? globalThis.String(object.moduleRef)
         : isSet(object.module_ref)
@@ -3418,6 +3493,9 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         });
       }
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     if (message.moduleRef !== "") {
       obj.moduleRef = message.moduleRef;
     }
@@ -3478,6 +3556,7 @@ export const StartInstanceRequest: MessageFns<StartInstanceRequest> = {
         }
         return acc;
       }, {});
+    message.tenant = object.tenant ?? "";
     message.moduleRef = object.moduleRef ?? "";
     message.extism = (object.extism !== undefined && object.extism !== null)
       ? ExtismPluginOptions.fromPartial(object.extism)
