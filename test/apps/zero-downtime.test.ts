@@ -56,6 +56,17 @@ describe("an application behind a route, updated and rolled back under load", ()
 
   it("serves every request while revisions change, and the answers follow the version", async () => {
     await deploy(`MODULE=${C_HTTP}`, "VERSION=1");
+    // The gateway learns a new route from the control plane's facts: wait for it once; from then
+    // on, through the update and the rollback, every request must succeed.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const res = await request(`http://${http}/shop/item`).catch(() => null);
+      const status = res?.statusCode;
+      await res?.body.dump();
+      if (status === 200) break;
+      if (Date.now() > deadline) throw new Error(`the route never answered (last status ${status})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const seen: string[] = [];
     const failures: string[] = [];
     let running = true;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "@wasmatrix/core/logger";
 import { type Command, Option } from "commander";
 import { CLUSTER_EXIT } from "./exit-codes.js";
+import { prepareStateDir } from "./security-options.js";
 
 /** Beyond the stop deadline: closing servers and runtimes. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -138,30 +139,16 @@ export interface AuthOptions {
   stateDir?: string;
 }
 
-/** Where `up --auth` and `control-plane --auth` keep the token signing key unless --state-dir says. */
-export function defaultStateDir(): string {
-  return join(process.env["XDG_STATE_HOME"] ?? join(homedir(), ".local", "state"), "wasmatrix");
-}
-
-/** `--auth` and `--state-dir` of `up` and `control-plane`. */
-export const authOptions = (): Option[] => [
+/** `--auth` of `up` and `control-plane`; its keys live in `--state-dir` (security-options.ts). */
+export const authOption = (): Option =>
   new Option(
     "--auth",
     "require an API token (authorization: Bearer …) on every call; the first start writes an admin token to <state-dir>/admin.token",
-  ).env("WASMATRIX_AUTH"),
-  new Option(
-    "--state-dir <dir>",
-    "where the token signing key, token list and revocations live (mode 0600 files)",
-  )
-    .env("WASMATRIX_STATE_DIR")
-    .default(defaultStateDir()),
-];
+  ).env("WASMATRIX_AUTH");
 
 /** The `auth` option of a daemon or `up`: none without --auth. */
 export function authConfig(options: AuthOptions): { auth?: { stateDir: string } } {
-  return options.auth === true && options.stateDir !== undefined
-    ? { auth: { stateDir: options.stateDir } }
-    : {};
+  return options.auth === true ? { auth: { stateDir: prepareStateDir(options.stateDir) } } : {};
 }
 
 /** What a daemon started with --auth says about its tokens, for its banner. */

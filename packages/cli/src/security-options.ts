@@ -13,11 +13,11 @@ export const trustedKeysOption = (): Option =>
     "accept only modules signed by a key whose .pub file is in this directory (MODULE_SIGNATURE_INVALID otherwise)",
   ).env("WASMATRIX_TRUSTED_KEYS");
 
-/** `--state-dir DIR` of the daemons that keep an audit log. */
+/** `--state-dir DIR` of `up` and `control-plane`: the audit log, and with --auth the token keys. */
 export const stateDirOption = (): Option =>
   new Option(
     "--state-dir <dir>",
-    `where the audit log (audit.jsonl) is kept; default ${defaultStateDir()}`,
+    `where the audit log (audit.jsonl) and, with --auth, the token signing key, token list and revocations live (files mode 0600); default ${defaultStateDir()}`,
   ).env("WASMATRIX_STATE_DIR");
 
 /** `$XDG_STATE_HOME/wasmatrix`, else `~/.local/state/wasmatrix`. */

@@ -73,6 +73,12 @@ export const API_RULES: Readonly<Record<string, ApiRule>> = Object.freeze({
   [`${CP}AddTrigger`]: rule(DEPLOYERS, "cluster"),
   [`${CP}RemoveTrigger`]: rule(DEPLOYERS, "cluster"),
   [`${CP}ListTriggers`]: rule(ALL_ROLES, "cluster"),
+  // Routes select instances of any tenant by label, so tenant tokens are refused, as for triggers.
+  [`${CP}AddRoute`]: rule(DEPLOYERS, "cluster"),
+  [`${CP}RemoveRoute`]: rule(DEPLOYERS, "cluster"),
+  [`${CP}ListRoutes`]: rule(ALL_ROLES, "cluster"),
+  // The audit log names every tenant's actions and callers.
+  [`${CP}ReadAudit`]: rule(ADMIN, "cluster"),
   [`${NA}StartInstance`]: FROM_CONTROL_PLANE,
   [`${NA}StopInstance`]: FROM_CONTROL_PLANE,
   [`${NA}QueryStatus`]: FROM_CONTROL_PLANE,

@@ -7,6 +7,7 @@
  */
 import type { WasmatrixClient } from "@wasmatrix/client";
 import type * as pb from "@wasmatrix/proto";
+import { routeFromProto, routeToProto } from "@wasmatrix/proto";
 import type { AppManifest, ComponentSpec } from "./manifest.js";
 import { SERVICE_LABEL, serviceOf } from "./plan.js";
 
@@ -50,14 +51,10 @@ export function triggerFor(
   };
 }
 
-const sameRoute = (a: pb.Route, b: pb.Route) =>
-  a.pathPrefix === b.pathPrefix &&
-  a.host === b.host &&
-  a.methods.join(",") === b.methods.join(",") &&
-  a.targetInstance === b.targetInstance &&
-  a.targetLabelKey === b.targetLabelKey &&
-  a.targetLabelValue === b.targetLabelValue &&
-  a.operation === b.operation;
+/** Compared as the server keeps them (defaults filled in, methods upper case…), not as written. */
+const canonicalRoute = (route: pb.Route) =>
+  JSON.stringify({ ...routeToProto(routeFromProto(route)), createdAtMs: 0 });
+const sameRoute = (a: pb.Route, b: pb.Route) => canonicalRoute(a) === canonicalRoute(b);
 
 const sameTrigger = (a: pb.Trigger, b: pb.Trigger) =>
   a.cron === b.cron &&

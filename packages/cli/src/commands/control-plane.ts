@@ -7,7 +7,7 @@ import {
   applyConfigFile,
   authBannerLine,
   authConfig,
-  authOptions,
+  authOption,
   configOption,
   formatBanner,
   type LogFormat,
@@ -85,8 +85,7 @@ export function registerControlPlane(program: Command): void {
         .env("WASMATRIX_ETCD_ENDPOINTS")
         .argParser(usage(parseEndpoints)),
     )
-    .addOption(authOptions()[0]!)
-    .addOption(authOptions()[1]!)
+    .addOption(authOption())
     .addOption(
       new Option("--nats <url>", "NATS server(s), comma-separated, where queue triggers subscribe").env(
         "WASMATRIX_NATS",

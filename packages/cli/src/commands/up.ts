@@ -15,7 +15,7 @@ import {
   type AuthOptions,
   authBannerLine,
   authConfig,
-  authOptions,
+  authOption,
   logLevelOption,
   natsOption,
   runUntilSignalled,
@@ -128,8 +128,7 @@ export function registerUp(program: Command): void {
     .addOption(trustedKeysOption())
     .addOption(stateDirOption())
     .addOption(logLevelOption())
-    .addOption(authOptions()[0]!)
-    .addOption(authOptions()[1]!)
+    .addOption(authOption())
     .addOption(metricsOption(UP_METRICS_ADDRESS))
     .addOption(metricsInstanceLabelsOption())
     .option(
