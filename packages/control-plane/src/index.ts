@@ -10,7 +10,14 @@ export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./n
 export * from "./options.js";
 export * from "./placement.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
-export { FileRouteStore, MemoryRouteStore, type RouteStore, RouteTable } from "./route-table.js";
+export { EtcdRouteStore } from "./etcd-route-store.js";
+export {
+  FileRouteStore,
+  MemoryRouteStore,
+  type RouteStore,
+  type RouteStoreHandlers,
+  RouteTable,
+} from "./route-table.js";
 export { ModuleSignatures } from "./signatures.js";
 export { StaticNodes } from "./static-nodes.js";
 export { type TenantLookup, TenantView } from "./tenant-view.js";
