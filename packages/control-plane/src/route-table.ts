@@ -236,7 +236,11 @@ function routeExists(name: string): WasmatrixError {
 }
 
 function routeNotFound(name: string): WasmatrixError {
-  return new WasmatrixError(ErrorCode.ROUTE_NOT_FOUND, `no route '${name}'; \`wasmatrix route list\` shows them`, {
-    route: name,
-  });
+  return new WasmatrixError(
+    ErrorCode.ROUTE_NOT_FOUND,
+    `no route '${name}'; \`wasmatrix route list\` shows them`,
+    {
+      route: name,
+    },
+  );
 }
