@@ -76,6 +76,35 @@ describe("route tables sharing one store", () => {
     expect(names(t)).toEqual([]);
   });
 
+  it("keep what the watch reported last when another control plane changed the route during a write", async () => {
+    const store = new MemoryRouteStore();
+    const t = await table(store);
+    // An add whose own put and then another control plane's remove arrive before it returns.
+    const racingAdd = Object.create(store) as MemoryRouteStore;
+    racingAdd.create = async (r) => {
+      const created = await store.create(r);
+      await store.remove(r.name);
+      return created;
+    };
+    const t2 = await table(racingAdd);
+    await t2.add(route("gone"));
+    expect(names(t2)).toEqual([]);
+    expect(names(t)).toEqual([]);
+
+    // A remove, after which another control plane adds the name again before it returns.
+    await t.add(route("back", "/old"));
+    const racingRemove = Object.create(store) as MemoryRouteStore;
+    racingRemove.remove = async (name) => {
+      const removed = await store.remove(name);
+      await store.create(route(name, "/new"));
+      return removed;
+    };
+    const t3 = await table(racingRemove);
+    await t3.remove("back");
+    expect(t3.list()).toMatchObject([{ name: "back", pathPrefix: "/new" }]);
+    expect(t.list()).toMatchObject([{ name: "back", pathPrefix: "/new" }]);
+  });
+
   it("leave the table as it was when the store fails, and say INTERNAL", async () => {
     const failing: RouteStore = {
       watch: async () => ({ close: async () => undefined }),

@@ -128,10 +128,12 @@ interface Entry {
 export class RouteTable {
   private readonly entries = new Map<string, Entry>();
   // Changes are serialised so that a remove never overtakes the add it follows.
-  private writing: Promise<unknown> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
   private watch: { close(): Promise<void> } | null = null;
   private closed = false;
   private onSkipped: (name: string, error: unknown) => void = () => undefined;
+  /** The name a change is being written for, and whether the watch spoke of it meanwhile. */
+  private inFlight: { name: string; heard: boolean } | null = null;
 
   constructor(
     private readonly store: RouteStore,
@@ -146,8 +148,14 @@ export class RouteTable {
     this.onSkipped = onSkipped;
     if (this.watch !== null || this.closed) return;
     const watch = await this.store.watch({
-      put: (message) => this.apply(message),
-      delete: (name) => this.entries.delete(name),
+      put: (message) => {
+        this.hear(message.name);
+        this.apply(message);
+      },
+      delete: (name) => {
+        this.hear(name);
+        this.entries.delete(name);
+      },
     });
     if (this.closed) await watch.close();
     else this.watch = watch;
@@ -178,9 +186,10 @@ export class RouteTable {
       }
       const entry = { route, message: routeToProto(route, this.now()) };
       // Another control plane may have taken the name an instant ago: the store decides.
-      if (!(await this.saving(() => this.store.create(entry.message)))) throw routeExists(route.name);
+      const created = await this.writing(route.name, () => this.store.create(entry.message));
+      if (!created.ok) throw routeExists(route.name);
       // The watch applies it too; applying here makes it visible as soon as the call returns.
-      this.entries.set(route.name, entry);
+      if (!created.heard) this.entries.set(route.name, entry);
       return entry;
     });
   }
@@ -189,10 +198,10 @@ export class RouteTable {
     return this.serialised(async () => {
       const entry = this.entries.get(name);
       if (entry === undefined) throw routeNotFound(name);
-      const removed = await this.saving(() => this.store.remove(name));
-      this.entries.delete(name);
+      const removed = await this.writing(name, () => this.store.remove(name));
+      if (!removed.heard) this.entries.delete(name);
       // Gone from the store already: another control plane removed it first.
-      if (!removed) throw routeNotFound(name);
+      if (!removed.ok) throw routeNotFound(name);
       return entry;
     });
   }
@@ -206,16 +215,31 @@ export class RouteTable {
     }
   }
 
+  private hear(name: string): void {
+    if (this.inFlight?.name === name) this.inFlight.heard = true;
+  }
+
   private serialised<T>(run: () => Promise<T>): Promise<T> {
-    const result = this.writing.then(run);
-    this.writing = result.catch(() => undefined);
+    const result = this.queue.then(run);
+    this.queue = result.catch(() => undefined);
     return result;
   }
 
-  /** A store failure becomes INTERNAL, and the table is left as it was. */
-  private async saving<T>(write: () => Promise<T>): Promise<T> {
+  /**
+   * Writes one change to the store. `heard`: the watch reported that name while the write was
+   * under way, so the table already holds what the store said last (which may be a later change
+   * from another control plane) and the caller must not apply its own change over it. A store
+   * failure becomes INTERNAL, and the table is left as it was.
+   */
+  private async writing(
+    name: string,
+    write: () => Promise<boolean>,
+  ): Promise<{ ok: boolean; heard: boolean }> {
+    const inFlight = { name, heard: false };
+    this.inFlight = inFlight;
     try {
-      return await write();
+      const ok = await write();
+      return { ok, heard: inFlight.heard };
     } catch (error) {
       throw new WasmatrixError(
         ErrorCode.INTERNAL,
@@ -223,6 +247,8 @@ export class RouteTable {
         {},
         { cause: error },
       );
+    } finally {
+      this.inFlight = null;
     }
   }
 }
