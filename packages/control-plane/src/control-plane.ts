@@ -132,7 +132,7 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     });
   }
 
-  /** Reads the routes the store kept from an earlier run; call once before serving. */
+  /** Reads the routes the store kept (and follows its changes until close); call once before serving. */
   async loadRoutes(): Promise<void> {
     await this.routes.load((name, error) =>
       this.logger.warn({ route: name, err: error }, "stored route skipped: it no longer checks"),
@@ -168,10 +168,11 @@ export class ControlPlane implements pb.ControlPlaneApi, NodeSink {
     this.membership.startLivenessChecks();
   }
 
-  /** Stops liveness checks and triggers; resolves once trigger firings under way have ended. */
-  close(): Promise<void> {
+  /** Stops liveness checks, the route watch and triggers; resolves once trigger firings under way have ended. */
+  async close(): Promise<void> {
     this.unregisterGauges();
     this.membership.close();
+    await this.routes.close();
     return this.triggers.close();
   }
 

@@ -1,6 +1,7 @@
 export * from "./audit-log.js";
 export * from "./control-plane.js";
 export { EtcdNodes, type EtcdSink } from "./etcd-nodes.js";
+export { EtcdRouteStore } from "./etcd-route-store.js";
 export { type FailoverPlan, planFailover, restartsElsewhere } from "./failover.js";
 export * from "./grpc-server.js";
 export { type LocalNode, LocalNodeSource } from "./local-node.js";
@@ -10,7 +11,13 @@ export { type NodeApi, type NodeEntry, NodeTable, type ReportOutcome } from "./n
 export * from "./options.js";
 export * from "./placement.js";
 export { RegisteredNodes, type RegistrationSink } from "./registered-nodes.js";
-export { FileRouteStore, MemoryRouteStore, type RouteStore, RouteTable } from "./route-table.js";
+export {
+  FileRouteStore,
+  MemoryRouteStore,
+  type RouteStore,
+  type RouteStoreHandlers,
+  RouteTable,
+} from "./route-table.js";
 export { ModuleSignatures } from "./signatures.js";
 export { StaticNodes } from "./static-nodes.js";
 export { type TenantLookup, TenantView } from "./tenant-view.js";

@@ -4,10 +4,12 @@ import {
   ControlPlane,
   controlPlaneService,
   EtcdNodes,
+  EtcdRouteStore,
   EtcdTriggerStore,
   etcdTickClaims,
   FileRouteStore,
   RegisteredNodes,
+  type RouteStore,
   StaticNodes,
   TokenAuthority,
   type TriggersOptions,
@@ -49,6 +51,7 @@ export interface ControlPlaneDaemonOptions {
   /**
    * A file that keeps the HTTP routes across restarts (docs/gateway.md). Without it routes live
    * as long as the process: nodes report instances back after a restart, but no node holds routes.
+   * Ignored with etcd endpoints: routes then live in etcd, shared by every control plane.
    */
   routesFile?: string;
   /** Accept only modules signed by one of these keys (MODULE_SIGNATURE_INVALID otherwise). */
@@ -112,7 +115,7 @@ export async function startControlPlaneDaemon(
       : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
     ...(options.auditFile === undefined ? {} : { auditLog: new AuditLog(options.auditFile, { logger }) }),
-    ...(options.routesFile === undefined ? {} : { routeStore: new FileRouteStore(options.routesFile) }),
+    ...routeStore(metadata, options.routesFile, logger),
   });
   // Before serving: a gateway must never see an empty table only because it asked too early.
   await controlPlane.loadRoutes();
@@ -199,6 +202,24 @@ export async function startControlPlaneDaemon(
       tokens?.close();
     },
   };
+}
+
+/**
+ * With etcd, routes live there, shared by every control plane on it; `--routes-file` is then
+ * ignored (said in the log). Without etcd, the file if given, else memory.
+ */
+function routeStore(
+  metadata: EtcdMetadata | null,
+  routesFile: string | undefined,
+  logger: Logger,
+): { routeStore?: RouteStore } {
+  if (metadata !== null) {
+    if (routesFile !== undefined) {
+      logger.warn({ routesFile }, "routes live in etcd: --routes-file is ignored");
+    }
+    return { routeStore: new EtcdRouteStore(metadata, logger) };
+  }
+  return routesFile === undefined ? {} : { routeStore: new FileRouteStore(routesFile) };
 }
 
 /** The token authority; with etcd, its revocations live there (shared by every control plane on it). */

@@ -9,14 +9,17 @@ import {
   PROVIDERS_PREFIX,
   parseKey,
   providerKey,
+  ROUTES_PREFIX,
+  routeKey,
   tickKey,
   triggerKey,
 } from "./keys.js";
 
 // Written independently of keys.ts: the whole of what may be written to etcd, as one expression.
 const ID = `[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ID_LENGTH - 1}}`;
+const ROUTE = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
 const ORACLE = new RegExp(
-  `^/wasmatrix/v1/((nodes|providers|triggers)/${ID}|ticks/${ID}/(0|[1-9][0-9]{0,15})|revocations/tok_[A-Za-z0-9_-]{1,64})$`,
+  `^/wasmatrix/v1/((nodes|providers|triggers)/${ID}|routes/${ROUTE}|ticks/${ID}/(0|[1-9][0-9]{0,15})|revocations/tok_[A-Za-z0-9_-]{1,64})$`,
 );
 
 function refusal(key: unknown): WasmatrixError | null {
@@ -61,6 +64,9 @@ const kind = fc.constantFrom(
   "triggers",
   "ticks",
   "ticks/t",
+  "routes",
+  "route",
+  "routes/r/extra",
   "trigger",
   "node",
   "provider",
@@ -86,7 +92,7 @@ const nearMiss = fc
 const anyKey = fc.oneof(nearMiss, fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 80 }));
 
 describe("the etcd key guard", () => {
-  it("refuses, with INVALID_REQUEST, every key outside the node, provider, trigger, tick and revocation prefixes", () => {
+  it("refuses, with INVALID_REQUEST, every key outside the node, provider, trigger, tick, route and revocation prefixes", () => {
     fc.assert(
       fc.property(anyKey, (key) => {
         const error = refusal(key);
@@ -149,6 +155,24 @@ describe("the etcd key guard", () => {
     );
     expect(() => tickKey("t", -1)).toThrow(WasmatrixError);
     expect(() => triggerKey("a/b")).toThrow(WasmatrixError);
+  });
+
+  it("accepts route keys built from valid route names, and refuses names no route may have", () => {
+    const routeName = fc
+      .tuple(fc.constantFrom(..."aZ09".split("")), fc.string({ unit: idChar, maxLength: 62 }))
+      .map(([first, rest]) => first + rest);
+    fc.assert(
+      fc.property(routeName, (name) => {
+        expect(routeKey(name)).toBe(`${ROUTES_PREFIX}${name}`);
+        expect(refusal(routeKey(name))).toBeNull();
+        expect(parseKey(routeKey(name))).toEqual({ kind: "route", id: name });
+      }),
+      { numRuns: 500 },
+    );
+    for (const bad of ["", "a/b", "-x", "x".repeat(64), "a b", "../x"]) {
+      expect(() => routeKey(bad)).toThrow(WasmatrixError);
+      expect(refusal(`${ROUTES_PREFIX}${bad}`)?.code).toBe(ErrorCode.INVALID_REQUEST);
+    }
   });
 
   it("refuses keys that are not strings", () => {

@@ -1,8 +1,17 @@
-import { ErrorCode, NodeId, ProviderId, TriggerName, truncate, WasmatrixError } from "@wasmatrix/core";
+import {
+  ErrorCode,
+  NodeId,
+  ProviderId,
+  parseRouteName,
+  TriggerName,
+  truncate,
+  WasmatrixError,
+} from "@wasmatrix/core";
 
 /**
  * The only keys wasmatrix writes to etcd: one per node and one per provider, each under a lease;
- * one per trigger definition (docs/triggers.md), one per claimed cron tick, under a short lease;
+ * one per trigger definition (docs/triggers.md), one per HTTP route (docs/gateway.md), one per
+ * claimed cron tick, under a short lease;
  * and one per revoked API token id (no lease: a revocation is for good). Instance state, logs,
  * facts and desired state have no key here, and `assertAllowedKey` is the one door
  * every write goes through, so they cannot get one by accident.
@@ -13,25 +22,36 @@ export const NODES_PREFIX = `${KEY_ROOT}nodes/`;
 export const PROVIDERS_PREFIX = `${KEY_ROOT}providers/`;
 export const TRIGGERS_PREFIX = `${KEY_ROOT}triggers/`;
 export const TICKS_PREFIX = `${KEY_ROOT}ticks/`;
+export const ROUTES_PREFIX = `${KEY_ROOT}routes/`;
 export const REVOCATIONS_PREFIX = `${KEY_ROOT}revocations/`;
 export const ALLOWED_PREFIXES: readonly string[] = [
   NODES_PREFIX,
   PROVIDERS_PREFIX,
   TRIGGERS_PREFIX,
   TICKS_PREFIX,
+  ROUTES_PREFIX,
   REVOCATIONS_PREFIX,
 ];
 
-export type KeyKind = "node" | "provider" | "trigger" | "tick" | "revocation";
+export type KeyKind = "node" | "provider" | "trigger" | "tick" | "route" | "revocation";
 
 /** API token ids as the control plane makes them (`tok_` and base64url). */
 const TOKEN_ID = /^tok_[A-Za-z0-9_-]{1,64}$/;
 
 const TICK_TIME = /^(0|[1-9][0-9]{0,15})$/;
 
+function isRouteName(name: string): boolean {
+  try {
+    parseRouteName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface ParsedKey {
   kind: KeyKind;
-  /** A valid NodeId, ProviderId or trigger name (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters); for a tick, `<trigger>/<ms>`. */
+  /** A valid NodeId, ProviderId, route name or trigger name (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters); for a tick, `<trigger>/<ms>`. */
   id: string;
 }
 
@@ -58,6 +78,11 @@ export function revocationKey(tokenId: string): string {
 /** The key of a trigger's definition. INVALID_REQUEST for a name that is not a trigger name. */
 export function triggerKey(name: string): string {
   return `${TRIGGERS_PREFIX}${TriggerName.parse(name)}`;
+}
+
+/** The key of an HTTP route. INVALID_REQUEST for a name that is not a route name. */
+export function routeKey(name: string): string {
+  return `${ROUTES_PREFIX}${parseRouteName(name)}`;
 }
 
 /** The key claiming one tick (`<trigger>/<scheduled ms>`) of a cron trigger. */
@@ -90,6 +115,10 @@ export function parseKey(key: unknown): ParsedKey | null {
     const id = key.slice(TRIGGERS_PREFIX.length);
     return NodeId.isValid(id) ? { kind: "trigger", id } : null;
   }
+  if (key.startsWith(ROUTES_PREFIX)) {
+    const id = key.slice(ROUTES_PREFIX.length);
+    return isRouteName(id) ? { kind: "route", id } : null;
+  }
   if (key.startsWith(TICKS_PREFIX)) {
     const id = key.slice(TICKS_PREFIX.length);
     const slash = id.indexOf("/");
@@ -102,7 +131,7 @@ export function parseKey(key: unknown): ParsedKey | null {
 }
 
 /**
- * Refuses, with INVALID_REQUEST, any key that is not a node, provider, trigger, tick or revocation key. Pure, so it can be
+ * Refuses, with INVALID_REQUEST, any key that is not a node, provider, trigger, tick, route or revocation key. Pure, so it can be
  * property-tested; called before every put and delete this package makes.
  */
 export function assertAllowedKey(key: unknown): ParsedKey {
@@ -111,7 +140,7 @@ export function assertAllowedKey(key: unknown): ParsedKey {
   const shown = typeof key === "string" ? truncate(key, 160) : typeof key;
   throw new WasmatrixError(
     ErrorCode.INVALID_REQUEST,
-    `etcd holds only node, provider and trigger metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger>, ${TICKS_PREFIX}<trigger>/<ms> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
+    `etcd holds only node, provider, trigger and route metadata and token revocations: key '${shown}' is not ${NODES_PREFIX}<node id>, ${PROVIDERS_PREFIX}<provider id>, ${TRIGGERS_PREFIX}<trigger>, ${TICKS_PREFIX}<trigger>/<ms>, ${ROUTES_PREFIX}<route> or ${REVOCATIONS_PREFIX}<token id>; instance state, logs, facts and desired state never go to etcd`,
     { key: shown, allowedPrefixes: [...ALLOWED_PREFIXES] },
   );
 }

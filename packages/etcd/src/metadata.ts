@@ -9,7 +9,9 @@ import {
   parseKey,
   providerKey,
   REVOCATIONS_PREFIX,
+  ROUTES_PREFIX,
   revocationKey,
+  routeKey,
   TRIGGERS_PREFIX,
   tickKey,
   triggerKey,
@@ -33,6 +35,8 @@ export const DEFAULT_PROVIDER_TTL_SECONDS = 10;
 export const DEFAULT_TICK_TTL_SECONDS = 60;
 /** Largest trigger definition stored (its JSON); a cron payload is at most 64 KiB. */
 export const MAX_TRIGGER_RECORD_BYTES = 128 * 1024;
+/** Largest route stored (its JSON); a checked route is well under 4 KiB plus its target. */
+export const MAX_ROUTE_RECORD_BYTES = 16 * 1024;
 /**
  * etcd3's defaults open a host's circuit for 5 s after 3 failures and back watches off up to
  * 30 s: after an etcd restart, keep-alives would stay blocked past a short lease's TTL and a
@@ -203,6 +207,49 @@ export class EtcdMetadata {
       const name = key.slice(TRIGGERS_PREFIX.length);
       triggerKey(name);
       return { id: name, record: { name, json } };
+    });
+  }
+
+  /**
+   * Stores an HTTP route (JSON, from the control plane) unless the name is taken; false when it
+   * is. Not leased: a route lasts until it is removed, across control-plane restarts.
+   */
+  async createRoute(name: string, json: string): Promise<boolean> {
+    const key = routeKey(name);
+    assertAllowedKey(key);
+    if (Buffer.byteLength(json) > MAX_ROUTE_RECORD_BYTES) {
+      throw new RangeError(`a route record is at most ${MAX_ROUTE_RECORD_BYTES} bytes`);
+    }
+    const result = await this.client
+      .if(key, "Create", "==", 0)
+      .then(this.client.put(key).value(json))
+      .commit();
+    return result.succeeded;
+  }
+
+  /** Deletes a route; false when there was none. */
+  async deleteRoute(name: string): Promise<boolean> {
+    const key = routeKey(name);
+    assertAllowedKey(key);
+    const result = await this.client.delete().key(key).exec();
+    return Number(result.deleted) > 0;
+  }
+
+  /** The routes now, `json` as stored; keys under the prefix that are not route keys are left out. */
+  async listRoutes(): Promise<{ name: string; json: string }[]> {
+    const kvs = await this.client.getAll().prefix(ROUTES_PREFIX).strings();
+    return Object.entries(kvs)
+      .filter(([key]) => parseKey(key)?.kind === "route")
+      .map(([key, json]) => ({ name: key.slice(ROUTES_PREFIX.length), json }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** The routes now (as puts, `id` the name), then every change. */
+  watchRoutes(handlers: PrefixWatchHandlers<{ name: string; json: string }>): Promise<PrefixWatch> {
+    return this.watch(ROUTES_PREFIX, handlers, (key, json) => {
+      const parsed = parseKey(key);
+      if (parsed?.kind !== "route") throw new Error(`'${key.slice(0, 160)}' is not a route key`);
+      return { id: parsed.id, record: { name: parsed.id, json } };
     });
   }
 

@@ -94,7 +94,7 @@ export function registerControlPlane(program: Command): void {
     .addOption(
       new Option(
         "--routes-file <path>",
-        "keep HTTP routes in this file so they survive a restart (default: in memory only)",
+        "keep HTTP routes in this file so they survive a restart (default: in memory only; ignored with --etcd-endpoints, where routes live in etcd)",
       ).env("WASMATRIX_ROUTES_FILE"),
     )
     .addOption(trustedKeysOption())
@@ -107,15 +107,17 @@ export function registerControlPlane(program: Command): void {
     .addHelpText(
       "after",
       `
-Triggers (wasmatrix trigger …) are kept in etcd when --etcd-endpoints is given, and then survive a
-restart and are shared by every control plane; without etcd they live in this process only.
+Triggers (wasmatrix trigger …) and HTTP routes (wasmatrix route …) are kept in etcd when
+--etcd-endpoints is given, and then survive a restart and are shared by every control plane;
+without etcd triggers live in this process only, and routes too unless --routes-file is given.
 Queue triggers need --nats.
 
 Every control action is appended to <state dir>/audit.jsonl (\`wasmatrix audit\`). With
 --trusted-keys, only modules signed by one of those keys start (\`wasmatrix sign\`).
 Apart from that log and HTTP routes, the control plane keeps no state of its own: it learns nodes
 from their registrations and heartbeats (or from etcd), and instances from the nodes' reports.
-Routes no node holds: give --routes-file to keep them across restarts. Restart it at any time;
+Without etcd, give --routes-file to keep routes across restarts (with etcd, etcd wins and the
+file is ignored). Restart it at any time;
 nothing running stops. Several control planes may share one etcd; a client may talk to any of them.
 
 Examples:
