@@ -1,8 +1,10 @@
 import {
+  DEFAULT_TENANT,
   ErrorCode,
   isValidSubject,
   MAX_SUBJECT_LENGTH,
   type PermissionRequest,
+  tenantSubject,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
@@ -94,7 +96,7 @@ export class MessagingProvider implements CapabilityProvider {
     const what = `messaging ${call.operation}`;
     if (!isOperation(call.operation)) this.required(call.operation, call.payload);
     const request = parseObject(call.payload, what);
-    const subject = this.subject(request, call.operation);
+    const subject = tenantSubject(call.tenant ?? DEFAULT_TENANT, this.subject(request, call.operation));
     const data = this.data(request, what);
     const waitMs = Math.min(call.remainingMs, this.link.unavailableAfterMs);
     if (call.operation === "publish") {
