@@ -162,7 +162,7 @@ describe("tenants' messaging on NATS", () => {
   let t: Awaited<ReturnType<typeof tenants>>;
 
   beforeAll(async () => {
-    server = await startNats({});
+    server = await startNats({ jetstream: true });
     provider = new MessagingProvider({ nats: { servers: server.url, unavailableAfterMs: 5_000 } });
     t = await tenants(provider);
   }, 60_000);
@@ -185,5 +185,22 @@ describe("tenants' messaging on NATS", () => {
     await until(() => t.delivered("sub-a") >= 1 + published && t.idle(), "deliveries");
     expect(t.delivered("sub-b")).toBe(0);
     expect(t.delivered("sub-default")).toBe(0);
+  }, 60_000);
+
+  it("keeps a tenant's durable (JetStream) subscription to its own tenant's messages", async () => {
+    const proxy = await guests.proxy();
+    const sub = messaging("msg:subscribe:>");
+    for (const [id, tenant] of [
+      ["dur-a", "a"],
+      ["dur-b", "b"],
+    ] as const) {
+      await t.agent.start({ instanceId: id, module: proxy, tenant, assignments: sub });
+      await t.agent.subscribe(id, { subject: "jobs.*", operation: "echo", delivery: "durable" });
+    }
+    for (const subject of ["jobs.one", "jobs.two"]) {
+      expect((await t.call("publish", { subject, data: "from-a" })).ok).toBe(true);
+    }
+    await until(() => t.delivered("dur-a") === 2 && t.idle(), "dur-a's deliveries");
+    expect(t.delivered("dur-b")).toBe(0);
   }, 60_000);
 });
