@@ -200,6 +200,7 @@ describe("chaos: arbitrary calls to every RPC of every daemon", () => {
       operation,
       payload: Buffer.from(JSON.stringify(payload)),
       scope: "chaos",
+      tenant: "",
       permissions,
       remainingMs: 5_000,
     });

@@ -103,6 +103,7 @@ describe("a remote keyvalue provider", () => {
             operation: "set",
             payload: Buffer.from(JSON.stringify({ key: "x", value: "1" })),
             scope: "instance/user",
+            tenant: "",
             permissions,
             remainingMs: 1_000,
           },

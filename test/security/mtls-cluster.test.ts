@@ -278,6 +278,7 @@ describe("an mTLS cluster", () => {
       operation: "set",
       payload: Buffer.from(JSON.stringify({ key: "k", value: "forged" })),
       scope: "user",
+      tenant: "",
       permissions: ["kv:read", "kv:write"],
       remainingMs: 1_000,
     };

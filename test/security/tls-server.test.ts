@@ -56,6 +56,7 @@ describe("a gRPC server with mutual TLS", () => {
     operation: "get",
     payload: Buffer.alloc(0),
     scope: "i",
+    tenant: "",
     permissions: [],
     remainingMs: 1_000,
   };

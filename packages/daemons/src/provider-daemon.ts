@@ -7,6 +7,7 @@ import {
   type ProvidedCapabilityKind,
   ProviderId,
   parsePermission,
+  tenantOf,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
@@ -218,6 +219,7 @@ async function serve(
     operation: request.operation,
     payload: request.payload,
     scope: request.scope,
+    tenant: tenantOf(request.tenant),
     remainingMs: Math.max(1, request.remainingMs),
   });
   return { payload: pb.toBuffer(payload) };

@@ -316,7 +316,7 @@ export class NodeAgent {
         { nodeId: this.nodeId },
       );
     }
-    await this.subscriptions.subscribe(instanceId, spec, managed.assignments);
+    await this.subscriptions.subscribe(instanceId, spec, managed.assignments, managed.tenant);
   }
 
   async unsubscribe(instanceId: string, subject?: string): Promise<number> {

@@ -80,6 +80,7 @@ export class CapabilityRouter implements HostCallRouter {
         operation: request.operation,
         payload: request.payload,
         scope: scopeOf(instanceId, assignment, state.tenant),
+        tenant: state.tenant ?? DEFAULT_TENANT,
         permissions: assignment.permissions,
         remainingMs: Math.max(1, state.deadline() - Date.now()),
       });

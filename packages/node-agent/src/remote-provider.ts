@@ -51,6 +51,7 @@ export class RemoteProvider implements CapabilityProvider {
           operation: call.operation,
           payload: Buffer.from(call.payload),
           scope: call.scope,
+          tenant: call.tenant ?? "",
           permissions: (call.permissions ?? []).map(formatPermission),
           remainingMs: Math.round(timeoutMs),
         },

@@ -1,4 +1,4 @@
-import { type ErrorCode, WasmatrixError } from "@wasmatrix/core";
+import { type ErrorCode, subjectForGuest, WasmatrixError } from "@wasmatrix/core";
 import type { Logger } from "@wasmatrix/core/logger";
 import type { InboundMessage } from "@wasmatrix/providers";
 import type { InvokeResult } from "@wasmatrix/runtime";
@@ -28,6 +28,10 @@ export interface SubscriptionCounters {
 export interface DeliveryTarget {
   readonly instanceId: string;
   readonly spec: ResolvedSpec;
+  /** The instance's tenant: what arrives outside its subjects is not delivered. */
+  readonly tenant: string;
+  /** The spec's dead-letter subject as the bus carries it (under the tenant's prefix). */
+  readonly deadLetterBusSubject: string;
   readonly counters: SubscriptionCounters;
   readonly closing: boolean;
   /** Resolves when the subscription starts closing, to cut a backoff short. */
@@ -42,8 +46,8 @@ type Failure =
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-function envelope(message: InboundMessage): Uint8Array {
-  const body: Record<string, unknown> = { subject: message.subject };
+function envelope(message: InboundMessage, subject: string): Uint8Array {
+  const body: Record<string, unknown> = { subject };
   try {
     body["data"] = decoder.decode(message.data);
   } catch {
@@ -91,7 +95,14 @@ export class SubscriptionDelivery {
   /** Invokes the instance until it succeeds or the attempts run out; then acks or dead-letters. */
   async deliver({ message, sub }: Delivery<DeliveryTarget>): Promise<void> {
     const { spec, instanceId } = sub;
-    const payload = spec.payload === "raw" ? message.data : envelope(message);
+    // A default-tenant pattern (`>`, `*.b.orders`) also matches other tenants' subjects on the
+    // bus; those messages are not this instance's to see. A tenant's guest sees its own subject.
+    const subject = subjectForGuest(sub.tenant, message.subject);
+    if (subject === undefined) {
+      message.ack();
+      return;
+    }
+    const payload = spec.payload === "raw" ? message.data : envelope(message, subject);
     for (let attempt = 1; ; attempt++) {
       const resumed = this.resumedOf(instanceId);
       // Waiting for the instance to run again costs no attempt.
@@ -117,7 +128,7 @@ export class SubscriptionDelivery {
         return;
       }
       if (attempt >= spec.maxAttempts) {
-        await this.deadLetter(sub, message, failure, attempt);
+        await this.deadLetter(sub, message, subject, failure, attempt);
         return;
       }
       sub.counters.retried++;
@@ -134,20 +145,26 @@ export class SubscriptionDelivery {
     }
   }
 
-  private async deadLetter(sub: DeliveryTarget, message: InboundMessage, failure: Failure, attempts: number) {
+  private async deadLetter(
+    sub: DeliveryTarget,
+    message: InboundMessage,
+    subject: string,
+    failure: Failure,
+    attempts: number,
+  ) {
     const headers: Record<string, string> = {
       ...message.headers,
       "Wasmatrix-Error-Kind": failure.kind,
       "Wasmatrix-Error": headerText(failure.message),
       "Wasmatrix-Attempts": String(attempts),
-      "Wasmatrix-Subject": message.subject,
+      "Wasmatrix-Subject": subject,
       "Wasmatrix-Instance": sub.instanceId,
       "Wasmatrix-Operation": sub.spec.operation,
     };
     if (failure.kind === "error") headers["Wasmatrix-Error-Code"] = failure.code;
     if (failure.kind === "crash") headers["Wasmatrix-Crash-Reason"] = failure.reason;
     try {
-      await this.publish(sub.spec.deadLetterSubject, message.data, headers);
+      await this.publish(sub.deadLetterBusSubject, message.data, headers);
       sub.counters.deadLettered++;
       message.ack();
     } catch (error) {

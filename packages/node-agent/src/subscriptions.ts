@@ -1,8 +1,10 @@
 import {
   type CapabilityAssignment,
   checkPermission,
+  DEFAULT_TENANT,
   ErrorCode,
   isAllowed,
+  tenantSubject,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
@@ -97,12 +99,15 @@ export class SubscriptionManager {
 
   /**
    * Subscribes an instance. `assignments` are the instance's; one messaging assignment (the
-   * spec's binding) must grant `msg:subscribe:` a pattern covering the subject.
+   * spec's binding) must grant `msg:subscribe:` a pattern covering the subject. The permission
+   * is checked on the subject the guest names; the bus then carries it under the tenant's prefix
+   * (core's `tenantSubject`), and so does the dead-letter subject.
    */
   async subscribe(
     instanceId: string,
     spec: SubscriptionSpec,
     assignments: readonly CapabilityAssignment[],
+    tenant: string = DEFAULT_TENANT,
   ): Promise<SubscriptionView> {
     if (this.closed) {
       throw new WasmatrixError(ErrorCode.FAILED_PRECONDITION, "subscriptions: the manager is closed");
@@ -119,6 +124,8 @@ export class SubscriptionManager {
       );
     }
     checkPermission(assignment.permissions, { kind: "msg", action: "subscribe", subject: resolved.subject });
+    const busSubject = tenantSubject(tenant, resolved.subject);
+    const deadLetterBusSubject = tenantSubject(tenant, resolved.deadLetterSubject);
     const key = `${instanceId}\u0000${resolved.subject}`;
     if (this.subscriptions.has(key)) {
       throw new WasmatrixError(
@@ -134,6 +141,8 @@ export class SubscriptionManager {
     const active: Active = {
       instanceId,
       spec: resolved,
+      tenant,
+      deadLetterBusSubject,
       counters: { delivered: 0, retried: 0, deadLettered: 0, dropped: 0 },
       handle: null,
       closing: false,
@@ -146,10 +155,10 @@ export class SubscriptionManager {
       if (resolved.delivery === "durable") {
         const durable =
           resolved.queue === undefined
-            ? `instance/${instanceId}/${resolved.subject}`
-            : `queue/${resolved.queue}/${resolved.subject}`;
+            ? `instance/${instanceId}/${busSubject}`
+            : `queue/${resolved.queue}/${busSubject}`;
         active.handle = await this.bus.subscribeDurable(
-          { subject: resolved.subject, durable, ackWaitMs: this.ackWaitMs },
+          { subject: busSubject, durable, ackWaitMs: this.ackWaitMs },
           {
             room: () => queue.room(active),
             accept: (message) => queue.accept({ message, sub: active }),
@@ -157,7 +166,7 @@ export class SubscriptionManager {
           },
         );
       } else {
-        active.handle = await this.bus.subscribe(resolved.subject, resolved.queue, async (message) => {
+        active.handle = await this.bus.subscribe(busSubject, resolved.queue, async (message) => {
           if (active.closing || !queue.offer({ message, sub: active })) active.counters.dropped++;
         });
       }

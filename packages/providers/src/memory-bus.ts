@@ -1,8 +1,10 @@
 import {
+  DEFAULT_TENANT,
   ErrorCode,
   isValidSubject,
   type PermissionRequest,
   subjectCovers,
+  tenantSubject,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
@@ -100,7 +102,10 @@ export class InProcessBus implements CapabilityProvider {
   async handle(call: ProviderCall): Promise<Uint8Array> {
     const what = `messaging ${call.operation}`;
     const required = messagingRequired(call.operation, call.payload);
-    const subject = required.kind === "msg" ? required.subject : "";
+    const subject = tenantSubject(
+      call.tenant ?? DEFAULT_TENANT,
+      required.kind === "msg" ? required.subject : "",
+    );
     const request = parseObject(call.payload, what);
     const bytes = base64Field(request, "dataBase64", what);
     const data =

@@ -1,12 +1,14 @@
 import {
+  DEFAULT_TENANT,
   ErrorCode,
   isValidSubject,
   MAX_SUBJECT_LENGTH,
   type PermissionRequest,
+  tenantSubject,
   WasmatrixError,
 } from "@wasmatrix/core";
 import { type Logger, silentLogger } from "@wasmatrix/core/logger";
-import { type Msg, type MsgHdrs, headers as natsHeaders } from "nats";
+import { createInbox, type Msg, type MsgHdrs, headers as natsHeaders, type RequestOptions } from "nats";
 import {
   headerValues,
   type InboundMessage,
@@ -94,7 +96,8 @@ export class MessagingProvider implements CapabilityProvider {
     const what = `messaging ${call.operation}`;
     if (!isOperation(call.operation)) this.required(call.operation, call.payload);
     const request = parseObject(call.payload, what);
-    const subject = this.subject(request, call.operation);
+    const tenant = call.tenant ?? DEFAULT_TENANT;
+    const subject = tenantSubject(tenant, this.subject(request, call.operation));
     const data = this.data(request, what);
     const waitMs = Math.min(call.remainingMs, this.link.unavailableAfterMs);
     if (call.operation === "publish") {
@@ -113,7 +116,7 @@ export class MessagingProvider implements CapabilityProvider {
       const reply = await this.link.guard(
         what,
         timeout + 1,
-        (nats) => nats.send("request", (nc) => nc.request(subject, data, { timeout })),
+        (nats) => nats.send("request", (nc) => nc.request(subject, data, replyOptions(tenant, timeout))),
         waitMs,
       );
       if (reply.data.byteLength > this.maxMessageBytes) {
@@ -249,6 +252,16 @@ export class MessagingProvider implements CapabilityProvider {
     }
     return data;
   }
+}
+
+/**
+ * A tenant's answers come back on an inbox in its own space (`_TENANT.<name>._INBOX.<id>`), not
+ * on the shared `_INBOX.`, where a default-tenant subscriber to `>` would see them. The default
+ * tenant keeps the client's shared inbox.
+ */
+function replyOptions(tenant: string, timeout: number): RequestOptions {
+  if (tenant === DEFAULT_TENANT) return { timeout };
+  return { timeout, noMux: true, reply: tenantSubject(tenant, createInbox()) };
 }
 
 function inbound(msg: Msg): InboundMessage {

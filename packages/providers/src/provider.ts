@@ -11,6 +11,11 @@ export interface ProviderCall {
    * scope's data apart, so instances without a shared assignment never see each other's data.
    */
   scope: string;
+  /**
+   * The calling instance's tenant (@default DEFAULT_TENANT). Messaging puts a tenant's subjects
+   * under its own prefix (core's `tenantSubject`) after the permission check on the guest's.
+   */
+  tenant?: string;
   /** Milliseconds the guest's deadline leaves for this call. */
   remainingMs: number;
   /** The assignment's grants, for a provider that is another process and checks them again. */

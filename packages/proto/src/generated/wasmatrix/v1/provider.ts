@@ -42,6 +42,11 @@ export interface ProviderCallRequest {
   permissions: string[];
   /** What is left of the guest's deadline. */
   remainingMs: number;
+  /**
+   * The calling instance's tenant (empty: the default tenant). Messaging puts a tenant's
+   * subjects under its own prefix after checking the permission on the guest's subject.
+   */
+  tenant: string;
 }
 
 export interface ProviderCallResponse {
@@ -58,6 +63,7 @@ function createBaseProviderCallRequest(): ProviderCallRequest {
     scope: "",
     permissions: [],
     remainingMs: 0,
+    tenant: "",
   };
 }
 
@@ -86,6 +92,9 @@ export const ProviderCallRequest: MessageFns<ProviderCallRequest> = {
     }
     if (message.remainingMs !== 0) {
       writer.uint32(64).uint32(message.remainingMs);
+    }
+    if (message.tenant !== "") {
+      writer.uint32(802).string(message.tenant);
     }
     return writer;
   },
@@ -167,6 +176,14 @@ export const ProviderCallRequest: MessageFns<ProviderCallRequest> = {
             message.remainingMs = reader.uint32();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -203,6 +220,7 @@ export const ProviderCallRequest: MessageFns<ProviderCallRequest> = {
         : isSet(object.remaining_ms)
         ? globalThis.Number(object.remaining_ms)
         : 0,
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
     };
   },
 
@@ -232,6 +250,9 @@ export const ProviderCallRequest: MessageFns<ProviderCallRequest> = {
     if (message.remainingMs !== 0) {
       obj.remainingMs = Math.round(message.remainingMs);
     }
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
     return obj;
   },
 
@@ -248,6 +269,7 @@ export const ProviderCallRequest: MessageFns<ProviderCallRequest> = {
     message.scope = object.scope ?? "";
     message.permissions = object.permissions?.map((e) => e) || [];
     message.remainingMs = object.remainingMs ?? 0;
+    message.tenant = object.tenant ?? "";
     return message;
   },
 };
