@@ -49,7 +49,7 @@ describe("applications deployed from a manifest", () => {
   beforeAll(async () => {
     expect(existsSync(AS_ECHO)).toBe(true);
     [up, dir] = await Promise.all([startUp(), mkdtemp(join(tmpdir(), "wasmatrix-app-"))]);
-    await writeFile(join(dir, "wasmatrix.yaml"), MANIFEST.replace("${VERSION}", "${VERSION}"));
+    await writeFile(join(dir, "wasmatrix.yaml"), MANIFEST);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([up?.stop(), dir && rm(dir, { recursive: true, force: true })]);

@@ -74,7 +74,19 @@ describe.skipIf(!existsSync(PLUGIN))("Extism plugins as instances of `wasmatrix 
     server = `127.0.0.1:${await freePort()}`;
     up = spawn(
       process.execPath,
-      [BIN, "up", "--listen", server, "--log-level", "warn", "--allow-private-http"],
+      [
+        BIN,
+        "up",
+        "--listen",
+        server,
+        "--http",
+        "off",
+        "--metrics",
+        "off",
+        "--log-level",
+        "warn",
+        "--allow-private-http",
+      ],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     up.stderr?.on("data", (chunk: Buffer) => {

@@ -67,6 +67,10 @@ describe("wasmatrix up --trusted-keys with signed modules and the audit log", ()
       trusted,
       "--state-dir",
       stateDir,
+      "--http",
+      "off",
+      "--metrics",
+      "off",
       "--log-level",
       "warn",
     ]);

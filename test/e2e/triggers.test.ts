@@ -59,10 +59,14 @@ describe.skipIf(!HAVE_ECHO)("triggers against `wasmatrix up`", () => {
 
   beforeAll(async () => {
     server = `127.0.0.1:${await freePort()}`;
-    up = spawn(process.execPath, [BIN, "up", "--listen", server, "--log-level", "warn"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    up = spawn(
+      process.execPath,
+      [BIN, "up", "--listen", server, "--http", "off", "--metrics", "off", "--log-level", "warn"],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     up.stderr?.on("data", (chunk: Buffer) => {
       upStderr += chunk.toString();
     });

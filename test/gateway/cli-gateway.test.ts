@@ -40,10 +40,14 @@ describe("the gateway through the wasmatrix command", () => {
     server = `127.0.0.1:${await freePort()}`;
     const http = `127.0.0.1:${await freePort()}`;
     base = `http://${http}`;
-    up = spawn(process.execPath, [BIN, "up", "--listen", server, "--http", http, "--log-level", "info"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    up = spawn(
+      process.execPath,
+      [BIN, "up", "--listen", server, "--http", http, "--metrics", "off", "--log-level", "info"],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     killWithTests(up);
     up.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();

@@ -59,7 +59,17 @@ describe("execution logs per run", () => {
 
   beforeAll(async () => {
     server = `127.0.0.1:${await freePort()}`;
-    up = spawnDaemon("up", server, ["up", "--listen", server, "--metrics", "off", "--log-level", "warn"]);
+    up = spawnDaemon("up", server, [
+      "up",
+      "--listen",
+      server,
+      "--http",
+      "off",
+      "--metrics",
+      "off",
+      "--log-level",
+      "warn",
+    ]);
     const client = cluster.client(server);
     await untilServing(up, () => client.serverInfo());
     const started = await cli(

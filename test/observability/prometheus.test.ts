@@ -28,7 +28,17 @@ describe("a real Prometheus scraping `wasmatrix up --metrics`", () => {
   beforeAll(async () => {
     const api = `127.0.0.1:${await freePort()}`;
     const metrics = `127.0.0.1:${await freePort()}`;
-    up = spawnDaemon("up", api, ["up", "--listen", api, "--metrics", metrics, "--log-level", "warn"]);
+    up = spawnDaemon("up", api, [
+      "up",
+      "--listen",
+      api,
+      "--http",
+      "off",
+      "--metrics",
+      metrics,
+      "--log-level",
+      "warn",
+    ]);
     client = cluster.client(api);
     await untilServing(up, () => client.serverInfo());
     prometheus = await startPrometheus([metrics]);

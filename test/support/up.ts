@@ -43,16 +43,24 @@ export interface Up {
   stop(): Promise<number | null>;
 }
 
-/** Starts `wasmatrix up --listen <free port> …extraArgs` and resolves once its API answers. */
+/**
+ * Starts `wasmatrix up --listen <free port> …extraArgs` and resolves once its API answers. Unless
+ * `extraArgs` says otherwise, the HTTP gateway and metrics are off (their default ports are fixed,
+ * and tests run in parallel) and the state dir (the audit log) is a fresh temp dir.
+ */
 export async function startUp(extraArgs: string[] = []): Promise<Up> {
   const server = `127.0.0.1:${await freePort()}`;
+  const defaults = [
+    ...(extraArgs.includes("--http") ? [] : ["--http", "off"]),
+    ...(extraArgs.includes("--metrics") ? [] : ["--metrics", "off"]),
+    ...(extraArgs.includes("--state-dir")
+      ? []
+      : ["--state-dir", mkdtempSync(join(tmpdir(), "wasmatrix-up-"))]),
+  ];
   const child = spawn(
     process.execPath,
-    [BIN, "up", "--listen", server, "--log-level", "warn", ...extraArgs],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-    },
+    [BIN, "up", "--listen", server, "--log-level", "warn", ...defaults, ...extraArgs],
+    { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
   );
   killWithTests(child);
   let stderr = "";

@@ -31,8 +31,8 @@ export const MANIFEST_SCHEMA = {
     },
     variables: {
       type: "object",
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${NAME} is the manifest syntax this describes
       description:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: ${NAME} is the manifest syntax this describes
         "defaults for ${NAME} in app.version, module, args, env and build commands; --var NAME=VALUE overrides",
       propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$" },
       additionalProperties: { type: ["string", "number", "boolean"] },
