@@ -81,7 +81,9 @@ export async function startUp(extraArgs: string[] = []): Promise<Up> {
   };
   const deadline = Date.now() + UP_READY_TIMEOUT_MS;
   for (;;) {
-    if ((await up.run("info", "--json")).code === 0) return up;
+    // 0: it answers; 1: it answers with a refusal (a server with --auth wants a token): either way it serves.
+    const { code } = await up.run("info", "--json");
+    if (code === 0 || code === 1) return up;
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`wasmatrix up did not serve on ${server} (exit ${child.exitCode}):\n${stderr}`);

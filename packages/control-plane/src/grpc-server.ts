@@ -3,6 +3,7 @@ import { ErrorCode, type Role, WasmatrixError } from "@wasmatrix/core";
 import type * as pb from "@wasmatrix/proto";
 import type { CallContext } from "@wasmatrix/proto";
 import { cancellableUnary, streaming, unary } from "@wasmatrix/proto";
+import type { Audit } from "./audit-log.js";
 import { type TenantLookup, TenantView } from "./tenant-view.js";
 import type { TokenAuthority, TokenRecord } from "./tokens/token-authority.js";
 
@@ -14,6 +15,8 @@ export interface ControlPlaneHooks {
   listProviders?(): Promise<pb.ListProvidersResponse>;
   /** Whose instance an id names, for tenant tokens; without it every instance is "default"'s. */
   tenantOfInstance?: TenantLookup;
+  /** Where token changes are recorded (the control plane's audit log). */
+  audit?: Audit;
   /** Issues, lists and revokes API tokens; without it (no --auth) the token RPCs are refused. */
   tokens?: TokenAuthority;
 }
@@ -40,6 +43,28 @@ export function controlPlaneService(
       "this server runs without --auth: it neither needs nor issues API tokens; start it with --auth",
     );
   };
+  // Token changes are control actions: recorded with who made them, like starts and stops.
+  const audited = async <T>(
+    context: CallContext,
+    action: string,
+    target: string,
+    run: () => Promise<T>,
+    details: (answer: T) => Record<string, unknown> = () => ({}),
+  ): Promise<T> => {
+    const entry = { caller: context.caller, action, target };
+    let answer: T;
+    try {
+      answer = await run();
+    } catch (error) {
+      const failure = WasmatrixError.from(error);
+      await hooks.audit
+        ?.append({ ...entry, outcome: "refused", details: { code: failure.code, message: failure.message } })
+        .catch(() => undefined);
+      throw error;
+    }
+    await hooks.audit?.append({ ...entry, outcome: "ok", details: details(answer) });
+    return answer;
+  };
   const handlers: pb.ControlPlaneServer = {
     startInstance: unary((r, c) => view.startInstance(r, c)),
     stopInstance: unary((r, c) => view.stopInstance(r, c)),
@@ -65,16 +90,27 @@ export function controlPlaneService(
     deregisterNode: unary(hooks.deregisterNode ?? notHere("DeregisterNode")),
     registerProvider: unary(hooks.registerProvider ?? notHere("RegisterProvider")),
     listProviders: unary(hooks.listProviders ?? (async () => ({ providers: [] }))),
-    createToken: unary(async (r: pb.CreateTokenRequest) => {
-      const issued = await tokens().issue({
-        role: r.role as Role,
-        ...(r.tenant === "" ? {} : { tenant: r.tenant }),
-        ...(r.expiresInMs === 0 ? {} : { expiresInMs: r.expiresInMs }),
-      });
-      return { token: issued.token, info: tokenInfo({ ...issued.record, revoked: false }) };
-    }),
+    createToken: unary((r: pb.CreateTokenRequest, c) =>
+      audited(
+        c,
+        "token.create",
+        r.tenant,
+        async () => {
+          const issued = await tokens().issue({
+            role: r.role as Role,
+            ...(r.tenant === "" ? {} : { tenant: r.tenant }),
+            ...(r.expiresInMs === 0 ? {} : { expiresInMs: r.expiresInMs }),
+          });
+          // The token itself never reaches the log: its id, role and tenant do.
+          return { token: issued.token, info: tokenInfo({ ...issued.record, revoked: false }) };
+        },
+        (answer) => ({ tokenId: answer.info?.tokenId, role: r.role }),
+      ),
+    ),
     listTokens: unary(async () => ({ tokens: (await tokens().list()).map(tokenInfo) })),
-    revokeToken: unary(async (r: pb.RevokeTokenRequest) => tokenInfo(await tokens().revoke(r.tokenId))),
+    revokeToken: unary((r: pb.RevokeTokenRequest, c) =>
+      audited(c, "token.revoke", r.tokenId, async () => tokenInfo(await tokens().revoke(r.tokenId))),
+    ),
   };
   return handlers as unknown as UntypedServiceImplementation;
 }

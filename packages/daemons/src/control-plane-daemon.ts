@@ -127,6 +127,7 @@ export async function startControlPlaneDaemon(
     options.auth === undefined ? undefined : await openTokens(options.auth, options.etcdEndpoints);
   const service = controlPlaneService(controlPlane, {
     tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+    audit: controlPlane.audit,
     ...(tokens === undefined ? {} : { tokens }),
     ...registered.hooks,
     async registerProvider(request) {
@@ -147,7 +148,7 @@ export async function startControlPlaneDaemon(
       tls: options.tls,
       insecure: options.insecure,
       what: "the control-plane API",
-      access: tokenAccess(tokens),
+      access: tokenAccess(tokens, controlPlane.audit),
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     },
   );

@@ -129,6 +129,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
     async serve(address = DEFAULT_API_ADDRESS, security = {}) {
       const service = controlPlaneService(controlPlane, {
         tenantOfInstance: (id) => controlPlane.tenantOfInstance(id),
+        audit: controlPlane.audit,
         ...(tokens === undefined ? {} : { tokens }),
       });
       server = await startGrpcServer(
@@ -136,7 +137,7 @@ export async function createEmbedded(options: EmbeddedOptions = {}): Promise<Emb
         [{ definition: pb.ControlPlaneService, implementation: service }],
         {
           logger,
-          access: tokenAccess(tokens),
+          access: tokenAccess(tokens, controlPlane.audit),
           tls: security.tls,
           insecure: security.insecure,
           what: "the API",

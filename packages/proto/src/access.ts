@@ -22,6 +22,8 @@ export interface ServerAccess {
   /** Who the call comes from. Throws UNAUTHENTICATED for credentials that do not verify. */
   identify(call: IncomingCall): Promise<Caller>;
   readonly policy: AccessPolicy;
+  /** Told of every call refused before its handler (UNAUTHENTICATED, PERMISSION_DENIED): the audit log. */
+  refused?(path: string, caller: Caller, error: WasmatrixError): void;
 }
 
 export interface IncomingCall {
@@ -65,12 +67,18 @@ export async function admit(
 ): Promise<void> {
   const transport = options.tls ? callerOf(call as unknown as Parameters<typeof callerOf>[0]) : ANONYMOUS;
   const access = options.access;
-  const caller =
-    access === undefined
-      ? transport
-      : { ...transport, ...(await access.identify({ path, metadata: call.metadata, call })) };
-  const scope = access === undefined ? {} : authorizeCall(path, caller, access.policy);
-  if (options.tls) assertIdentity(rpcName(path), caller.certificate, call.request);
+  let caller: Caller = transport;
+  let scope: CallScope = {};
+  try {
+    if (access !== undefined) {
+      caller = { ...transport, ...(await access.identify({ path, metadata: call.metadata, call })) };
+      scope = authorizeCall(path, caller, access.policy);
+    }
+    if (options.tls) assertIdentity(rpcName(path), caller.certificate, call.request);
+  } catch (error) {
+    if (WasmatrixError.is(error)) access?.refused?.(path, caller, error);
+    throw error;
+  }
   contexts.set(call, { caller, scope });
 }
 
