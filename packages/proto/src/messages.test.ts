@@ -298,6 +298,7 @@ const RPCS: Record<string, [fc.Arbitrary<unknown>, fc.Arbitrary<unknown>]> = {
       scope: text,
       permissions: list(text),
       remainingMs: u32,
+      tenant: shortText,
     }),
     fc.record({ payload: bytes }),
   ],
