@@ -176,7 +176,15 @@ async function run({ log }: SuiteOptions): Promise<SuiteResult> {
     const ids: string[] = [];
     for (let i = 0; i < WORKERS; i++) {
       const instanceId = freshId("echo");
-      await embedded.client.startInstance(startRequest({ instanceId, moduleDigest }));
+      // Admission (--max-concurrency, --queue-depth) sized for the load, so what is measured is the
+      // invocation path, not its backpressure refusing the excess.
+      await embedded.client.startInstance(
+        startRequest({
+          instanceId,
+          moduleDigest,
+          limits: { maxConcurrency: IN_FLIGHT, queueDepth: IN_FLIGHT },
+        }),
+      );
       ids.push(instanceId);
     }
     const invokeOne = async (instanceId: string) =>

@@ -38,7 +38,14 @@ async function cluster(metrics: Metrics | undefined): Promise<Cluster> {
   const { address } = await embedded.serve("127.0.0.1:0");
   const compiled = await embedded.agent.runtime.compile(await echoReactor());
   const instanceId = "echo";
-  await embedded.client.startInstance(startRequest({ instanceId, moduleDigest: compiled.digest }));
+  // Admission sized for the load: the bench measures invocations, not backpressure refusing them.
+  await embedded.client.startInstance(
+    startRequest({
+      instanceId,
+      moduleDigest: compiled.digest,
+      limits: { maxConcurrency: IN_FLIGHT, queueDepth: IN_FLIGHT },
+    }),
+  );
   return {
     embedded,
     address,

@@ -23,6 +23,8 @@ export const ADMIN_TOKEN_FILE = "admin.token";
 export const TOKEN_REGISTRY_FILE = "tokens.json";
 
 const ISSUER = "wasmatrix";
+/** Distinct verified tokens remembered; a token beyond them is verified again, not refused. */
+const VERIFIED_TOKENS_KEPT = 1024;
 const ALGORITHM = "EdDSA";
 
 /** What the registry keeps of a token: never the token itself. */
@@ -139,7 +141,44 @@ export class TokenAuthority {
   }
 
   /** The claims of a token this key signed, still valid and not revoked; UNAUTHENTICATED otherwise. */
+  /**
+   * The claims of a token this authority issued, checked on every call: the signature once per
+   * distinct token (then remembered, bounded, since an EdDSA verify costs more than the call it
+   * guards), the expiry and the revocations every time.
+   */
   async verify(token: string): Promise<TokenClaims> {
+    const known = this.verified.get(token);
+    const claims = known ?? (await this.verifySignature(token));
+    if (known === undefined) this.remember(token, claims);
+    if (claims.expiresAt !== undefined && claims.expiresAt <= this.now()) {
+      throw new WasmatrixError(
+        ErrorCode.UNAUTHENTICATED,
+        "the API token has expired; ask an admin for a new one (`wasmatrix token create`)",
+        {},
+      );
+    }
+    if (this.revocations.has(claims.tokenId)) {
+      throw new WasmatrixError(
+        ErrorCode.UNAUTHENTICATED,
+        `API token ${claims.tokenId} has been revoked; ask an admin for a new one`,
+        { tokenId: claims.tokenId },
+      );
+    }
+    return claims;
+  }
+
+  /** Tokens whose signature verified, newest last; the oldest leaves when the map is full. */
+  private readonly verified = new Map<string, TokenClaims>();
+
+  private remember(token: string, claims: TokenClaims): void {
+    if (this.verified.size >= VERIFIED_TOKENS_KEPT) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    this.verified.set(token, claims);
+  }
+
+  private async verifySignature(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.publicKey, {
@@ -170,15 +209,6 @@ export class TokenAuthority {
         ErrorCode.UNAUTHENTICATED,
         "the API token's claims are not a wasmatrix token's",
         {},
-      );
-    }
-    if (this.revocations.has(tokenId)) {
-      throw new WasmatrixError(
-        ErrorCode.UNAUTHENTICATED,
-        `API token ${tokenId} has been revoked; ask an admin for a new one`,
-        {
-          tokenId,
-        },
       );
     }
     return {
