@@ -15,6 +15,7 @@ interface GatewayCommandOptions {
   tlsKey?: string;
   insecure?: boolean;
   maxBody?: number;
+  token?: string;
   logLevel: string;
 }
 
@@ -46,6 +47,11 @@ export function registerGateway(program: Command): void {
     .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--insecure", "serve plain HTTP beyond loopback (refused otherwise)")
     .option("--max-body <size>", "largest request body; larger ones get 413 (default 1MiB)", usage(parseSize))
+    .addOption(
+      new Option("--token <token>", "API token for a control plane started with --auth (a deployer's)").env(
+        "WASMATRIX_TOKEN",
+      ),
+    )
     .addOption(logLevelOption())
     .addHelpText(
       "after",
@@ -54,6 +60,11 @@ A gateway holds no state: run any number behind a load balancer. It reads routes
 from the control plane, follows its facts to notice changes, and invokes through it. Every
 response carries x-request-id and x-wasmatrix-instance; one access-log line per request goes to
 stderr.
+
+To a control plane with --auth it sends --token (WASMATRIX_TOKEN): a deployer token without a
+tenant (it lists routes and instances and invokes). To one with mutual TLS it presents the
+certificate in WASMATRIX_TLS_CA, WASMATRIX_TLS_CERT and WASMATRIX_TLS_KEY (a client:<name> one):
+--tls-cert/--tls-key are the gateway's own HTTPS certificate.
 
 Examples:
   wasmatrix gateway --control-plane 127.0.0.1:7400 --listen 127.0.0.1:8080
@@ -65,14 +76,16 @@ Examples:
 }
 
 async function gateway(options: GatewayCommandOptions): Promise<number> {
-  const [{ startGateway }, { createLogger }, { connectControlPlane, routeGrpcLog }] = await Promise.all([
+  const [{ startGateway }, { createLogger }, { routeGrpcLog }, { connect }] = await Promise.all([
     import("@wasmatrix/gateway"),
     import("@wasmatrix/core/logger"),
     import("@wasmatrix/proto"),
+    import("@wasmatrix/client"),
   ]);
   const logger = createLogger("wasmatrix-gateway", { level: options.logLevel });
   routeGrpcLog((message) => logger.debug({ from: "grpc-js" }, message));
-  const api = connectControlPlane(options.controlPlane);
+  // The client reads WASMATRIX_TLS_* for mutual TLS to the control plane, as every client does.
+  const api = connect(options.controlPlane, options.token === undefined ? {} : { token: options.token });
   try {
     const tls = await gatewayTls(options.tlsCert, options.tlsKey);
     const running = await startGateway({
