@@ -1,9 +1,7 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/ports.js";
+import { type CliResult, ROOT, startUp, type Up } from "../support/up.js";
 
 /**
  * Triggers end to end: `wasmatrix up` as a real child process, `wasmatrix trigger …` as separate
@@ -11,8 +9,6 @@ import { freePort } from "../support/ports.js";
  * guest publishes on the in-process bus (no NATS).
  */
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = join(ROOT, "packages/cli/bin/wasmatrix.js");
 const ECHO = join(ROOT, "examples/build/echo_reactor.wasm");
 const HAVE_ECHO = existsSync(ECHO);
 if (!HAVE_ECHO) {
@@ -21,94 +17,24 @@ if (!HAVE_ECHO) {
   );
 }
 
-/** Each CLI process: node + tsx start-up is most of it. */
-const CLI_TIMEOUT_MS = 15_000;
-const UP_READY_TIMEOUT_MS = 20_000;
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(server: string, ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { ...process.env, WASMATRIX_SERVER: server }, timeout: CLI_TIMEOUT_MS },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function json<T = unknown>(result: Result): T {
+function json<T = unknown>(result: CliResult): T {
   expect(result.stderr).toBe("");
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as T;
 }
 
 describe.skipIf(!HAVE_ECHO)("triggers against `wasmatrix up`", () => {
-  let up: ChildProcess;
-  let server: string;
-  let upStderr = "";
-  const run = (...args: string[]) => cli(server, ...args);
+  let up: Up;
+  const run = (...args: string[]) => up.run(...args);
 
   beforeAll(async () => {
-    server = `127.0.0.1:${await freePort()}`;
-    up = spawn(
-      process.execPath,
-      [BIN, "up", "--listen", server, "--http", "off", "--metrics", "off", "--log-level", "warn"],
-      {
-        cwd: ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    up.stderr?.on("data", (chunk: Buffer) => {
-      upStderr += chunk.toString();
-    });
-    // The banner comes once the server listens; polling before it would only compete with the
-    // start-up for the CPU.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no banner from wasmatrix up:\n${upStderr}`)),
-        UP_READY_TIMEOUT_MS,
-      );
-      let banner = "";
-      up.stdout?.on("data", (chunk: Buffer) => {
-        banner += chunk.toString();
-        if (banner.includes(server)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      up.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`wasmatrix up exited with ${code}:\n${upStderr}`));
-      });
-    });
-    const deadline = Date.now() + UP_READY_TIMEOUT_MS;
-    for (;;) {
-      const info = await run("info", "--json");
-      if (info.code === 0) {
-        expect(JSON.parse(info.stdout)).toMatchObject({ mode: "embedded" });
-        return;
-      }
-      if (up.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`wasmatrix up did not serve on ${server} (exit ${up.exitCode}):\n${upStderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  });
+    up = await startUp();
+    expect(JSON.parse((await run("info", "--json")).stdout)).toMatchObject({ mode: "embedded" });
+  }, 60_000);
 
   afterAll(async () => {
-    if (up === undefined || up.exitCode !== null) return;
-    const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-    up.kill("SIGTERM");
-    expect(await exited, upStderr).toBe(0);
+    if (up === undefined) return;
+    expect(await up.stop(), up.stderr()).toBe(0);
   });
 
   const firings = async () => {
@@ -127,7 +53,7 @@ describe.skipIf(!HAVE_ECHO)("triggers against `wasmatrix up`", () => {
     for (;;) {
       const value = await probe();
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${upStderr}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${up.stderr()}`);
       await new Promise((r) => setTimeout(r, 300));
     }
   }
