@@ -218,6 +218,8 @@ describe("subscriptions delivering NATS messages as invocations", () => {
     // The last attempt crashed the instance, or found it still restarting after the one before.
     expect(["crash", "error"]).toContain(dead[0]!.headers?.get("Wasmatrix-Error-Kind"));
     expect(agent.get("crashes").restarts).toBeGreaterThanOrEqual(1);
+    // The counter follows the dead letter's publish: it may land a moment after the message does.
+    await until(() => subs.counters("crashes").deadLettered === 1, 10_000, "the dead-letter count");
     expect(subs.counters("crashes")).toMatchObject({ retried: 2, deadLettered: 1 });
     dlq.unsubscribe();
   });
