@@ -268,7 +268,20 @@ export class RegistryClient {
     const limit = init.limit ?? MAX_MANIFEST_BYTES;
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body) {
+    // A registry that dies mid-answer is unavailable, like one that never answered.
+    const body = (async function* () {
+      try {
+        yield* res.body;
+      } catch (error) {
+        throw new WasmatrixError(
+          ErrorCode.REGISTRY_UNAVAILABLE,
+          `the registry ${ref.registry} broke off its answer: ${(error as Error).message}`,
+          { registry: ref.registry },
+          { cause: error },
+        );
+      }
+    })();
+    for await (const chunk of body) {
       size += (chunk as Buffer).length;
       if (size > limit) {
         res.body.destroy();
